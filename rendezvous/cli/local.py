@@ -1,0 +1,41 @@
+"""``rendezvous local up | down | status``."""
+
+from __future__ import annotations
+
+import click
+
+from rendezvous import local as stack
+from rendezvous.cli.common import clear_errors, settings
+
+
+@click.group("local")
+def local() -> None:
+    """The embedded default: a real Kafka broker and Redis on this machine."""
+
+
+@local.command()
+def up() -> None:
+    """Start Kafka (KRaft, from Maven Central jars) and Redis on 127.0.0.1."""
+    s = settings()
+    with clear_errors():
+        click.echo("starting Kafka and Redis (the first run fetches the Kafka jars)...", err=True)
+        endpoints = stack.up(s)
+    click.echo(f"KAFKA_BOOTSTRAP_SERVERS={endpoints.bootstrap_servers}")
+    click.echo(f"REDIS_URL={endpoints.redis_url}")
+    click.echo(f"# written to {s.endpoints_file}; stop with `rendezvous local down`", err=True)
+
+
+@local.command()
+def down() -> None:
+    """Stop the local Kafka and Redis; no process is left behind."""
+    with clear_errors():
+        stopped = stack.down(settings())
+    click.echo(f"stopped pids {stopped}" if stopped else "nothing was running")
+
+
+@local.command()
+def status() -> None:
+    """Say whether the local Kafka and Redis run and answer."""
+    with clear_errors():
+        for name, state in stack.status(settings()).items():
+            click.echo(f"{name:6} {state}")

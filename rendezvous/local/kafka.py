@@ -1,0 +1,144 @@
+"""A real single-node Apache Kafka broker (KRaft) from Maven Central jars."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+import uuid
+from importlib import resources
+from pathlib import Path
+
+from rendezvous.local.errors import LocalStackError
+from rendezvous.local.processes import free_port, require, spawn, wait_until
+
+JAVA_FIX = "install a Java 17+ runtime (e.g. `apt-get install openjdk-17-jre-headless`)"
+MVN_FIX = "install Maven to fetch the Kafka jars once (e.g. `apt-get install maven`)"
+
+# Single node: internal topics cannot be replicated, and few partitions make
+# the first consumer group and the first transaction quick to set up.
+BROKER_CONFIG = {
+    "process.roles": "broker,controller",
+    "node.id": "1",
+    "controller.listener.names": "CONTROLLER",
+    "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+    "inter.broker.listener.name": "PLAINTEXT",
+    "auto.create.topics.enable": "false",
+    "offsets.topic.replication.factor": "1",
+    "offsets.topic.num.partitions": "4",
+    "transaction.state.log.replication.factor": "1",
+    "transaction.state.log.min.isr": "1",
+    "transaction.state.log.num.partitions": "4",
+    "share.coordinator.state.topic.replication.factor": "1",
+    "group.initial.rebalance.delay.ms": "0",
+    "num.network.threads": "2",
+    "num.io.threads": "4",
+}
+
+LOG4J2 = """\
+rootLogger.level=INFO
+rootLogger.appenderRef.file.ref=file
+appender.file.type=File
+appender.file.name=file
+appender.file.fileName={log}
+appender.file.layout.type=PatternLayout
+appender.file.layout.pattern=[%d] %p %m (%c)%n
+logger.kafka.name=kafka
+logger.kafka.level=WARN
+logger.apache.name=org.apache.kafka
+logger.apache.level=WARN
+"""
+
+
+def kafka_version() -> str:
+    pom = resources.files("rendezvous.local").joinpath("pom.xml").read_text()
+    return pom.split("<kafka.version>", 1)[1].split("<", 1)[0]
+
+
+def ensure_jars(cache_dir: Path) -> Path:
+    """The directory of the broker's jars, fetched with Maven only the first time."""
+    libs = cache_dir / f"kafka-{kafka_version()}" / "libs"
+    done = libs.parent / ".complete"
+    if done.exists():
+        return libs
+    mvn = require("mvn", MVN_FIX)
+    if libs.exists():
+        shutil.rmtree(libs)  # a fetch that did not complete
+    with resources.as_file(resources.files("rendezvous.local").joinpath("pom.xml")) as pom:
+        result = subprocess.run(
+            [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+             f"-DoutputDirectory={libs}"],
+            capture_output=True,
+            text=True,
+        )
+    if result.returncode != 0 or not any(libs.glob("kafka_2.13-*.jar")):
+        raise LocalStackError(
+            "fetching the Kafka jars from Maven Central failed:\n"
+            + (result.stdout + result.stderr)[-2000:]
+        )
+    done.touch()
+    return libs
+
+
+def _java_command(java: str, libs: Path, heap: str, log4j: Path) -> list[str]:
+    return [java, f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
+
+
+def start_kafka(run_dir: Path, cache_dir: Path, heap: str, timeout_s: float = 90) -> tuple[int, str]:
+    """Format storage and start the broker; returns (pid, bootstrap) once it answers."""
+    java = require("java", JAVA_FIX)
+    libs = ensure_jars(cache_dir)
+    port, controller = free_port(), free_port()
+    bootstrap = f"127.0.0.1:{port}"
+    data = run_dir / "kafka-data"
+    shutil.rmtree(data, ignore_errors=True)
+    config = dict(BROKER_CONFIG)
+    config.update({
+        "listeners": f"PLAINTEXT://{bootstrap},CONTROLLER://127.0.0.1:{controller}",
+        "advertised.listeners": f"PLAINTEXT://{bootstrap}",
+        "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller}",
+        "log.dirs": str(data),
+    })
+    props = run_dir / "server.properties"
+    props.write_text("".join(f"{k}={v}\n" for k, v in config.items()))
+    log4j = run_dir / "log4j2.properties"
+    log4j.write_text(LOG4J2.format(log=run_dir / "kafka-server.log"))
+    command = _java_command(java, libs, heap, log4j)
+
+    # StorageTool calls System.exit, so it runs in a JVM of its own.
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    fmt = subprocess.run(
+        [*command, "kafka.tools.StorageTool", "format", "--standalone",
+         "-t", cluster_id, "-c", str(props)],
+        capture_output=True, text=True,
+    )
+    if fmt.returncode != 0:
+        raise LocalStackError(f"formatting Kafka storage failed:\n{fmt.stdout}{fmt.stderr}")
+
+    log = run_dir / "kafka.log"
+    pid = spawn([*command, "kafka.Kafka", str(props)], log, cwd=run_dir)
+    wait_until(lambda: kafka_answers(bootstrap), timeout_s, "Kafka broker", pid, log)
+    return pid, bootstrap
+
+
+def kafka_answers(bootstrap: str, timeout_s: float = 1.0) -> bool:
+    """Whether an AdminClient gets metadata with at least one broker."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0,
+                         "logger": _quiet_logger()})
+    try:
+        return bool(admin.list_topics(timeout=timeout_s).brokers)
+    except Exception:  # KafkaException while the broker is still starting
+        return False
+
+
+def _quiet_logger():  # type: ignore[no-untyped-def]
+    import logging
+
+    logger = logging.getLogger("rendezvous.local.probe")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    return logger

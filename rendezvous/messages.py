@@ -1,0 +1,224 @@
+"""The message contracts, and the one place they are encoded and decoded.
+
+Transport code sees bytes only; everything that turns bytes into meaning (and
+back) lives here. Decoding failures are data: :class:`Invalid` carries the
+reason, so callers can dead-letter the record and go on.
+
+Schema version 1. Every message carries ``v``; a reader accepts any version it
+knows and ignores fields it does not know.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import msgspec
+
+SCHEMA_VERSION = 1
+
+Features = dict[str, float] | list[float]
+
+
+class InputEvent(msgspec.Struct, frozen=True):
+    """A scoring request, produced to the ``input`` topic with key = ``id``.
+
+    ``deadline_ms`` is the request's time budget in milliseconds, counted from
+    ``ts`` (epoch milliseconds when the request was made); without ``ts`` the
+    Kafka record's timestamp is used, without ``deadline_ms`` the policy's
+    default. ``reply_to`` names a Redis return address for synchronous callers.
+    Unknown fields are ignored here and kept byte-for-byte in the archive.
+    """
+
+    id: str
+    features: Features
+    deadline_ms: float | None = None
+    reply_to: str | None = None
+    ts: float | None = None
+    v: int = SCHEMA_VERSION
+
+
+ScoreStatus = Literal["ok", "expired", "error"]
+
+
+class Score(msgspec.Struct, frozen=True):
+    """One model's answer to one request, on the ``scores`` topic (same partition as the input)."""
+
+    id: str
+    model: str
+    version: str
+    status: ScoreStatus
+    score: float | None = None
+    """Probability of the positive class, in [0, 1]."""
+    label: int | None = None
+    received_ms: float = 0.0
+    """Epoch ms when the worker received the input."""
+    scored_ms: float = 0.0
+    """Epoch ms when the worker produced the score."""
+    reason: str | None = None
+    v: int = SCHEMA_VERSION
+
+
+ScoredStatus = Literal["ok", "fallback", "timeout", "rejected"]
+
+
+class Scored(msgspec.Struct, frozen=True):
+    """The one final result of a request, on the ``scored`` topic and its return address."""
+
+    id: str
+    status: ScoredStatus
+    score: float | None = None
+    label: int | None = None
+    model: str | None = None
+    version: str | None = None
+    latency_ms: float = 0.0
+    """From the request's ``ts`` to the decision."""
+    answered: list[str] = []
+    """Models whose valid answer had arrived when the decision was taken."""
+    reason: str | None = None
+    decided_ms: float = 0.0
+    v: int = SCHEMA_VERSION
+
+
+class Candidate(msgspec.Struct, frozen=True):
+    """One model's answer as the rendezvous saw it."""
+
+    model: str
+    version: str
+    score: float | None
+    latency_ms: float
+    valid: bool
+    late: bool = False
+    reason: str | None = None
+
+
+class Decision(msgspec.Struct, frozen=True):
+    """Why a result was chosen, on the ``decisions`` topic: every candidate and the choice."""
+
+    id: str
+    status: ScoredStatus
+    chosen: str | None
+    candidates: list[Candidate]
+    deadline_ms: float
+    """Absolute deadline, epoch ms."""
+    decided_ms: float
+    ts: float
+    v: int = SCHEMA_VERSION
+
+
+class ModelRule(msgspec.Struct, frozen=True):
+    """Per-model validity rule: a score outside [min_score, max_score] or below
+    ``min_confidence`` (distance from 0.5, doubled) counts as no answer."""
+
+    min_score: float = 0.0
+    max_score: float = 1.0
+    min_confidence: float = 0.0
+
+
+class Policy(msgspec.Struct, frozen=True):
+    """The live policy, on the compacted ``control`` topic under key ``policy``."""
+
+    prefer: list[str] = msgspec.field(default_factory=lambda: ["primary", "canary"])
+    deadline_ms: float = 50.0
+    rules: dict[str, ModelRule] = {}
+    v: int = SCHEMA_VERSION
+
+
+class Feedback(msgspec.Struct, frozen=True):
+    """A ground-truth label for a request, on the ``feedback`` topic."""
+
+    id: str
+    label: int
+    ts: float | None = None
+    v: int = SCHEMA_VERSION
+
+
+class Invalid(msgspec.Struct, frozen=True):
+    """A record that could not be decoded or validated, and why."""
+
+    reason: str
+    id: str | None = None
+
+
+POLICY_KEY = b"policy"
+DEADLETTER_REASON_HEADER = "rendezvous.reason"
+
+_encoder = msgspec.json.Encoder()
+_input_decoder = msgspec.json.Decoder(InputEvent)
+_score_decoder = msgspec.json.Decoder(Score)
+_scored_decoder = msgspec.json.Decoder(Scored)
+_decision_decoder = msgspec.json.Decoder(Decision)
+_policy_decoder = msgspec.json.Decoder(Policy)
+_feedback_decoder = msgspec.json.Decoder(Feedback)
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    """Encode any message of this module as JSON bytes."""
+    return _encoder.encode(message)
+
+
+def decode_input(data: bytes | None) -> InputEvent | Invalid:
+    """Decode and structurally validate an input event; never raises."""
+    if not data:
+        return Invalid("empty record")
+    try:
+        event = _input_decoder.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        return Invalid(f"undecodable input: {exc}", _salvage_id(data))
+    if not event.id:
+        return Invalid("empty id")
+    values = event.features.values() if isinstance(event.features, dict) else event.features
+    for value in values:
+        if not math.isfinite(value):
+            return Invalid("non-finite feature value", event.id)
+    if event.deadline_ms is not None and not event.deadline_ms > 0:
+        return Invalid("deadline_ms must be positive", event.id)
+    return event
+
+
+def _salvage_id(data: bytes) -> str | None:
+    """The request id of a record that failed typed decoding, if it has one."""
+    try:
+        raw = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return None
+    rid = raw.get("id") if isinstance(raw, dict) else None
+    return rid if isinstance(rid, str) and rid else None
+
+
+def decode_score(data: bytes) -> Score:
+    return _score_decoder.decode(data)
+
+
+def decode_scored(data: bytes) -> Scored:
+    return _scored_decoder.decode(data)
+
+
+def decode_decision(data: bytes) -> Decision:
+    return _decision_decoder.decode(data)
+
+
+def decode_policy(data: bytes) -> Policy:
+    return _policy_decoder.decode(data)
+
+
+def decode_feedback(data: bytes) -> Feedback:
+    return _feedback_decoder.decode(data)
+
+
+def feature_row(event: InputEvent, names: list[str]) -> list[float] | Invalid:
+    """The event's features in the model's order, or why they do not fit.
+
+    Named features must be exactly ``names`` (nothing missing, nothing extra);
+    a list must have exactly ``len(names)`` values.
+    """
+    features = event.features
+    if isinstance(features, list):
+        if len(features) != len(names):
+            return Invalid(f"expected {len(names)} features, got {len(features)}", event.id)
+        return features
+    if len(features) != len(names) or any(name not in features for name in names):
+        missing = [n for n in names if n not in features]
+        extra = [n for n in features if n not in set(names)]
+        return Invalid(f"feature mismatch: missing {missing[:5]}, extra {extra[:5]}", event.id)
+    return [features[name] for name in names]

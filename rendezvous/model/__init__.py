@@ -1,0 +1,24 @@
+"""Model artifacts: manifests, verified loading, and ONNX Runtime inference."""
+
+from rendezvous.model.dataset import Dataset, Split, load_dataset, sample_events, split
+from rendezvous.model.errors import ArtifactError, InputShapeError, ModelError
+from rendezvous.model.manifest import Manifest, load_manifest
+from rendezvous.model.runtime import Model, list_models, list_versions, load_model, resolve_model
+
+__all__ = [
+    "ArtifactError",
+    "Dataset",
+    "InputShapeError",
+    "Manifest",
+    "Model",
+    "ModelError",
+    "Split",
+    "list_models",
+    "list_versions",
+    "load_dataset",
+    "load_manifest",
+    "load_model",
+    "resolve_model",
+    "sample_events",
+    "split",
+]

@@ -1,0 +1,15 @@
+"""Errors of the model subpackage, under one base: :class:`ModelError`."""
+
+from __future__ import annotations
+
+
+class ModelError(Exception):
+    """Base of every error raised while finding, loading or running a model."""
+
+
+class ArtifactError(ModelError):
+    """A model artifact is missing, corrupt, or does not match its manifest."""
+
+
+class InputShapeError(ModelError, ValueError):
+    """The rows given to ``Model.predict`` do not have the model's feature count."""

@@ -1,0 +1,105 @@
+"""The manifest beside every model artifact (``model.yaml``), typed and validated.
+
+The manifest says what the artifact is (name, version, sha256 of
+``model.onnx``), what it takes (feature names and dtypes, in order), what it
+returns, how well it did on held-out rows, and what its training inputs looked
+like (quantiles, mean, std), which the monitor uses as the drift reference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import yaml
+
+from rendezvous.model.errors import ArtifactError
+
+MANIFEST_FILE = "model.yaml"
+MODEL_FILE = "model.onnx"
+QUANTILE_LEVELS = [round(i / 10, 1) for i in range(11)]
+"""Quantile levels of the training reference: 0, 0.1, ..., 1.0."""
+
+
+class Feature(msgspec.Struct, frozen=True):
+    """One model input column."""
+
+    name: str
+    dtype: str = "float32"
+
+
+class Distribution(msgspec.Struct, frozen=True):
+    """A distribution summary over training rows; ``quantiles`` are at ``Reference.levels``."""
+
+    quantiles: list[float]
+    mean: float | None = None
+    std: float | None = None
+
+
+class Reference(msgspec.Struct, frozen=True):
+    """The training-time distributions of every feature and of the score (for PSI drift)."""
+
+    levels: list[float]
+    rows: int
+    features: dict[str, Distribution]
+    score: Distribution
+
+
+class Metrics(msgspec.Struct, frozen=True):
+    """Quality on the held-out rows, measured on the exported artifact."""
+
+    auc: float
+    accuracy: float
+    rows: int
+
+
+class Manifest(msgspec.Struct, frozen=True):
+    """Everything known about one model version; read from and written to ``model.yaml``."""
+
+    name: str
+    version: str
+    sha256: str
+    """Hex sha256 of ``model.onnx``; loading refuses an artifact that does not match."""
+    features: list[Feature]
+    output: str
+    metrics: Metrics
+    reference: Reference
+    estimator: str = ""
+    """What was trained, e.g. the scikit-learn estimator's repr."""
+    trained_with: dict[str, str] = {}
+    """Library versions used to train and export, for reproducing the artifact."""
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Feature names in the order the model takes them."""
+        return [f.name for f in self.features]
+
+
+def manifest_to_yaml(manifest: Manifest) -> str:
+    """The manifest as YAML text, fields in declaration order."""
+    return yaml.safe_dump(msgspec.to_builtins(manifest), sort_keys=False, width=100)
+
+
+def write_manifest(manifest: Manifest, directory: Path) -> Path:
+    """Write ``directory/model.yaml`` and return its path."""
+    path = directory / MANIFEST_FILE
+    path.write_text(manifest_to_yaml(manifest))
+    return path
+
+
+def load_manifest(directory: Path) -> Manifest:
+    """Read and validate ``directory/model.yaml``; :class:`ArtifactError` names the file if bad."""
+    path = Path(directory) / MANIFEST_FILE
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ArtifactError(
+            f"model manifest {path} is missing; re-run `python models/train.py` "
+            "or point at a directory models/<name>/<version>"
+        ) from None
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"model manifest {path} is unreadable: {exc}") from exc
+    try:
+        return msgspec.convert(raw, Manifest)
+    except msgspec.ValidationError as exc:
+        raise ArtifactError(f"model manifest {path} is invalid: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Thin confluent-kafka wrappers: clients from settings, micro-batches, topics admin."""

@@ -1,0 +1,9 @@
+"""Errors of the Kafka transport."""
+
+
+class TransportError(RuntimeError):
+    """Kafka could not do what was asked; the message says what to do."""
+
+
+class TopicMismatch(TransportError):
+    """An existing topic differs from its declaration in topics.yaml."""

@@ -1,0 +1,68 @@
+"""The embedded default: real broker and Redis start, answer, and stop without leftovers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rendezvous import local
+from rendezvous.local.kafka import ensure_jars
+from rendezvous.local.processes import alive
+from rendezvous.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def test_cold_then_warm_start_and_down_leaves_no_process(tmp_path: Path, monkeypatch) -> None:
+    settings = Settings(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache")
+    cold = local.up(settings)  # empty cache: fetches the jars through Maven
+    assert "running" in local.status(settings)["kafka"]
+    assert "running" in local.status(settings)["redis"]
+    local.down(settings)
+    assert not alive(cold.kafka_pid) and not alive(cold.redis_pid)
+
+    # Warm: the cached jars are used, so Maven is not even needed.
+    monkeypatch.setenv("PATH", _path_without("mvn", tmp_path))
+    warm = local.up(settings)
+    assert warm.kafka_pid != cold.kafka_pid
+    assert local.status(settings)["kafka"].startswith("running")
+    stopped = local.down(settings)
+    assert set(stopped) == {warm.kafka_pid, warm.redis_pid}
+    assert not alive(warm.kafka_pid) and not alive(warm.redis_pid)
+    assert local.status(settings) == {"kafka": "stopped", "redis": "stopped"}
+
+
+def _path_without(program: str, tmp_path: Path) -> str:
+    """A PATH with links to everything needed except ``program``."""
+    shim = tmp_path / f"path-without-{program}"
+    shim.mkdir()
+    for tool in ("java", "mvn", "redis-server"):
+        found = shutil.which(tool)
+        if tool != program and found:
+            (shim / tool).symlink_to(found)
+    return str(shim)
+
+
+@pytest.mark.parametrize(
+    ("missing", "fix"), [("java", "openjdk"), ("redis-server", "apt-get install redis-server")]
+)
+def test_missing_program_gives_one_line_naming_the_fix(tmp_path: Path, missing: str,
+                                                       fix: str) -> None:
+    env = {**os.environ, "PATH": _path_without(missing, tmp_path),
+           "RENDEZVOUS_STATE_DIR": str(tmp_path / "state")}
+    if missing == "java":  # jars cached, so the only thing missing is java
+        cache = tmp_path / "cache"
+        env["RENDEZVOUS_CACHE_DIR"] = str(cache)
+        ensure_jars(cache)
+    result = subprocess.run([sys.executable, "-m", "rendezvous", "local", "up"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1, result.stderr
+    assert f"`{missing}` not found" in errors[0] and fix in errors[0]
+    assert "Traceback" not in result.stderr
