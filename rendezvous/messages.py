@@ -176,6 +176,15 @@ def decode_input(data: bytes | None) -> InputEvent | Invalid:
     return event
 
 
+def deadline_at(event: InputEvent, record_ts_ms: float, default_deadline_ms: float) -> float:
+    """The request's absolute deadline (epoch ms): its ``ts`` (else the record's
+    timestamp) plus its ``deadline_ms`` (else the default). One rule for every
+    component, so workers shed exactly what the rendezvous has given up on."""
+    start = event.ts if event.ts is not None else record_ts_ms
+    budget = event.deadline_ms if event.deadline_ms is not None else default_deadline_ms
+    return start + budget
+
+
 def _salvage_id(data: bytes) -> str | None:
     """The request id of a record that failed typed decoding, if it has one."""
     try:

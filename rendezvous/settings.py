@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=_default_cache_dir)
     """Where the Kafka jars are cached (fetched once from Maven Central)."""
 
+    default_deadline_ms: float = 50.0
+    """Deadline of a request that names none, until the live policy sets one."""
+
+    metrics_port: int | None = None
+    """Port of this process's Prometheus ``/metrics`` (on 127.0.0.1); unset = off."""
+
     kafka_heap: str = "512m"
     """Heap of the local broker's JVM (``-Xmx``), at most 1 GiB on a small machine."""
 
