@@ -6,6 +6,7 @@ import click
 
 from rendezvous import local as stack
 from rendezvous.cli.common import clear_errors, settings
+from rendezvous.local.kafka import ensure_jars, kafka_version
 
 
 @click.group("local")
@@ -23,6 +24,15 @@ def up() -> None:
     click.echo(f"KAFKA_BOOTSTRAP_SERVERS={endpoints.bootstrap_servers}")
     click.echo(f"REDIS_URL={endpoints.redis_url}")
     click.echo(f"# written to {s.endpoints_file}; stop with `rendezvous local down`", err=True)
+
+
+@local.command()
+def fetch() -> None:
+    """Fetch the Kafka jars from Maven Central into the cache (done by `up` when needed)."""
+    s = settings()
+    with clear_errors():
+        libs = ensure_jars(s.cache_dir)
+    click.echo(f"Kafka {kafka_version()} jars in {libs}")
 
 
 @local.command()

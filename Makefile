@@ -1,0 +1,42 @@
+# Fresh clone: `make demo` runs the pipeline on the embedded Kafka + Redis,
+# `make test` runs the tests. Both create .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+RZ     := $(VENV)/bin/rendezvous
+
+.PHONY: demo up down test unit lint bench train clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(RZ) demo
+
+up: $(VENV)/.installed
+	$(RZ) local up
+
+down: $(VENV)/.installed
+	$(RZ) local down
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest -q tests/unit
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check rendezvous tests bench models
+	$(VENV)/bin/mypy rendezvous
+
+bench: $(VENV)/.installed
+	$(PY) bench/run.py
+
+train: $(VENV)/.installed
+	$(PY) models/train.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
