@@ -1,0 +1,23 @@
+"""The rendezvous itself: a mailbox per request, the policy, a decision on arrival or deadline.
+
+Pure Python with an injected clock; nothing here knows about Kafka or Redis.
+"""
+
+from rendezvous.core.errors import CoreError, PolicyError
+from rendezvous.core.mailbox import Late, Outcome
+from rendezvous.core.offsets import OffsetTracker
+from rendezvous.core.policy import CompiledPolicy, judge
+from rendezvous.core.rendezvous import Clock, Rendezvous, Stats
+
+__all__ = [
+    "Clock",
+    "CompiledPolicy",
+    "CoreError",
+    "Late",
+    "OffsetTracker",
+    "Outcome",
+    "PolicyError",
+    "Rendezvous",
+    "Stats",
+    "judge",
+]
