@@ -1,0 +1,64 @@
+"""``rendezvous policy set | show``."""
+
+from __future__ import annotations
+
+import click
+import msgspec
+
+from rendezvous.cli.common import clear_errors, settings
+from rendezvous.messages import ModelRule, Policy, encode
+
+
+@click.group("policy")
+def policy() -> None:
+    """The live policy: preference order, default deadline, per-model rules."""
+
+
+def _rule(text: str) -> tuple[str, ModelRule]:
+    """``primary:min_score=0.1,max_score=0.9,min_confidence=0.2`` -> (name, rule)."""
+    name, _, body = text.partition(":")
+    try:
+        fields = {k: float(v) for k, v in (kv.split("=", 1) for kv in body.split(",") if kv)}
+        return name, ModelRule(**fields)
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(f"{text!r}: expected model:min_score=..,max_score=..,"
+                                 f"min_confidence=.. ({exc})") from exc
+
+
+@policy.command("set")
+@click.option("--prefer", required=True,
+              help="Models in order of preference, comma-separated (e.g. primary,canary).")
+@click.option("--deadline-ms", type=float, default=None,
+              help="Default deadline of requests that name none (default: keep the current).")
+@click.option("--rule", "rules", multiple=True,
+              help="A validity rule, e.g. primary:min_score=0,max_score=1,min_confidence=0.2; "
+                   "repeat for more models.")
+def set_(prefer: str, deadline_ms: float | None, rules: tuple[str, ...]) -> None:
+    """Publish a new policy; running `serve` instances apply it without a restart."""
+    from rendezvous.service.control import publish_policy, read_policy
+
+    s = settings()
+    names = [n.strip() for n in prefer.split(",") if n.strip()]
+    if not names:
+        raise click.BadParameter("name at least one model", param_hint="--prefer")
+    with clear_errors():
+        current = read_policy(s) or Policy(deadline_ms=s.default_deadline_ms)
+        new = Policy(prefer=names,
+                     deadline_ms=deadline_ms if deadline_ms is not None else current.deadline_ms,
+                     rules=dict(_rule(r) for r in rules))
+        publish_policy(s, new)
+    click.echo(f"published: {encode(new).decode()}")
+
+
+@policy.command()
+def show() -> None:
+    """Print the policy in force (as JSON)."""
+    from rendezvous.service.control import read_policy
+
+    s = settings()
+    with clear_errors():
+        current = read_policy(s)
+    if current is None:
+        click.echo("# no policy published; the default applies", err=True)
+        current = Policy(deadline_ms=s.default_deadline_ms)
+    click.echo(msgspec.json.format(encode(current), indent=2).decode())

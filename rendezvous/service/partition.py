@@ -1,0 +1,86 @@
+"""One input partition's share of the rendezvous: its core, commit tracker and return addresses.
+
+Requests, their scores and their results share a partition number
+(co-partitioning), so a partition is self-contained: it moves between
+instances on a rebalance by dropping this object on one side and rebuilding it
+from Kafka on the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from confluent_kafka import Message
+
+from rendezvous.core import OffsetTracker, Outcome, Rendezvous
+from rendezvous.messages import (
+    Invalid,
+    Policy,
+    Score,
+    decode_input,
+    deadline_at,
+    feature_row,
+)
+
+
+class PartitionState:
+    """The rendezvous for the requests of one input partition."""
+
+    def __init__(self, partition: int, policy: Policy, clock: Callable[[], float],
+                 feature_names: list[str] | None) -> None:
+        self.partition = partition
+        self.core = Rendezvous(policy, clock)
+        self.inputs = OffsetTracker()
+        self.scores_next: int | None = None  # scores offset to commit (consumed + 1)
+        self.reply_to: dict[str, str] = {}
+        self._features = feature_names
+
+    def on_input(self, record: Message) -> tuple[list[Outcome], Invalid | None]:
+        """Open (or reject) the request in ``record``; the decisions it settles, and why
+        it was rejected if it was."""
+        event = decode_input(record.value())
+        if not isinstance(event, Invalid) and self._features is not None:
+            row = feature_row(event, self._features)
+            if isinstance(row, Invalid):
+                event = row
+        ts = float(record.timestamp()[1])
+        offset = record.offset()
+        if isinstance(event, Invalid):
+            rid = event.id or _key_or_position(record)
+            self.inputs.track(offset, rid, resolved=True)
+            return self.core.reject(rid, event.reason, ts), event
+        rid = event.id
+        if self.core.is_decided(rid):  # answered before a restart or rebalance
+            self.inputs.track(offset, rid, resolved=True)
+            return [], None
+        self.inputs.track(offset, rid)
+        if event.reply_to:
+            self.reply_to[rid] = event.reply_to
+        start = event.ts if event.ts is not None else ts
+        deadline = deadline_at(event, ts, self.core.policy.deadline_ms)
+        return self.core.open(rid, start, deadline), None
+
+    def on_score(self, record: Message, score: Score) -> list[Outcome]:
+        self.scores_next = record.offset() + 1
+        return self.core.offer(score)
+
+    def settle(self, outcomes: list[Outcome]) -> list[tuple[str, Outcome]]:
+        """Mark ``outcomes`` answered; returns those with a return address."""
+        replies = []
+        for outcome in outcomes:
+            rid = outcome.request_id
+            self.inputs.resolve(rid)
+            reply_to = self.reply_to.pop(rid, None)
+            if reply_to:
+                replies.append((reply_to, outcome))
+        return replies
+
+
+def _key_or_position(record: Message) -> str:
+    key = record.key()
+    if key:
+        try:
+            return key.decode()
+        except UnicodeDecodeError:
+            pass
+    return f"{record.topic()}-{record.partition()}-{record.offset()}"

@@ -1,0 +1,101 @@
+"""After an assignment: which requests of a partition were already answered.
+
+The ``scored`` topic is the changelog: a request at or after the committed
+input offset may have been answered before a crash or a rebalance, and its
+answer, if committed, is on the same partition number of ``scored``. Reading
+that tail (``read_committed``) from shortly before the committed input
+record's timestamp gives the ids not to answer again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from rendezvous.messages import decode_scored
+from rendezvous.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Answers are written after their request; the margin covers clock skew between
+# producers and the longest deadline.
+MARGIN_MS = 120_000
+
+
+class RecoveryError(RuntimeError):
+    """The answered ids of a partition could not be read back."""
+
+
+def answered_ids(settings: Settings, partition: int, committed_input: int | None,
+                 timeout_s: float = 60.0) -> set[str]:
+    """Ids answered on ``scored`` partition ``partition`` since the committed input offset."""
+    consumer = Consumer(settings.kafka_config(**{
+        "group.id": f"{settings.group('recovery')}-{uuid.uuid4().hex[:8]}",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        "isolation.level": "read_committed",
+        "fetch.max.bytes": 16 * 1024 * 1024,
+    }))
+    try:
+        start = _start_offset(consumer, settings, partition, committed_input)
+        consumer.assign([TopicPartition(settings.topic("scored"), partition, start)])
+        ids: set[str] = set()
+        give_up = time.monotonic() + timeout_s
+        while True:
+            records = consumer.consume(5000, 1.0)
+            if not records:
+                if time.monotonic() > give_up:
+                    raise RecoveryError(
+                        f"could not read {settings.topic('scored')}[{partition}] to its end in "
+                        f"{timeout_s:.0f} s (an open transaction of another instance?); "
+                        "restart, and give every serve instance its own --instance-id"
+                    )
+                continue
+            for record in records:
+                error = record.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        return ids
+                    log.warning("recovery of partition %d: %s", partition, error)
+                    continue
+                ids.add(decode_scored(record.value()).id)
+    finally:
+        consumer.close()
+
+
+def _start_offset(consumer: Consumer, settings: Settings, partition: int,
+                  committed_input: int | None) -> int:
+    if committed_input is None or committed_input < 0:
+        return OFFSET_BEGINNING
+    since = _timestamp_at(consumer, settings.topic("input"), partition, committed_input)
+    if since is None:  # nothing at the committed offset yet: nothing to skip
+        since = _now_ms()
+    found = consumer.offsets_for_times(
+        [TopicPartition(settings.topic("scored"), partition, int(since - MARGIN_MS))], timeout=10
+    )[0]
+    return found.offset if found.offset >= 0 else _end(consumer, settings, partition)
+
+
+def _timestamp_at(consumer: Consumer, topic: str, partition: int, offset: int) -> float | None:
+    consumer.assign([TopicPartition(topic, partition, offset)])
+    for _ in range(20):
+        for record in consumer.consume(1, 0.5):
+            if record.error() is None:
+                return float(record.timestamp()[1])
+            if record.error().code() == KafkaError._PARTITION_EOF:
+                return None
+    return None
+
+
+def _end(consumer: Consumer, settings: Settings, partition: int) -> int:
+    _low, high = consumer.get_watermark_offsets(
+        TopicPartition(settings.topic("scored"), partition), timeout=10
+    )
+    return int(high)
+
+
+def _now_ms() -> float:
+    return time.time() * 1000

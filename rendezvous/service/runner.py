@@ -1,0 +1,269 @@
+"""The Kafka loop of ``rendezvous serve``: exactly one result per request.
+
+How "exactly one" holds across kill -9, restarts and rebalances:
+
+* one consumer group reads ``input`` and ``scores`` with the ``range``
+  assignor, which gives one member the same partition numbers of both
+  co-partitioned topics;
+* results, decisions and dead letters are produced in a Kafka transaction
+  together with the consumed offsets (``send_offsets_to_transaction``), every
+  ``commit_interval_ms``; nothing is visible to ``read_committed`` readers
+  before its offsets are committed, and nothing is committed without them;
+* an input partition is committed only up to its lowest *unanswered* request,
+  so a restart re-reads every request still waiting, and
+* on assignment, the ids already answered on the same-numbered ``scored``
+  partition are read back (:mod:`.recovery`) and never answered again.
+
+Scores are committed as consumed: a request re-read after a crash is past its
+deadline anyway and is decided at once with what has arrived again.
+
+A stable ``--instance-id`` is both the transactional id (a restarted instance
+aborts what its dead predecessor left open, so readers are not held back) and
+the static group membership (it takes its partitions back without waiting for
+the session timeout).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from prometheus_client import Counter, Gauge, Histogram
+
+from rendezvous.core import Outcome, PolicyError
+from rendezvous.messages import DEADLETTER_REASON_HEADER, Invalid, Policy, decode_score, encode
+from rendezvous.metrics import serve_metrics
+from rendezvous.readiness import announce_ready
+from rendezvous.service.control import PolicyWatcher
+from rendezvous.service.partition import PartitionState
+from rendezvous.service.recovery import answered_ids
+from rendezvous.service.replies import Replies
+from rendezvous.settings import Settings
+from rendezvous.transport.clients import Stopper, make_consumer, make_producer, poll_batch
+
+log = logging.getLogger(__name__)
+
+DECISIONS = Counter("rendezvous_serve_results", "Results emitted", ["status"])
+LATE = Gauge("rendezvous_serve_late_answers", "Answers that came after their decision")
+PENDING = Gauge("rendezvous_serve_pending", "Requests waiting for a decision")
+COMMIT_SECONDS = Histogram("rendezvous_serve_commit_seconds", "Transaction commit time",
+                           buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5))
+SLACK_MS = Histogram("rendezvous_serve_deadline_slack_ms",
+                     "Decision time minus deadline, for requests decided at the deadline",
+                     buckets=(0.1, 0.5, 1, 2, 5, 10, 20, 50, 100, 1000))
+RECORDS = Counter("rendezvous_serve_records", "Records consumed", ["topic"])
+
+
+def clock_ms() -> float:
+    return time.time() * 1000.0
+
+
+class Service:
+    """The rendezvous service of one process (``run`` loops until stopped)."""
+
+    def __init__(self, settings: Settings, instance_id: str, *, commit_interval_ms: float = 5.0,
+                 max_batch: int = 1000, max_wait_ms: float = 2.0,
+                 feature_names: list[str] | None = None,
+                 clock: Callable[[], float] = clock_ms) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.commit_interval_ms = commit_interval_ms
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_ms / 1000.0
+        self.feature_names = feature_names
+        self.topics = {settings.topic("input"): "input", settings.topic("scores"): "scores"}
+        group = settings.group("rendezvous")
+        self.consumer: Consumer = make_consumer(settings, group, **{
+            "partition.assignment.strategy": "range",
+            "group.instance.id": f"{group}-{instance_id}",
+            "isolation.level": "read_committed",
+        })
+        self.producer: Producer = make_producer(settings, **{
+            "transactional.id": f"{group}-{instance_id}",
+            "transaction.timeout.ms": 10000,
+            "linger.ms": 0,
+        })
+        self.watcher = PolicyWatcher(settings)
+        self.policy = self.watcher.read_current() or Policy(
+            deadline_ms=settings.default_deadline_ms)
+        self.replies = Replies(settings.redis_client())
+        self.partitions: dict[int, PartitionState] = {}
+        self.in_txn = False
+        self.txn_started = 0.0
+        self.txn_replies: list[tuple[str, Outcome]] = []
+        self.stopper = Stopper()
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def run(self) -> None:
+        serve_metrics(self.settings)
+        # Aborts whatever a dead predecessor with this transactional id left open.
+        self.producer.init_transactions(30)
+        self.consumer.subscribe(list(self.topics), on_assign=self._on_assign,
+                                on_revoke=self._on_revoke, on_lost=self._on_lost)
+        log.info("serving with policy %s", self.policy)
+        try:
+            while not self.stopper.stopped:
+                self._step()
+        finally:
+            self._commit()
+            self.consumer.close()
+            self.watcher.close()
+            log.info("stopped")
+
+    def _step(self) -> None:
+        wait = self.max_wait_s
+        next_deadline = self._next_deadline()
+        if next_deadline is not None:
+            wait = max(0.0, min(wait, (next_deadline - self.clock()) / 1000.0))
+        records = poll_batch(self.consumer, self.max_batch, wait)
+        for record in records:
+            self._dispatch(record)
+        for state in self.partitions.values():
+            before = self.clock()
+            outcomes = state.core.tick()
+            for outcome in outcomes:
+                SLACK_MS.observe(max(0.0, before - outcome.decision.deadline_ms))
+            self._emit(state, outcomes)
+        policy = self.watcher.poll()
+        if policy is not None:
+            self._apply_policy(policy)
+        if self.in_txn and self.clock() - self.txn_started >= self.commit_interval_ms:
+            self._commit()
+
+    def _next_deadline(self) -> float | None:
+        deadlines = [d for s in self.partitions.values()
+                     if (d := s.core.next_deadline()) is not None]
+        return min(deadlines) if deadlines else None
+
+    # -- records -----------------------------------------------------------
+
+    def _dispatch(self, record: Message) -> None:
+        kind = self.topics[record.topic()]
+        RECORDS.labels(kind).inc()
+        state = self.partitions.get(record.partition())
+        if state is None:  # a record fetched just before its partition was revoked
+            return
+        self._begin()
+        if kind == "input":
+            outcomes, invalid = state.on_input(record)
+            if invalid is not None and outcomes:
+                self._dead_letter(record, invalid)
+            self._emit(state, outcomes)
+            return
+        try:
+            score = decode_score(record.value())
+        except ValueError as exc:
+            log.warning("undecodable score at %s[%d]@%d: %s", record.topic(),
+                        record.partition(), record.offset(), exc)
+            state.scores_next = record.offset() + 1
+            return
+        self._emit(state, state.on_score(record, score))
+
+    def _emit(self, state: PartitionState, outcomes: list[Outcome]) -> None:
+        if not outcomes:
+            return
+        self._begin()
+        p = state.partition
+        scored, decisions = self.settings.topic("scored"), self.settings.topic("decisions")
+        for outcome in outcomes:
+            key = outcome.request_id.encode()
+            self.producer.produce(scored, encode(outcome.scored), key, partition=p)
+            self.producer.produce(decisions, encode(outcome.decision), key, partition=p)
+            DECISIONS.labels(outcome.scored.status).inc()
+        self.txn_replies.extend(state.settle(outcomes))
+        self.producer.poll(0)
+
+    def _dead_letter(self, record: Message, invalid: Invalid) -> None:
+        self.producer.produce(
+            self.settings.topic("deadletter"), record.value(), record.key(),
+            headers=[(DEADLETTER_REASON_HEADER, invalid.reason.encode()),
+                     ("rendezvous.source", f"{record.topic()}/{record.partition()}/"
+                                           f"{record.offset()}".encode())],
+        )
+
+    # -- transactions ------------------------------------------------------
+
+    def _begin(self) -> None:
+        if not self.in_txn:
+            self.producer.begin_transaction()
+            self.in_txn = True
+            self.txn_started = self.clock()
+
+    def _commit(self) -> None:
+        """Commit results and offsets atomically, then deliver the return addresses."""
+        if not self.in_txn:
+            return
+        started = time.perf_counter()
+        offsets = self._offsets()
+        try:
+            if offsets:
+                self.producer.send_offsets_to_transaction(
+                    offsets, self.consumer.consumer_group_metadata(), 30)
+            self.producer.commit_transaction(30)
+        except KafkaException as exc:
+            # Crash-only: in-memory decisions are ahead of what Kafka holds now;
+            # a restart rebuilds them from Kafka correctly, guessing here would not.
+            raise SystemExit(f"transaction failed ({exc}); exiting so a restart recovers "
+                             "from the committed state") from exc
+        self.in_txn = False
+        COMMIT_SECONDS.observe(time.perf_counter() - started)
+        replies, self.txn_replies = self.txn_replies, []
+        self.replies.deliver([(to, outcome.scored) for to, outcome in replies])
+        PENDING.set(sum(s.core.pending() for s in self.partitions.values()))
+        LATE.set(sum(s.core.stats().late for s in self.partitions.values()))
+
+    def _offsets(self) -> list[TopicPartition]:
+        offsets = []
+        for p, state in self.partitions.items():
+            committable = state.inputs.committable()
+            if committable is not None:
+                offsets.append(TopicPartition(self.settings.topic("input"), p, committable))
+            if state.scores_next is not None:
+                offsets.append(TopicPartition(self.settings.topic("scores"), p,
+                                              state.scores_next))
+        return offsets
+
+    # -- rebalances and policy ----------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        inputs = [tp for tp in partitions if self.topics[tp.topic] == "input"]
+        committed = {tp.partition: tp.offset for tp in
+                     consumer.committed(inputs, timeout=30)} if inputs else {}
+        for tp in inputs:
+            state = PartitionState(tp.partition, self.policy, self.clock, self.feature_names)
+            done = answered_ids(self.settings, tp.partition, committed.get(tp.partition))
+            state.core.mark_decided(done)
+            self.partitions[tp.partition] = state
+            log.info("assigned partition %d (%d answered ids restored)", tp.partition, len(done))
+        announce_ready("serve", f"partitions={sorted(self.partitions)}")
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Commit what was decided, so the next owner starts where this one stops.
+        self._commit()
+        for tp in partitions:
+            if self.topics[tp.topic] == "input" and self.partitions.pop(tp.partition, None):
+                log.info("revoked partition %d", tp.partition)
+
+    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Lost (not revoked): our transaction can no longer commit these offsets.
+        for tp in partitions:
+            self.partitions.pop(tp.partition, None)
+
+    def _apply_policy(self, policy: Policy) -> None:
+        try:
+            for state in self.partitions.values():
+                state.core.set_policy(policy)
+        except PolicyError as exc:
+            log.error("ignoring an invalid policy from the control topic: %s", exc)
+            return
+        self.policy = policy
+        log.warning("policy changed live: prefer=%s deadline_ms=%s rules=%s",
+                    policy.prefer, policy.deadline_ms, policy.rules)
+
+
+def run(settings: Settings, instance_id: str = "0", **options: object) -> None:
+    """Run ``rendezvous serve`` until SIGTERM/SIGINT."""
+    Service(settings, instance_id, **options).run()  # type: ignore[arg-type]

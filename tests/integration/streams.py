@@ -1,0 +1,68 @@
+"""Test helpers: produce events, read a topic back (read_committed) until enough arrived."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import msgspec
+from confluent_kafka import Consumer, KafkaError
+
+from rendezvous.settings import Settings
+from rendezvous.transport.clients import flush_or_raise, make_producer
+
+
+def produce_events(settings: Settings, events: Iterable[dict[str, Any] | bytes],
+                   partitions: int = 4) -> list[str]:
+    """Produce events round-robin over ``partitions``; returns their ids (None for raw bytes)."""
+    producer = make_producer(settings)
+    ids = []
+    for i, event in enumerate(events):
+        if isinstance(event, bytes):
+            value, key = event, f"raw-{i}".encode()
+        else:
+            event = {"ts": time.time() * 1000.0, **event}
+            value, key = msgspec.json.encode(event), event["id"].encode()
+        producer.produce(settings.topic("input"), value, key, partition=i % partitions)
+        ids.append(key.decode())
+        producer.poll(0)
+    flush_or_raise(producer)
+    return ids
+
+
+class TopicReader:
+    """Reads a topic from the beginning with its own group, read_committed."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.consumer = Consumer(settings.kafka_config(**{
+            "group.id": f"{settings.group('reader')}-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }))
+        self.consumer.subscribe([settings.topic(topic)])
+        self.records: list[Any] = []
+
+    def read_until(self, done: Callable[[list[Any]], bool], timeout_s: float = 60.0,
+                   settle_s: float = 0.0) -> list[Any]:
+        """Poll until ``done(records)`` (then ``settle_s`` more, to catch duplicates)."""
+        give_up = time.monotonic() + timeout_s
+        while time.monotonic() < give_up and not done(self.records):
+            self._poll(0.2)
+        settle_until = time.monotonic() + settle_s
+        while time.monotonic() < settle_until:
+            self._poll(0.2)
+        return self.records
+
+    def _poll(self, timeout_s: float) -> None:
+        for record in self.consumer.consume(1000, timeout_s):
+            error = record.error()
+            if error is not None and error.code() != KafkaError._PARTITION_EOF:
+                raise AssertionError(f"consumer error: {error}")
+            if error is None:
+                self.records.append(record)
+
+    def close(self) -> None:
+        self.consumer.close()
