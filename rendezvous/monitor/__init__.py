@@ -1,0 +1,44 @@
+"""The monitor: windowed statistics of the live pipeline, drift, feedback accuracy, alerts.
+
+``rendezvous monitor`` is a faust-streaming app (off the latency-critical
+path) that reads the ``input``, ``scores``, ``decisions`` and ``feedback``
+topics and keeps, per tumbling window (``--window-s``) and model: counts,
+latency p50/p99, score quantiles (DDSketch), decision status rates,
+canary-vs-primary disagreement and score-quantile distance, PSI of every input
+feature against the training reference in the model manifest, and accuracy
+and AUC of the requests whose feedback label arrived. State lives in a faust
+table backed by a changelog topic, so a restart continues the windows. When a
+closed window crosses a threshold, exactly one record per (window, cause,
+subject) goes to the ``alerts`` topic (JSON :class:`~rendezvous.monitor.alerts.Alert`).
+
+HTTP on ``--port`` (127.0.0.1): ``/metrics`` (Prometheus text) and
+``/windows`` (JSON of every kept window, newest first, open ones included).
+
+Prometheus series (window gauges describe the latest *closed* window):
+
+=============================================== ======================================
+``rendezvous_monitor_records_total{topic}``     records consumed, before sampling
+``rendezvous_monitor_processed_total{topic}``   records aggregated, after sampling
+``rendezvous_monitor_invalid_total{topic}``     undecodable records, inputs that do not fit
+``rendezvous_monitor_alerts_total{cause}``      alerts sent
+``rendezvous_monitor_sample_ratio``             fraction of request ids aggregated
+``rendezvous_monitor_consumer_lag{topic}``      records not yet consumed
+``rendezvous_monitor_batch_latency_seconds``    histogram: time to aggregate one record
+``rendezvous_monitor_window_start_seconds``     start of the window the gauges describe
+``rendezvous_monitor_window_end_seconds``       its end
+``rendezvous_monitor_scores{model}``            scores from the model's workers
+``rendezvous_monitor_candidates{model}``        the model's candidates in decisions
+``rendezvous_monitor_latency_ms{model,source,quantile}``  p50/p99; source=service (worker
+                                                scored-received) or latency (rendezvous view)
+``rendezvous_monitor_score_quantile{model,quantile}``     score p10/p50/p90
+``rendezvous_monitor_decisions``                decisions
+``rendezvous_monitor_decision_rate{status}``    ok / fallback / timeout / rejected fraction
+``rendezvous_monitor_disagreement{primary,canary}``   fraction predicting different classes
+``rendezvous_monitor_score_distance{primary,canary}`` mean |quantile difference| (p5..p95)
+``rendezvous_monitor_inputs``                   inputs binned for drift
+``rendezvous_monitor_psi{feature}``             PSI against the training reference
+``rendezvous_monitor_labelled{model}``          decisions joined to a feedback label
+``rendezvous_monitor_accuracy{model}``          accuracy on those (score >= 0.5 = class 1)
+``rendezvous_monitor_auc{model}``               ROC AUC on those
+=============================================== ======================================
+"""

@@ -1,0 +1,233 @@
+"""The faust-streaming app of the monitor: it wires topics to :class:`MonitorState`.
+
+One agent reads the input, scores, decisions and feedback topics as raw bytes
+and decodes them through :mod:`rendezvous.messages`; a timer closes windows,
+sends alerts and persists changed keys to a faust table, whose changelog topic
+faust creates and replays on start, so windows survive a restart. Each key
+always goes to the same changelog partition (a hash of the key), because one
+window gathers records from every input partition and faust's default (the
+partition of the current record) would scatter a key's versions.
+
+Run one monitor per pipeline: the windows are whole only when one process
+reads every partition (it is off the latency-critical path; ``--sample``
+keeps it up with the stream).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from confluent_kafka.admin import AdminClient
+
+from rendezvous import messages
+from rendezvous.monitor import exposition, http
+from rendezvous.monitor.alerts import Thresholds
+from rendezvous.monitor.drift import DriftReference
+from rendezvous.monitor.state import MonitorState
+from rendezvous.readiness import announce_ready
+from rendezvous.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("input", "scores", "decisions", "feedback")
+
+
+@dataclass(frozen=True)
+class MonitorOptions:
+    """Everything ``rendezvous monitor`` can be told."""
+
+    window_s: float = 60.0
+    grace_s: float = 2.0
+    port: int = 0
+    sample: float = 1.0
+    thresholds: Thresholds = Thresholds()
+    primary: str = "primary"
+    canary: str = "canary"
+    reference_model: str = "primary"
+    keep_windows: int = 10
+    join_ttl_s: float = 600.0
+    flush_s: float = 0.25
+    replication_factor: int = 1
+
+
+def sampled(request_id: str, ratio: float) -> bool:
+    """Whether a request is aggregated: by a hash of its id, so its input, scores,
+    decision and label are all kept or all skipped."""
+    return ratio >= 1.0 or zlib.crc32(request_id.encode()) < ratio * 2**32
+
+
+class Monitor:
+    """The faust app, its table, and the state it persists there."""
+
+    def __init__(self, settings: Settings, options: MonitorOptions) -> None:
+        self.settings, self.options = settings, options
+        reference = DriftReference.load(settings.models_dir, options.reference_model)
+        self.state = MonitorState(options.window_s, reference, options.primary, options.canary,
+                                  options.grace_s, options.keep_windows, options.join_ttl_s,
+                                  options.thresholds)
+        self.partitions = _min_partitions(settings, [settings.topic(t) for t in SOURCES])
+        self.app = faust.App(
+            settings.group("monitor"), broker=f"kafka://{settings.kafka_bootstrap()}",
+            store="memory://", web_enabled=False, topic_partitions=self.partitions,
+            topic_replication_factor=options.replication_factor,
+            broker_credentials=_credentials(settings), consumer_auto_offset_reset="earliest",
+            # faust's 60 s default keeps a crashed monitor's partitions that long after a restart
+            broker_session_timeout=10.0, broker_heartbeat_interval=1.0,
+        )
+        self.topics = {settings.topic(t): t for t in SOURCES}
+        self.source = self.app.topic(*self.topics, key_serializer="raw", value_serializer="raw")
+        self.alerts_topic = self.app.topic(settings.topic("alerts"), key_serializer="raw",
+                                           value_serializer="raw")
+        self.table = self.app.Table("monitor_state", partitions=self.partitions,
+                                    key_type=bytes, value_type=bytes, default=None)
+        self.published = http.Published()
+        self.offsets: dict[Any, int] = {}
+        self.loaded = False
+        self.app.agent(self.source, name="monitor")(self._consume)
+        self.app.timer(min(options.flush_s, options.window_s / 4), name="monitor_tick")(self._tick)
+        self.table.on_recover(self._recovered)
+        self.app.on_before_shutdown.connect(self._on_shutdown)
+        exposition.SAMPLE_RATIO.set(options.sample)
+
+    async def _consume(self, stream: Any) -> None:
+        async for event in stream.events():
+            started = time.perf_counter()
+            message = event.message
+            self.offsets[message.tp] = message.offset
+            self.handle(self.topics[message.topic], event.value, message.timestamp * 1000)
+            exposition.BATCH_LATENCY.observe(time.perf_counter() - started)
+
+    def handle(self, kind: str, value: bytes | None, record_ts_ms: float) -> None:
+        """Decode one record of topic ``kind`` and count it into the state."""
+        exposition.RECORDS.labels(kind).inc()
+        try:
+            decoded = _decode(kind, value)
+        except Exception:  # msgspec errors of any kind: a bad record is data, not a crash
+            exposition.INVALID.labels(kind).inc()
+            return
+        if isinstance(decoded, messages.Invalid):
+            exposition.INVALID.labels(kind).inc()
+            return
+        if not sampled(decoded.id, self.options.sample):
+            return
+        if isinstance(decoded, messages.InputEvent):
+            fits = self.state.observe_input(decoded, record_ts_ms)
+            if not fits:
+                exposition.INVALID.labels(kind).inc()
+        elif isinstance(decoded, messages.Score):
+            self.state.observe_score(decoded, record_ts_ms)
+        elif isinstance(decoded, messages.Decision):
+            self.state.observe_decision(decoded)
+        else:
+            self.state.observe_feedback(decoded, record_ts_ms)
+        exposition.PROCESSED.labels(kind).inc()
+
+    async def _recovered(self) -> None:
+        if self.loaded:  # a later rebalance: this process already holds the newer state
+            return
+        for key, value in list(self.table.data.items()):
+            if value is not None:
+                self.state.load(key.decode(), value)
+        self.loaded = True
+        self._publish()
+        server = http.serve(self.published, self.options.port)
+        port = server.server_address[1]
+        log.info("monitor on http://127.0.0.1:%d/metrics and /windows", port)
+        announce_ready("monitor", f"port={port}")
+
+    async def _tick(self) -> None:
+        if not self.loaded:
+            return
+        for alert in self.state.close_due(time.time() * 1000):
+            # Sent and acknowledged before it is marked, so a crash re-sends rather than loses it.
+            await self.alerts_topic.send(key=alert.dedupe_key.encode(),
+                                         value=messages.encode(alert))
+            await self.app.producer.flush()
+            exposition.ALERTS.labels(alert.cause).inc()
+            log.warning("alert: %s", alert)
+            self.state.mark_alerted(alert)
+        self.flush()
+        self._publish()
+        self._update_lag()
+
+    def flush(self) -> None:
+        """Write every changed key to the table and its changelog."""
+        for key, value in self.state.take_changes():
+            raw = key.encode()
+            if value is None:
+                self.table.data.pop(raw, None)
+            else:
+                self.table.data[raw] = value
+            self.table.send_changelog(zlib.crc32(raw) % self.partitions, raw, value)
+
+    async def _on_shutdown(self, app: Any, **_: Any) -> None:
+        if self.loaded:
+            self.flush()
+
+    def _publish(self) -> None:
+        now = time.time() * 1000
+        views = [self.state.window_view(ws, now) for ws in self.state.window_starts()]
+        closed = [v for v in views if v["closed"]]
+        exposition.WINDOWS.view = closed[0] if closed else None
+        self.published.windows = exposition.windows_json(views, self.options.sample)
+
+    def _update_lag(self) -> None:
+        lag: dict[str, int] = {}
+        for tp, offset in self.offsets.items():
+            try:
+                high = self.app.consumer.highwater(tp)
+            except Exception:  # not known yet for this partition
+                continue
+            if high is not None:
+                kind = self.topics.get(tp.topic, tp.topic)
+                lag[kind] = lag.get(kind, 0) + max(high - offset - 1, 0)
+        for kind, value in lag.items():
+            exposition.LAG.labels(kind).set(value)
+
+
+def _decode(kind: str, value: bytes | None) -> Any:
+    if kind == "input":
+        return messages.decode_input(value)
+    if not value:
+        return messages.Invalid("empty record")
+    decoder = {"scores": messages.decode_score, "decisions": messages.decode_decision,
+               "feedback": messages.decode_feedback}[kind]
+    return decoder(value)
+
+
+def _min_partitions(settings: Settings, topics: list[str]) -> int:
+    """The smallest partition count among ``topics`` (the changelog gets as many)."""
+    metadata = AdminClient(settings.kafka_config()).list_topics(timeout=15)
+    missing = [t for t in topics if t not in metadata.topics or metadata.topics[t].error]
+    if missing:
+        raise RuntimeError(f"topics missing: {missing}; run `rendezvous topics apply`")
+    return min(len(metadata.topics[t].partitions) for t in topics)
+
+
+def _credentials(settings: Settings) -> Any:
+    if settings.security_protocol == "PLAINTEXT":
+        return None
+    import ssl
+
+    context = ssl.create_default_context(cafile=settings.ssl_ca_location)
+    if settings.ssl_certificate_location:
+        context.load_cert_chain(settings.ssl_certificate_location, settings.ssl_key_location)
+    if settings.security_protocol.startswith("SASL"):
+        password = settings.sasl_password.get_secret_value() if settings.sasl_password else None
+        return faust.SASLCredentials(
+            username=settings.sasl_username, password=password, mechanism=settings.sasl_mechanism,
+            ssl_context=context if settings.security_protocol == "SASL_SSL" else None)
+    return faust.SSLCredentials(context)
+
+
+def run(settings: Settings, options: MonitorOptions) -> None:
+    """Run the monitor until SIGTERM/SIGINT (faust's worker drains and stops)."""
+    monitor = Monitor(settings, options)
+    level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+    worker = faust.Worker(monitor.app, loglevel=level, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()

@@ -1,0 +1,143 @@
+"""What the monitor shows: Prometheus text for ``/metrics`` and JSON for ``/windows``.
+
+Window series describe the latest *closed* window (its end plus grace has
+passed), so a scrape never sees a half-filled window; ``/windows`` shows every
+kept window, open ones included.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+PREFIX = "rendezvous_monitor"
+
+REGISTRY = CollectorRegistry()
+RECORDS = Counter(f"{PREFIX}_records", "Records consumed, before sampling.", ["topic"],
+                  registry=REGISTRY)
+PROCESSED = Counter(f"{PREFIX}_processed", "Records aggregated (after sampling).", ["topic"],
+                    registry=REGISTRY)
+INVALID = Counter(f"{PREFIX}_invalid", "Records that could not be decoded or did not fit.",
+                  ["topic"], registry=REGISTRY)
+ALERTS = Counter(f"{PREFIX}_alerts", "Alerts sent to the alerts topic.", ["cause"],
+                 registry=REGISTRY)
+SAMPLE_RATIO = Gauge(f"{PREFIX}_sample_ratio", "Fraction of requests aggregated (by id hash).",
+                     registry=REGISTRY)
+LAG = Gauge(f"{PREFIX}_consumer_lag", "Records not yet consumed, per topic.", ["topic"],
+            registry=REGISTRY)
+BATCH_LATENCY = Histogram(
+    f"{PREFIX}_batch_latency_seconds", "Time to aggregate one record.",
+    buckets=(1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, 0.1), registry=REGISTRY)
+
+
+def _finite(value: float) -> bool:
+    return value is not None and not math.isnan(value)
+
+
+class WindowCollector(Collector):
+    """Gauges of the latest closed window, read from the view the monitor last published."""
+
+    def __init__(self) -> None:
+        self.view: dict[str, Any] | None = None
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        view = self.view
+        if view is None:
+            return
+        g = {name: GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=labels)
+             for name, doc, labels in _WINDOW_SERIES}
+        g["window_start_seconds"].add_metric([], view["start"] / 1000)
+        g["window_end_seconds"].add_metric([], view["end"] / 1000)
+        for model, m in view["models"].items():
+            g["scores"].add_metric([model], m["scores"])
+            g["candidates"].add_metric([model], m["candidates"])
+            for source in ("service_ms", "latency_ms"):
+                for q, value in m[source].items():
+                    if _finite(value):
+                        g["latency_ms"].add_metric([model, source.removesuffix("_ms"),
+                                                    _level(q)], value)
+            for q, value in m["score_quantiles"].items():
+                if _finite(value):
+                    g["score_quantile"].add_metric([model, _level(q)], value)
+            fb = m.get("feedback")
+            if fb:
+                g["labelled"].add_metric([model], fb["labelled"])
+                for name in ("accuracy", "auc"):
+                    if _finite(fb[name]):
+                        g[name].add_metric([model], fb[name])
+        decisions = view.get("decisions")
+        if decisions:
+            g["decisions"].add_metric([], decisions["count"])
+            for status, rate in decisions["rates"].items():
+                if _finite(rate):
+                    g["decision_rate"].add_metric([status], rate)
+        pair = view.get("pair")
+        if pair:
+            for name in ("disagreement", "score_distance"):
+                if _finite(pair[name]):
+                    g[name].add_metric([pair["primary"], pair["canary"]], pair[name])
+        drift = view.get("drift")
+        if drift:
+            g["inputs"].add_metric([], drift["inputs"])
+            for feature, value in drift["psi"].items():
+                if _finite(value):
+                    g["psi"].add_metric([feature], value)
+        yield from g.values()
+
+
+def _level(q: str) -> str:
+    return str(int(q[1:]) / 100)
+
+
+_WINDOW_SERIES = [
+    ("window_start_seconds", "Start of the window the other gauges describe.", []),
+    ("window_end_seconds", "End of that window.", []),
+    ("scores", "Scores received from each model's workers in the window.", ["model"]),
+    ("candidates", "Candidates of each model in the window's decisions.", ["model"]),
+    ("latency_ms", "Latency quantiles: source=service (worker scored-received) or "
+     "latency (as the rendezvous saw it).", ["model", "source", "quantile"]),
+    ("score_quantile", "Score quantiles per model (DDSketch, 1% relative accuracy).",
+     ["model", "quantile"]),
+    ("decisions", "Decisions in the window.", []),
+    ("decision_rate", "Fraction of decisions per status (ok, fallback, timeout, rejected).",
+     ["status"]),
+    ("disagreement", "Fraction of requests where canary and primary predict different classes.",
+     ["primary", "canary"]),
+    ("score_distance", "Mean absolute difference of canary and primary score quantiles.",
+     ["primary", "canary"]),
+    ("inputs", "Input events binned for drift in the window.", []),
+    ("psi", "Population stability index of each feature against the training reference.",
+     ["feature"]),
+    ("labelled", "Decisions of the window joined to a feedback label, per model.", ["model"]),
+    ("accuracy", "Accuracy of each model on the labelled requests of the window.", ["model"]),
+    ("auc", "ROC AUC of each model on the labelled requests of the window.", ["model"]),
+]
+
+WINDOWS = WindowCollector()
+REGISTRY.register(WINDOWS)
+
+
+def metrics_text() -> bytes:
+    """The Prometheus exposition of every monitor series."""
+    return generate_latest(REGISTRY)
+
+
+def windows_json(views: list[dict[str, Any]], sample_ratio: float) -> bytes:
+    """``/windows``: the kept windows, newest first; NaN becomes null."""
+    return msgspec.json.encode({"sample_ratio": sample_ratio, "windows": _nan_to_none(views)})
+
+
+def _nan_to_none(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
+    return value

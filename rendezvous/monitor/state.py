@@ -1,0 +1,263 @@
+"""The monitor's whole state, in plain Python: windows, the feedback join, alert dedupe.
+
+Stream code calls ``observe_*`` with decoded messages; a timer calls
+:meth:`MonitorState.close_due`. Every change is recorded as a (key, bytes or
+None) pair that :meth:`take_changes` hands to whatever persists it (a faust
+table's changelog), and :meth:`load` rebuilds the state from those pairs.
+
+Keys: ``w|<kind>|<subject>|<window start>`` (a window aggregate),
+``r|<id>`` (a decision waiting for its label), ``l|<id>`` (a label waiting for
+its decision), ``a|<window start>|<cause>|<subject>`` (an alert already sent).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+import msgspec
+
+from rendezvous.messages import Decision, Feedback, InputEvent, Score, feature_row
+from rendezvous.monitor import alerts
+from rendezvous.monitor.drift import DriftReference
+from rendezvous.monitor.windows import (
+    KINDS,
+    Aggregate,
+    DecisionWindow,
+    DriftWindow,
+    FeedbackWindow,
+    ModelWindow,
+    PairWindow,
+    window_start,
+)
+
+
+class MonitorState:
+    """Tumbling windows of ``window_s`` over scores, decisions, inputs and feedback."""
+
+    def __init__(self, window_s: float, reference: DriftReference | None = None,
+                 primary: str = "primary", canary: str = "canary", grace_s: float = 1.0,
+                 keep_windows: int = 10, join_ttl_s: float = 600.0,
+                 thresholds: alerts.Thresholds | None = None) -> None:
+        self.window_ms = max(1, int(window_s * 1000))
+        self.grace_ms = int(grace_s * 1000)
+        self.keep_ms = keep_windows * self.window_ms
+        self.join_ttl_ms = int(join_ttl_s * 1000)
+        self.reference, self.primary, self.canary = reference, primary, canary
+        self.thresholds = thresholds or alerts.Thresholds()
+        self.aggs: dict[str, Aggregate] = {}
+        self.decided: dict[str, tuple[int, dict[str, float]]] = {}
+        self.labels: dict[str, tuple[int, int]] = {}  # id -> (label, window of arrival)
+        self.alerted: set[str] = set()
+        self.closed: set[int] = set()
+        self.too_late = 0
+        self._dirty: set[str] = set()
+        self._deleted: set[str] = set()
+        self.newest_ms = 0
+
+    # -- observing ---------------------------------------------------------
+
+    def _window(self, ts_ms: float) -> int | None:
+        ws = window_start(ts_ms, self.window_ms)
+        if self.newest_ms and ws + self.keep_ms <= self.newest_ms:
+            self.too_late += 1  # its window is already forgotten: counting it would re-open it
+            return None
+        return ws
+
+    def _agg(self, kind: str, subject: str, ws: int) -> Any:
+        key = f"w|{kind}|{subject}|{ws}"
+        agg = self.aggs.get(key)
+        if agg is None:
+            agg = self.aggs[key] = KINDS[kind]()
+        self._dirty.add(key)
+        return agg
+
+    def observe_score(self, score: Score, record_ts_ms: float) -> None:
+        ws = self._window(score.scored_ms or record_ts_ms)
+        if ws is None:
+            return
+        m: ModelWindow = self._agg("model", score.model, ws)
+        m.scores += 1
+        if score.status == "error":
+            m.errors += 1
+        elif score.status == "expired":
+            m.expired += 1
+        if score.score is not None and math.isfinite(score.score):
+            m.score.add(score.score)
+        if score.scored_ms and score.received_ms:
+            m.service_ms.add(max(score.scored_ms - score.received_ms, 0.0))
+
+    def observe_decision(self, decision: Decision) -> None:
+        ws = self._window(decision.decided_ms or decision.ts)
+        if ws is None:
+            return
+        d: DecisionWindow = self._agg("decisions", "all", ws)
+        d.count += 1
+        setattr(d, decision.status, getattr(d, decision.status) + 1)
+        valid: dict[str, float] = {}
+        for c in decision.candidates:
+            m: ModelWindow = self._agg("model", c.model, ws)
+            m.candidates += 1
+            m.latency_ms.add(max(c.latency_ms, 0.0))
+            m.late += int(c.late)
+            if c.valid and c.score is not None and math.isfinite(c.score):
+                valid[c.model] = c.score
+            else:
+                m.invalid += 1
+        if self.primary in valid and self.canary in valid:
+            pair: PairWindow = self._agg("pair", "all", ws)
+            pair.both += 1
+            pair.disagree += int((valid[self.primary] >= 0.5) != (valid[self.canary] >= 0.5))
+            pair.primary.add(valid[self.primary])
+            pair.canary.add(valid[self.canary])
+        if valid:
+            pending = self.labels.pop(decision.id, None)
+            if pending is not None:
+                self._deleted.add(f"l|{decision.id}")
+                self._join(ws, valid, pending[0])
+            else:
+                self.decided[decision.id] = (ws, valid)
+                self._dirty.add(f"r|{decision.id}")
+
+    def observe_input(self, event: InputEvent, record_ts_ms: float) -> bool:
+        """Count an input's features into its window; False when they do not fit the model."""
+        if self.reference is None:
+            return False
+        ws = self._window(event.ts if event.ts is not None else record_ts_ms)
+        if ws is None:
+            return True
+        drift: DriftWindow = self._agg("drift", "all", ws)
+        row = feature_row(event, self.reference.names)
+        if not isinstance(row, list):
+            drift.unfit += 1
+            return False
+        self.reference.observe(drift, row)
+        return True
+
+    def observe_feedback(self, feedback: Feedback, record_ts_ms: float) -> None:
+        found = self.decided.pop(feedback.id, None)
+        if found is None:  # the label came first: keep it until its decision arrives
+            self.labels[feedback.id] = (feedback.label, window_start(record_ts_ms, self.window_ms))
+            self._dirty.add(f"l|{feedback.id}")
+            return
+        self._deleted.add(f"r|{feedback.id}")
+        self._join(found[0], found[1], feedback.label)
+
+    def _join(self, ws: int, scores: dict[str, float], label: int) -> None:
+        for model, score in scores.items():
+            fb: FeedbackWindow = self._agg("feedback", model, ws)
+            fb.add(score, label)
+
+    # -- persistence -------------------------------------------------------
+
+    def take_changes(self) -> list[tuple[str, bytes | None]]:
+        """Every key changed since the last call, with its bytes (None = deleted)."""
+        changes: list[tuple[str, bytes | None]] = []
+        for key in self._dirty - self._deleted:
+            value = self._encode(key)
+            if value is not None:
+                changes.append((key, value))
+        changes.extend((key, None) for key in self._deleted)
+        self._dirty.clear()
+        self._deleted.clear()
+        return changes
+
+    def _encode(self, key: str) -> bytes | None:
+        tag, _, rest = key.partition("|")
+        if tag == "w":
+            agg = self.aggs.get(key)
+            return agg.to_bytes() if agg is not None else None
+        if tag == "r" and rest in self.decided:
+            return msgspec.msgpack.encode(self.decided[rest])
+        if tag == "l" and rest in self.labels:
+            return msgspec.msgpack.encode(self.labels[rest])
+        if tag == "a":
+            return b"1" if key in self.alerted else None
+        return None
+
+    def load(self, key: str, value: bytes) -> None:
+        """Restore one persisted key (as produced by :meth:`take_changes`)."""
+        tag, _, rest = key.partition("|")
+        if tag == "w":
+            kind, _subject, ws = rest.split("|")
+            self.aggs[key] = KINDS[kind].from_bytes(value)
+            self.newest_ms = max(self.newest_ms, int(ws))
+        elif tag == "r":
+            ws, scores = msgspec.msgpack.decode(value)
+            self.decided[rest] = (int(ws), dict(scores))
+        elif tag == "l":
+            label, ws = msgspec.msgpack.decode(value)
+            self.labels[rest] = (int(label), int(ws))
+        elif tag == "a":
+            self.alerted.add(key)
+
+    # -- windows -----------------------------------------------------------
+
+    def window_starts(self) -> list[int]:
+        return sorted({int(k.rsplit("|", 1)[1]) for k in self.aggs}, reverse=True)
+
+    def window_view(self, ws: int, now_ms: float) -> dict[str, Any]:
+        """Everything known about the window starting at ``ws``, JSON-ready (NaN = no data)."""
+        view: dict[str, Any] = {"start": ws, "end": ws + self.window_ms,
+                                "closed": now_ms >= ws + self.window_ms + self.grace_ms,
+                                "models": {}}
+        models: dict[str, dict[str, Any]] = defaultdict(dict)
+        for key, agg in self.aggs.items():
+            _w, kind, subject, start = key.split("|")
+            if int(start) != ws:
+                continue
+            if isinstance(agg, ModelWindow):
+                models[subject].update(agg.view())
+            elif isinstance(agg, FeedbackWindow):
+                models[subject]["feedback"] = agg.view()
+            elif isinstance(agg, PairWindow):
+                view["pair"] = {**agg.view(), "primary": self.primary, "canary": self.canary}
+            elif isinstance(agg, DecisionWindow):
+                view["decisions"] = agg.view()
+            elif isinstance(agg, DriftWindow) and self.reference is not None:
+                view["drift"] = {"inputs": agg.inputs, "unfit": agg.unfit,
+                                 "psi": self.reference.psi(agg)}
+        for name, fields in models.items():
+            view["models"][name] = {**_EMPTY_MODEL, **fields}
+        return view
+
+    def close_due(self, now_ms: float) -> list[alerts.Alert]:
+        """Close the windows whose end (plus grace) has passed; their alerts not sent before.
+
+        The caller sends each alert, then calls :meth:`mark_alerted`. Windows
+        older than ``keep_windows`` and joins older than ``join_ttl_s`` are dropped.
+        """
+        self.newest_ms = max(self.newest_ms, window_start(now_ms, self.window_ms))
+        found = []
+        for ws in self.window_starts():
+            if ws in self.closed or now_ms < ws + self.window_ms + self.grace_ms:
+                continue
+            self.closed.add(ws)
+            for alert in alerts.evaluate(self.window_view(ws, now_ms), self.thresholds):
+                if alert.dedupe_key not in self.alerted:
+                    found.append(alert)
+        self._expire(now_ms)
+        return found
+
+    def mark_alerted(self, alert: alerts.Alert) -> None:
+        self.alerted.add(alert.dedupe_key)
+        self._dirty.add(alert.dedupe_key)
+
+    def _expire(self, now_ms: float) -> None:
+        horizon = window_start(now_ms, self.window_ms) - self.keep_ms
+        for key in [k for k in self.aggs if int(k.rsplit("|", 1)[1]) < horizon]:
+            del self.aggs[key]
+            self._deleted.add(key)
+        for key in [k for k in self.alerted if int(k.split("|")[1]) < horizon]:
+            self.alerted.discard(key)
+            self._deleted.add(key)
+        self.closed = {ws for ws in self.closed if ws >= horizon}
+        join_horizon = now_ms - self.join_ttl_ms
+        for table, tag in ((self.decided, "r"), (self.labels, "l")):
+            for rid in [r for r, v in table.items() if v[-1 if tag == "l" else 0] < join_horizon]:
+                del table[rid]
+                self._deleted.add(f"{tag}|{rid}")
+
+
+_EMPTY_MODEL: dict[str, Any] = ModelWindow().view()

@@ -1,0 +1,153 @@
+"""The monitor's pure statistics and window bookkeeping, against direct computations."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import pytest
+from ddsketch import DDSketch
+
+from rendezvous.messages import Candidate, Decision, Feedback, InputEvent, Score
+from rendezvous.monitor import stats
+from rendezvous.monitor.alerts import Thresholds
+from rendezvous.monitor.drift import DriftReference
+from rendezvous.monitor.state import MonitorState
+from rendezvous.monitor.status import summarise
+from rendezvous.monitor.windows import ModelWindow, window_start
+
+MODELS = Path(__file__).resolve().parents[2] / "models"
+
+
+def same(a: object, b: object) -> bool:
+    """Equal to 9 significant digits (a sketch's protobuf keeps its mapping to ~1e-15),
+    counting NaN (no data) as equal to NaN."""
+    def rounded(value: object) -> object:
+        if isinstance(value, float):
+            return float(f"{value:.9g}")
+        if isinstance(value, dict):
+            return {k: rounded(v) for k, v in value.items()}
+        return value
+    return json.dumps(rounded(a), sort_keys=True) == json.dumps(rounded(b), sort_keys=True)
+
+
+def test_psi_bins_uniform_and_repeated_quantiles() -> None:
+    levels = [i / 10 for i in range(11)]
+    edges, expected = stats.psi_bins([float(i) for i in range(11)], levels)
+    assert edges == [float(i) for i in range(1, 10)]
+    assert expected == pytest.approx([0.1] * 10)
+    # a feature that is 0 for 30% of rows: the zero bin starts at level 0
+    edges, expected = stats.psi_bins([0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7], levels)
+    assert edges[0] == 0 and sum(expected) == pytest.approx(1.0)
+    assert expected[0] == 0 and expected[1] == pytest.approx(0.4)
+
+
+def test_psi_zero_for_expected_and_large_for_shift() -> None:
+    assert stats.psi([0.25] * 4, [25, 25, 25, 25]) == pytest.approx(0.0)
+    assert stats.psi([0.25] * 4, [0, 0, 0, 100]) > 2
+    assert math.isnan(stats.psi([0.5, 0.5], [0, 0]))
+
+
+def test_auc_matches_pairwise_count() -> None:
+    rng = random.Random(0)
+    pairs = [(round(rng.random(), 3), int(rng.random() < 0.4)) for _ in range(300)]
+    pos: dict[int, int] = {}
+    neg: dict[int, int] = {}
+    for s, y in pairs:
+        hist = pos if y else neg
+        hist[stats.score_bin(s)] = hist.get(stats.score_bin(s), 0) + 1
+    ps, ns = [s for s, y in pairs if y], [s for s, y in pairs if not y]
+    direct = sum((p > n) + 0.5 * (p == n) for p in ps for n in ns) / (len(ps) * len(ns))
+    assert stats.auc(pos, neg) == pytest.approx(direct)
+
+
+def test_quantile_distance() -> None:
+    a, b = DDSketch(0.01), DDSketch(0.01)
+    for i in range(1000):
+        a.add(i / 1000)
+        b.add(i / 1000 + 0.2)
+    assert stats.quantile_distance(a, b) == pytest.approx(0.2, rel=0.05)
+    assert math.isnan(stats.quantile_distance(a, DDSketch(0.01)))
+
+
+def test_aggregate_survives_bytes_round_trip() -> None:
+    m = ModelWindow()
+    m.scores = 3
+    for v in (0.1, 0.5, 0.9):
+        m.score.add(v)
+    back = ModelWindow.from_bytes(m.to_bytes())
+    assert same(back.view(), m.view())
+
+
+def _decision(rid: str, ts: float, p: float, c: float, status: str = "ok") -> Decision:
+    return Decision(rid, status, "primary", [Candidate("primary", "1", p, 10.0, True),  # type: ignore[arg-type]
+                                            Candidate("canary", "1", c, 2.0, True)],
+                    deadline_ms=ts + 50, decided_ms=ts, ts=ts)
+
+
+def test_state_windows_join_restore_and_alert_once() -> None:
+    state = MonitorState(10, thresholds=Thresholds(max_disagreement=0.2, min_samples=10))
+    ts = 1_000_000.0
+    rng = random.Random(1)
+    labels = {}
+    for i in range(40):
+        state.observe_decision(_decision(f"r{i}", ts, rng.random(), rng.random()))
+        labels[f"r{i}"] = i % 2
+    state.observe_score(Score("x", "primary", "1", "ok", 0.7, received_ms=ts - 4, scored_ms=ts), ts)
+    for rid, label in labels.items():
+        state.observe_feedback(Feedback(rid, label), ts)
+    view = state.window_view(window_start(ts, 10_000), ts)
+    assert view["decisions"]["count"] == 40 and view["models"]["primary"]["scores"] == 1
+    assert view["models"]["canary"]["feedback"]["labelled"] == 40
+
+    restored = MonitorState(10, thresholds=state.thresholds)
+    for key, value in state.take_changes():
+        if value is not None:
+            restored.load(key, value)
+    assert same(restored.window_view(view["start"], ts), view)
+    assert not restored.decided  # every decision was joined and its key deleted
+
+    first = restored.close_due(ts + 20_000)
+    assert [a.cause for a in first] == ["disagreement"]
+    restored.mark_alerted(first[0])
+    again = MonitorState(10, thresholds=state.thresholds)
+    for key, value in restored.take_changes():
+        if value is not None:
+            again.load(key, value)
+    for key, value in state.take_changes():
+        if value is not None:
+            again.load(key, value)
+    assert again.close_due(ts + 20_000) == []  # the dedupe marker survives a restart
+
+
+def test_drift_reference_flags_the_shifted_feature() -> None:
+    ref = DriftReference.load(MODELS, "primary")
+    state = MonitorState(10, reference=ref, thresholds=Thresholds(min_samples=50))
+    from rendezvous.model import sample_events
+
+    shift = 2 * (ref.features["mean_texture"].std or 0)
+    for event in sample_events(300, seed=2):
+        event["features"]["mean_texture"] += shift
+        assert state.observe_input(InputEvent(event["id"], event["features"], ts=5.0), 5.0)
+    found = state.close_due(60_000)
+    assert [(a.cause, a.feature) for a in found] == [("drift", "mean_texture")]
+
+
+def test_status_summarises_any_component() -> None:
+    text = "\n".join([
+        "# TYPE rendezvous_worker_processed counter",
+        'rendezvous_worker_processed_total{model="a"} 10',
+        'rendezvous_worker_processed_total{model="b"} 5',
+        "# TYPE rendezvous_worker_consumer_lag gauge",
+        "rendezvous_worker_consumer_lag 7",
+        "# TYPE rendezvous_worker_batch_latency_seconds histogram",
+        'rendezvous_worker_batch_latency_seconds_bucket{le="0.001"} 50',
+        'rendezvous_worker_batch_latency_seconds_bucket{le="0.01"} 100',
+        'rendezvous_worker_batch_latency_seconds_bucket{le="+Inf"} 100',
+        "rendezvous_worker_batch_latency_seconds_count 100",
+        "rendezvous_worker_batch_latency_seconds_sum 0.3",
+    ]) + "\n"
+    row = summarise("worker", text)
+    assert (row.processed, row.invalid, row.lag, row.p99_batch_ms) == (15, None, 7, 10.0)
