@@ -1,0 +1,50 @@
+"""``rendezvous worker --model NAME``."""
+
+from __future__ import annotations
+
+import click
+
+from rendezvous.cli.common import clear_errors, settings
+
+
+@click.command("worker")
+@click.option("--model", "model_name", required=True,
+              help="Model to serve: a directory name under the models dir (primary, canary).")
+@click.option("--version", "version", default=None,
+              help="Model version; default: the newest under models/<name>/.")
+@click.option("--max-batch", type=click.IntRange(min=1), default=512, show_default=True,
+              help="Most records scored in one inference call.")
+@click.option("--max-wait-ms", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="Longest wait to fill a batch (latency: the default deadline is 50 ms).")
+@click.option("--delay-ms", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Artificial delay per batch before producing (a slow model, for fallback "
+                   "tests).")
+@click.option("--metrics-port", type=click.IntRange(min=0), default=None,
+              help="Serve Prometheus /metrics on 127.0.0.1:PORT (0 = any free port, shown in "
+                   "the ready line); overrides RENDEZVOUS_METRICS_PORT.")
+@click.option("--instance", default=None,
+              help="Static group membership id: a restarted worker with the same id gets its "
+                   "partitions back at once instead of after the session timeout.")
+def worker(model_name: str, version: str | None, max_batch: int, max_wait_ms: float,
+           delay_ms: float, metrics_port: int | None, instance: str | None) -> None:
+    """Score input events with one model and write one score per event to the scores topic.
+
+    Consumes the input topic in its own consumer group (worker-MODEL), in
+    micro-batches: one decode pass, one ONNX Runtime call and one produce loop
+    per batch. Each score goes to the same partition number as its input.
+
+    Invalid events (bad JSON, NaN/inf, missing or extra features, wrong types
+    or length) are counted and skipped: the rendezvous rejects them. An event
+    whose deadline had already passed on arrival is shed: counted, not scored,
+    and no record written, since the rendezvous has already answered it.
+
+    Input offsets are committed only after the broker acknowledged the batch's
+    scores (at-least-once). SIGTERM/SIGINT finish the in-flight batch and exit 0.
+    Prints "rendezvous-ready worker ..." on stderr once partitions are assigned.
+    """
+    from rendezvous.worker import runner
+
+    with clear_errors():
+        runner.run(settings(), model_name, version=version, max_batch=max_batch,
+                   max_wait_ms=max_wait_ms, delay_ms=delay_ms, metrics_port=metrics_port,
+                   instance=instance)

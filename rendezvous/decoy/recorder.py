@@ -1,0 +1,153 @@
+"""The decoy's consumer loop: poll, buffer, roll files, and only then commit.
+
+At-least-once by construction: an offset is committed only after the file
+holding its record is durable, so a crash at any point loses nothing; what was
+written but not committed is written again after a restart (the reader
+deduplicates).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from prometheus_client import Counter, Gauge
+
+from rendezvous.decoy.batches import payload_bytes, to_batches
+from rendezvous.decoy.writer import ArchiveWriter
+from rendezvous.metrics import serve_metrics
+from rendezvous.readiness import announce_ready
+from rendezvous.settings import Settings
+from rendezvous.transport.clients import Stopper, make_consumer, poll_batch
+
+log = logging.getLogger(__name__)
+
+RECORDS = Counter("rendezvous_decoy_records", "Records archived (durable)", ["topic"])
+BYTES = Counter("rendezvous_decoy_bytes", "Key and value bytes archived (durable)", ["topic"])
+FILES = Counter("rendezvous_decoy_files", "Archive files written", ["topic"])
+BUFFERED = Gauge("rendezvous_decoy_buffered_records", "Records in memory, not yet in a file")
+
+
+@dataclass(frozen=True)
+class DecoyConfig:
+    """What the decoy records, where, and how often it rolls files."""
+
+    archive: Path
+    """Root directory of the archive."""
+    topics: tuple[str, ...] = ("input", "decisions")
+    """Logical topics to record (``settings.topic(name)`` on the cluster)."""
+    roll_bytes: int = 64 * 1024 * 1024
+    """Roll when this many bytes (uncompressed, in memory) are buffered."""
+    roll_seconds: float = 60.0
+    """Roll when the oldest buffered record is this old."""
+    batch_size: int = 10_000
+    """Most records per poll."""
+    poll_wait_s: float = 0.2
+    compression: str = "zstd"
+    """Parquet compression codec: zstd, snappy, lz4, gzip or none."""
+    instance_id: str | None = None
+    """Static group membership (``group.instance.id``): a restarted decoy takes its
+    partitions back at once instead of after the session timeout."""
+
+
+class Recorder:
+    """One decoy consumer and its writer; drive it with :meth:`step`, end with :meth:`close`."""
+
+    def __init__(self, settings: Settings, config: DecoyConfig) -> None:
+        self.config = config
+        self.writer = ArchiveWriter(config.archive, config.compression)
+        self.records_seen = 0
+        self._logical = {settings.topic(name): name for name in config.topics}
+        overrides = {"group.instance.id": config.instance_id} if config.instance_id else {}
+        self._group = settings.group("decoy")
+        self.consumer: Consumer = make_consumer(settings, self._group, **overrides)
+        # next offset to commit, per (topic, partition)
+        self._pending: dict[tuple[Any, Any], int] = {}
+        self._pending_bytes: dict[str, int] = {}
+        self._ready = False
+
+    def start(self) -> None:
+        """Subscribe; the ready line is written on the first partition assignment."""
+        self.consumer.subscribe(list(self._logical), on_assign=self._on_assign,
+                                on_revoke=self._on_revoke, on_lost=self._on_lost)
+
+    def step(self) -> int:
+        """Poll one batch, buffer it, roll and commit when a limit is reached; returns its size."""
+        records = poll_batch(self.consumer, self.config.batch_size, self.config.poll_wait_s)
+        if records:
+            arrival_ms = int(time.time() * 1000)
+            for group, batch in to_batches(records, self._logical, arrival_ms).items():
+                self.writer.add(group, batch)
+                self._pending_bytes[group[0]] = (self._pending_bytes.get(group[0], 0)
+                                                 + payload_bytes(batch))
+            for record in records:
+                self._pending[(record.topic(), record.partition())] = int(record.offset() or 0) + 1
+            self.records_seen += len(records)
+            BUFFERED.set(self.writer.buffered_records)
+        if (self.writer.buffered_bytes >= self.config.roll_bytes
+                or self.writer.age_s() >= self.config.roll_seconds):
+            self.roll_and_commit()
+        return len(records)
+
+    def roll_and_commit(self, commit: bool = True) -> None:
+        """Make everything buffered durable, then commit the offsets it covers."""
+        rolled = self.writer.roll()
+        for file in rolled:
+            FILES.labels(file.topic).inc()
+            RECORDS.labels(file.topic).inc(file.records)
+        for topic, n in self._pending_bytes.items():
+            BYTES.labels(topic).inc(n)
+        self._pending_bytes.clear()
+        BUFFERED.set(0)
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self._pending.items()]
+        self._pending.clear()
+        if rolled:
+            log.info("rolled %d files (%d records)", len(rolled), sum(f.records for f in rolled))
+        if commit and offsets:
+            try:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+            except KafkaException as exc:
+                # The files are durable; an uncommitted record is only archived twice.
+                log.warning("commit after roll failed (records will be archived again): %s", exc)
+
+    def close(self, commit: bool = True) -> None:
+        """Roll what is buffered and commit (unless ``commit`` is False), then leave."""
+        try:
+            if commit:
+                self.roll_and_commit()
+        finally:
+            self.consumer.close()
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("assigned %s", [(p.topic, p.partition) for p in partitions])
+        if not self._ready:
+            self._ready = True
+            announce_ready("decoy", f"group={self._group} archive={self.config.archive}")
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Still the owner here: finish the files and commit before another member starts.
+        self.roll_and_commit()
+
+    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # No longer the owner: keep the data, but a commit would be refused.
+        self.roll_and_commit(commit=False)
+
+
+def run(settings: Settings, config: DecoyConfig) -> None:
+    """Record until SIGTERM/SIGINT, then roll what is buffered, commit and return."""
+    serve_metrics(settings)
+    stopper = Stopper()
+    recorder = Recorder(settings, config)
+    recorder.start()
+    try:
+        while not stopper.stopped:
+            recorder.step()
+    except BaseException:
+        # Whatever is buffered stays uncommitted and is read again after a restart.
+        recorder.close(commit=False)
+        raise
+    recorder.close()

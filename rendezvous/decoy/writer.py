@@ -1,0 +1,146 @@
+"""Buffer archive record batches in memory and roll them into Parquet files durably.
+
+A roll writes each buffer under a hidden temporary name, fsyncs it, renames it
+to its final name and fsyncs the directory, so a file with a final name is
+always complete and survives a power cut. Only then may the caller commit the
+offsets the files hold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rendezvous.archive.layout import TEMP_SUFFIX, file_name, hour_directory
+from rendezvous.archive.schema import ARCHIVE_SCHEMA
+from rendezvous.decoy.batches import GroupKey
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RolledFile:
+    """One durable archive file written by a roll."""
+
+    path: Path
+    topic: str
+    partition: int
+    records: int
+
+
+@dataclass
+class _Buffer:
+    """The batches of one (topic, partition, hour) not yet in a file."""
+
+    batches: list[pa.RecordBatch] = field(default_factory=list)
+    first_offset: int | None = None
+    records: int = 0
+
+
+class ArchiveWriter:
+    """Per-(topic, partition, hour) buffers under ``root``, rolled all at once by :meth:`roll`."""
+
+    def __init__(self, root: Path, compression: str = "zstd") -> None:
+        self.root = Path(root)
+        self.compression = compression
+        self._buffers: dict[GroupKey, _Buffer] = {}
+        self._bytes = 0
+        self._since: float | None = None
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Arrow bytes held in memory (uncompressed), what ``--roll-bytes`` is compared with."""
+        return self._bytes
+
+    @property
+    def buffered_records(self) -> int:
+        return sum(b.records for b in self._buffers.values())
+
+    def age_s(self) -> float:
+        """Seconds since the oldest buffered record was added (0 when nothing is buffered)."""
+        return 0.0 if self._since is None else time.monotonic() - self._since
+
+    def add(self, group: GroupKey, batch: pa.RecordBatch) -> None:
+        """Buffer ``batch``, whose rows all belong to ``group`` and come in offset order."""
+        if batch.num_rows == 0:
+            return
+        buffer = self._buffers.setdefault(group, _Buffer())
+        if buffer.first_offset is None:
+            buffer.first_offset = int(batch.column("offset")[0].as_py())
+        buffer.batches.append(batch)
+        buffer.records += batch.num_rows
+        self._bytes += batch.nbytes
+        if self._since is None:
+            self._since = time.monotonic()
+
+    def roll(self) -> list[RolledFile]:
+        """Write every buffer to its own durable file; returns what was written.
+
+        On error, no buffer is dropped and no temporary file is left behind,
+        so the caller may retry or exit without committing.
+        """
+        if not self._buffers:
+            return []
+        staged: list[tuple[Path, Path]] = []
+        rolled: list[RolledFile] = []
+        try:
+            for (topic, partition, hour), buffer in self._buffers.items():
+                final = hour_directory(self.root, topic, hour) / file_name(
+                    partition, buffer.first_offset or 0)
+                temp = final.with_name(f".{final.name}{TEMP_SUFFIX}")
+                make_dirs(final.parent)
+                staged.append((temp, final))
+                rolled.append(RolledFile(final, topic, partition, buffer.records))
+                self._write_synced(pa.Table.from_batches(buffer.batches, ARCHIVE_SCHEMA), temp)
+        except BaseException:
+            for temp, _final in staged:
+                with contextlib.suppress(FileNotFoundError):
+                    temp.unlink()
+            raise
+        for temp, final in staged:
+            os.replace(temp, final)
+        for directory in {final.parent for _temp, final in staged}:
+            fsync_dir(directory)
+        self._buffers.clear()
+        self._bytes = 0
+        self._since = None
+        return rolled
+
+    def _write_synced(self, table: pa.Table, path: Path) -> None:
+        with path.open("wb") as out:
+            # Dictionary encoding only pays off for the low-cardinality columns;
+            # trying it on raw payloads costs CPU for nothing.
+            pq.write_table(table, out, compression=self.compression,
+                           use_dictionary=["schema_version", "topic", "partition",
+                                           "timestamp_type"])
+            out.flush()
+            os.fsync(out.fileno())
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make the entries of ``directory`` (new and renamed files) durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_dirs(directory: Path) -> None:
+    """``mkdir -p`` that also fsyncs the parent of each directory it creates."""
+    missing = []
+    current = Path(directory)
+    while not current.is_dir():
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            path.mkdir()
+        fsync_dir(path.parent)

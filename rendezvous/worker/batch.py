@@ -1,0 +1,115 @@
+"""One micro-batch of input records turned into one float32 array: pure, no Kafka.
+
+:func:`prepare` is the worker's whole decode pass. Each record ends up in
+exactly one of three places:
+
+- **invalid** — undecodable JSON, a non-finite value (``NaN``, ``1e999``), a
+  value of the wrong type, a missing or extra feature name, or a feature list of
+  the wrong length. Counted and skipped: the rendezvous answers it ``rejected``.
+- **shed** — valid, but its absolute deadline
+  (:func:`rendezvous.messages.deadline_at`) had already passed when the batch
+  arrived. Counted and skipped, not scored and no ``expired`` record either: the
+  rendezvous has already answered it with a fallback or ``timeout``, so any
+  record for it would be pure load at the worst moment (a worker falls behind
+  exactly when the system is overloaded).
+- **a row** of :attr:`Prepared.rows`, in the model's feature order, with its
+  request id and the input record's partition number (the score goes to the same
+  partition number: co-partitioning).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
+from typing import Protocol
+
+import numpy as np
+
+from rendezvous.messages import Invalid, deadline_at, decode_input, feature_row
+
+TIMESTAMP_NOT_AVAILABLE = 0
+"""``confluent_kafka.TIMESTAMP_NOT_AVAILABLE``, repeated so this module needs no Kafka."""
+
+
+class RecordLike(Protocol):
+    """What :func:`prepare` reads of a ``confluent_kafka.Message``."""
+
+    def value(self) -> bytes | None: ...
+
+    def partition(self) -> int | None: ...
+
+    def timestamp(self) -> tuple[int, int]: ...
+
+
+@dataclass
+class Prepared:
+    """A batch after decoding: the rows to score, and what was left out and why."""
+
+    rows: np.ndarray
+    """float32, shape ``[len(ids), n_features]``, one row per valid, live request."""
+    ids: list[str]
+    partitions: list[int]
+    """Input partition number of each row."""
+    invalid: list[Invalid] = field(default_factory=list)
+    shed: int = 0
+    """Valid requests whose deadline had passed on arrival."""
+
+
+class RowBuilder:
+    """Decodes records into rows for one model's feature order."""
+
+    def __init__(self, feature_names: Sequence[str], default_deadline_ms: float) -> None:
+        self.names = list(feature_names)
+        self.width = len(self.names)
+        self.default_deadline_ms = default_deadline_ms
+        # itemgetter picks every named feature in one C call; the canonical
+        # messages.feature_row is used only to explain a mismatch.
+        getter = itemgetter(*self.names)
+        self._pick = getter if self.width > 1 else lambda d: (getter(d),)
+
+    def prepare(self, records: Sequence[RecordLike], now_ms: float) -> Prepared:
+        """Decode and validate ``records`` received at ``now_ms`` (epoch ms); never raises."""
+        ids: list[str] = []
+        partitions: list[int] = []
+        rows: list[Sequence[float]] = []
+        invalid: list[Invalid] = []
+        shed = 0
+        width, default_deadline = self.width, self.default_deadline_ms
+        for record in records:
+            event = decode_input(record.value())
+            if isinstance(event, Invalid):
+                invalid.append(event)
+                continue
+            features = event.features
+            row: Sequence[float] | Invalid
+            if isinstance(features, list):
+                row = features if len(features) == width else feature_row(event, self.names)
+            elif len(features) == width:
+                try:
+                    row = self._pick(features)
+                except KeyError:
+                    row = feature_row(event, self.names)
+            else:
+                row = feature_row(event, self.names)
+            if isinstance(row, Invalid):
+                invalid.append(row)
+                continue
+            kind, ts = record.timestamp()
+            record_ts = ts if kind != TIMESTAMP_NOT_AVAILABLE and ts >= 0 else now_ms
+            if deadline_at(event, record_ts, default_deadline) <= now_ms:
+                shed += 1
+                continue
+            ids.append(event.id)
+            partitions.append(record.partition() or 0)
+            rows.append(row)
+        array = np.fromiter(chain.from_iterable(rows), dtype=np.float32,
+                            count=len(rows) * width).reshape(len(rows), width)
+        return Prepared(array, ids, partitions, invalid, shed)
+
+
+def prepare(records: Sequence[RecordLike], feature_names: Sequence[str], now_ms: float,
+            default_deadline_ms: float) -> Prepared:
+    """One-off form of :meth:`RowBuilder.prepare` (the runner keeps one builder)."""
+    return RowBuilder(feature_names, default_deadline_ms).prepare(records, now_ms)
