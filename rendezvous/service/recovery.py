@@ -29,39 +29,42 @@ class RecoveryError(RuntimeError):
     """The answered ids of a partition could not be read back."""
 
 
-def answered_ids(settings: Settings, partition: int, committed_input: int | None,
-                 timeout_s: float = 60.0) -> set[str]:
-    """Ids answered on ``scored`` partition ``partition`` since the committed input offset."""
+def answered_ids(settings: Settings, committed_inputs: dict[int, int | None],
+                 timeout_s: float = 60.0) -> dict[int, set[str]]:
+    """Per partition: the ids answered on ``scored`` since its committed input offset.
+
+    All partitions are read at once, to their ends (``read_committed``).
+    """
     consumer = Consumer(settings.kafka_config(**{
         "group.id": f"{settings.group('recovery')}-{uuid.uuid4().hex[:8]}",
         "enable.auto.commit": False,
         "enable.partition.eof": True,
         "isolation.level": "read_committed",
-        "fetch.max.bytes": 16 * 1024 * 1024,
+        "fetch.wait.max.ms": 10,
     }))
     try:
-        start = _start_offset(consumer, settings, partition, committed_input)
-        consumer.assign([TopicPartition(settings.topic("scored"), partition, start)])
-        ids: set[str] = set()
+        starts = {p: _start_offset(consumer, settings, p, c) for p, c in committed_inputs.items()}
+        consumer.assign([TopicPartition(settings.topic("scored"), p, offset)
+                         for p, offset in starts.items()])
+        ids: dict[int, set[str]] = {p: set() for p in starts}
+        reading = set(starts)
         give_up = time.monotonic() + timeout_s
-        while True:
-            records = consumer.consume(5000, 1.0)
-            if not records:
-                if time.monotonic() > give_up:
-                    raise RecoveryError(
-                        f"could not read {settings.topic('scored')}[{partition}] to its end in "
-                        f"{timeout_s:.0f} s (an open transaction of another instance?); "
-                        "restart, and give every serve instance its own --instance-id"
-                    )
-                continue
-            for record in records:
+        while reading:
+            if time.monotonic() > give_up:
+                raise RecoveryError(
+                    f"could not read {settings.topic('scored')} partitions {sorted(reading)} to "
+                    f"their end in {timeout_s:.0f} s (an open transaction of another instance?); "
+                    "restart, and give every serve instance its own --instance-id"
+                )
+            for record in consumer.consume(5000, 0.05):
                 error = record.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        return ids
-                    log.warning("recovery of partition %d: %s", partition, error)
-                    continue
-                ids.add(decode_scored(record.value()).id)
+                if error is None:
+                    ids[record.partition()].add(decode_scored(record.value()).id)
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    reading.discard(record.partition())
+                else:
+                    log.warning("recovery: %s", error)
+        return ids
     finally:
         consumer.close()
 
@@ -81,8 +84,8 @@ def _start_offset(consumer: Consumer, settings: Settings, partition: int,
 
 def _timestamp_at(consumer: Consumer, topic: str, partition: int, offset: int) -> float | None:
     consumer.assign([TopicPartition(topic, partition, offset)])
-    for _ in range(20):
-        for record in consumer.consume(1, 0.5):
+    for _ in range(100):
+        for record in consumer.consume(1, 0.1):
             if record.error() is None:
                 return float(record.timestamp()[1])
             if record.error().code() == KafkaError._PARTITION_EOF:

@@ -232,12 +232,12 @@ class Service:
         inputs = [tp for tp in partitions if self.topics[tp.topic] == "input"]
         committed = {tp.partition: tp.offset for tp in
                      consumer.committed(inputs, timeout=30)} if inputs else {}
-        for tp in inputs:
-            state = PartitionState(tp.partition, self.policy, self.clock, self.feature_names)
-            done = answered_ids(self.settings, tp.partition, committed.get(tp.partition))
+        answered = answered_ids(self.settings, committed)
+        for p, done in answered.items():
+            state = PartitionState(p, self.policy, self.clock, self.feature_names)
             state.core.mark_decided(done)
-            self.partitions[tp.partition] = state
-            log.info("assigned partition %d (%d answered ids restored)", tp.partition, len(done))
+            self.partitions[p] = state
+            log.info("assigned partition %d (%d answered ids restored)", p, len(done))
         announce_ready("serve", f"partitions={sorted(self.partitions)}")
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -8,18 +8,36 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
-from confluent_kafka import Consumer, KafkaError
+from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from rendezvous.settings import Settings
 from rendezvous.transport.clients import flush_or_raise, make_producer
 
 
+_producers: dict[str, Producer] = {}
+
+
+def producer_for(settings: Settings) -> Producer:
+    """One warm producer per test's topics: a new idempotent producer spends its first
+    hundreds of ms getting a producer id, which would count against every deadline."""
+    producer = _producers.get(settings.topic_prefix)
+    if producer is None:
+        producer = _producers[settings.topic_prefix] = make_producer(settings)
+        warm_up = settings.topic("warm-up")
+        admin = AdminClient(settings.kafka_config())  # must outlive the future
+        admin.create_topics([NewTopic(warm_up, 1, 1)])[warm_up].result()
+        producer.produce(warm_up, b"")
+        flush_or_raise(producer)
+    return producer
+
+
 def produce_events(settings: Settings, events: Iterable[dict[str, Any] | bytes],
-                   partitions: int = 4) -> list[str]:
-    """Produce events round-robin over ``partitions``; returns their ids (None for raw bytes)."""
-    producer = make_producer(settings)
+                   partitions: int = 4, first: int = 0) -> list[str]:
+    """Produce events round-robin over ``partitions``; returns their ids (the key for raw bytes)."""
+    producer = producer_for(settings)
     ids = []
-    for i, event in enumerate(events):
+    for i, event in enumerate(events, start=first):
         if isinstance(event, bytes):
             value, key = event, f"raw-{i}".encode()
         else:
