@@ -9,5 +9,7 @@ READY_MARK = "rendezvous-ready"
 
 def announce_ready(component: str, detail: str = "") -> None:
     """Write one ``rendezvous-ready <component>`` line to stderr, at once."""
-    sys.stderr.write(f"{READY_MARK} {component} {detail}".rstrip() + "\n")
-    sys.stderr.flush()
+    # The process's real stderr: some frameworks (faust) redirect sys.stderr to a logger.
+    stream = sys.__stderr__ or sys.stderr
+    stream.write(f"{READY_MARK} {component} {detail}".rstrip() + "\n")
+    stream.flush()

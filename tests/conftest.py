@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from rendezvous import local
+from rendezvous.local.pipeline import component_env as pipeline_env
 from rendezvous.local.processes import alive
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.settings import Settings
@@ -99,14 +100,7 @@ def settings(stack: tuple[str, str], prefix: str) -> Settings:
 @pytest.fixture
 def component_env(settings: Settings) -> dict[str, str]:
     """Environment for component subprocesses: the same broker, Redis and topics as ``settings``."""
-    return {
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap(),
-        "REDIS_URL": settings.redis(),
-        "RENDEZVOUS_TOPIC_PREFIX": settings.topic_prefix,
-        "RENDEZVOUS_TOPICS_FILE": str(settings.topics_file),
-        "RENDEZVOUS_MODELS_DIR": str(settings.models_dir),
-        "PYTHONUNBUFFERED": "1",
-    }
+    return pipeline_env(settings)
 
 
 @pytest.fixture

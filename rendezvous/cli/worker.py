@@ -22,7 +22,7 @@ from rendezvous.cli.common import clear_errors, settings
 @click.option("--metrics-port", type=click.IntRange(min=0), default=None,
               help="Serve Prometheus /metrics on 127.0.0.1:PORT (0 = any free port, shown in "
                    "the ready line); overrides RENDEZVOUS_METRICS_PORT.")
-@click.option("--instance", default=None,
+@click.option("--instance-id", "instance", default=None,
               help="Static group membership id: a restarted worker with the same id gets its "
                    "partitions back at once instead of after the session timeout.")
 def worker(model_name: str, version: str | None, max_batch: int, max_wait_ms: float,

@@ -94,11 +94,12 @@ class Service:
         self.txn_started = 0.0
         self.txn_replies: list[tuple[str, Outcome]] = []
         self.stopper = Stopper()
+        self.metrics_port: int | None = None
 
     # -- lifecycle ---------------------------------------------------------
 
     def run(self) -> None:
-        serve_metrics(self.settings)
+        self.metrics_port = serve_metrics(self.settings)
         # Aborts whatever a dead predecessor with this transactional id left open.
         self.producer.init_transactions(30)
         self.consumer.subscribe(list(self.topics), on_assign=self._on_assign,
@@ -238,7 +239,7 @@ class Service:
             state.core.mark_decided(done)
             self.partitions[p] = state
             log.info("assigned partition %d (%d answered ids restored)", p, len(done))
-        announce_ready("serve", f"partitions={sorted(self.partitions)}")
+        announce_ready("serve", f"partitions={sorted(self.partitions)} metrics={self.metrics_port}")
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Commit what was decided, so the next owner starts where this one stops.

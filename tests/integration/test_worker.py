@@ -147,7 +147,7 @@ def test_kill9_mid_stream_then_restart_loses_no_score(settings: Settings,
     # slow enough (64 per 5 ms) that the kill lands mid-stream; static membership so
     # the restarted worker gets its partitions back without waiting for the session timeout
     args = ["worker", "--model", "primary", "--max-batch", "64", "--delay-ms", "5",
-            "--instance", "w1"]
+            "--instance-id", "w1"]
     supervisor.start("w1", args)
     before = collect(settings, set(), until=1500)
     supervisor.kill9("w1")

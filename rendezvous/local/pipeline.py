@@ -1,0 +1,78 @@
+"""The whole pipeline as separate processes on one machine: used by ``demo``, ``up``,
+the benchmarks and the chaos run, so they all run the same thing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rendezvous.local.supervisor import Supervisor
+from rendezvous.settings import Settings
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """What to start; every component is a ``rendezvous`` subcommand in its own process."""
+
+    archive: Path
+    primary_delay_ms: float = 0.0
+    serve_instances: int = 1
+    monitor: bool = True
+    monitor_window_s: float = 10.0
+    decoy: bool = True
+    extra: dict[str, list[str]] = field(default_factory=dict)
+    """Extra arguments per component name (``primary``, ``canary``, ``serve-0``, ...)."""
+
+
+def component_env(settings: Settings) -> dict[str, str]:
+    """Environment that points child processes at the same Kafka, Redis and topics."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap(),
+        "REDIS_URL": settings.redis(),
+        "RENDEZVOUS_TOPIC_PREFIX": settings.topic_prefix,
+        "RENDEZVOUS_TOPICS_FILE": str(Path(settings.topics_file).resolve()),
+        "RENDEZVOUS_MODELS_DIR": str(Path(settings.models_dir).resolve()),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def commands(spec: PipelineSpec) -> dict[str, list[str]]:
+    """Component name -> ``rendezvous`` arguments, in start order."""
+    cmds: dict[str, list[str]] = {
+        "primary": ["worker", "--model", "primary", "--instance-id", "primary-0",
+                    "--metrics-port", "0", "--delay-ms", str(spec.primary_delay_ms)],
+        "canary": ["worker", "--model", "canary", "--instance-id", "canary-0",
+                   "--metrics-port", "0"],
+    }
+    if spec.decoy:
+        cmds["decoy"] = ["decoy", "--archive", str(spec.archive), "--instance-id", "decoy-0",
+                         "--roll-seconds", "5"]
+    for i in range(spec.serve_instances):
+        cmds[f"serve-{i}"] = ["serve", "--instance-id", str(i), "--metrics-port", "0"]
+    if spec.monitor:
+        cmds["monitor"] = ["monitor", "--port", "0", "--window-s", str(spec.monitor_window_s)]
+    for name, extra in spec.extra.items():
+        cmds[name] = [*cmds[name], *extra]
+    return cmds
+
+
+def start_pipeline(supervisor: Supervisor, spec: PipelineSpec, timeout_s: float = 90.0,
+                   on_start: object = None) -> None:
+    """Start every component and wait until each says it is ready."""
+    for name, args in commands(spec).items():
+        if callable(on_start):
+            on_start(name)
+        supervisor.start(name, args, timeout_s=timeout_s)
+
+
+def metrics_endpoints(supervisor: Supervisor) -> dict[str, str]:
+    """Component name -> its /metrics URL, read from the ready lines."""
+    found = {}
+    for name, component in supervisor.components.items():
+        text = component.log.read_text(errors="replace") if component.log.exists() else ""
+        match = re.findall(r"rendezvous-ready \S+ .*?(?:metrics|port)=(\d+)", text)
+        if match:
+            found[name] = f"http://127.0.0.1:{match[-1]}/metrics"
+    return found
