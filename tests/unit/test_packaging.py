@@ -40,7 +40,9 @@ def test_every_compose_service_runs_a_real_subcommand() -> None:
 
 def test_readme_rendezvous_commands_exist() -> None:
     readme = (ROOT / "README.md").read_text()
-    commands = re.findall(r"^\s*(?:\$ )?rendezvous ([a-z][\w -]*)", readme, re.M)
+    code = re.findall(r"```\w*\n(.*?)```", readme, re.S) + re.findall(r"`([^`\n]+)`", readme)
+    commands = [m for block in code
+                for m in re.findall(r"^\s*(?:\$ )?rendezvous ([a-z][\w -]*)", block, re.M)]
     assert commands, "the README shows no rendezvous command"
     for line in commands:
         _resolve(line.split())
