@@ -17,8 +17,8 @@ from rendezvous.messages import (
     Invalid,
     Policy,
     Score,
-    decode_input,
     deadline_at,
+    decode_input,
     feature_row,
 )
 

@@ -1,0 +1,178 @@
+"""The rendezvous service through Kafka: decisions/s, and scheduling slack at the deadline.
+
+1. Throughput: ``input`` and ``scores`` are pre-filled (every request with a
+   primary and a canary score), then one ``rendezvous serve`` process starts;
+   decisions/s = requests / (last decision - first decision). The core alone
+   on the same requests (in process, no Kafka) is the baseline of the ratio.
+2. Slack: no workers, requests at a steady rate with a 50 ms deadline, so each
+   is decided by the deadline timer. Slack = decision time - deadline (from
+   the ``decisions`` records), and visibility = when a read_committed consumer
+   got the result - deadline (adds the transaction commit interval).
+
+Run: ``python bench/bench_serve.py`` (or ``make bench``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.stack import bench_settings, broker_description  # noqa: E402
+from rendezvous.core import Rendezvous  # noqa: E402
+from rendezvous.local.pipeline import component_env  # noqa: E402
+from rendezvous.local.supervisor import Supervisor  # noqa: E402
+from rendezvous.messages import InputEvent, Policy, Score, decode_decision, encode  # noqa: E402
+from rendezvous.settings import Settings  # noqa: E402
+from rendezvous.transport.clients import flush_or_raise, make_producer  # noqa: E402
+from tests.integration.streams import TopicReader  # noqa: E402
+
+REQUESTS = 20_000
+SLACK_REQUESTS = 1_500
+SLACK_RATE = 250.0
+FEATURES = [0.5] * 30
+
+
+def _prefill(settings: Settings, n: int) -> list[tuple[str, float]]:
+    producer = make_producer(settings, **{"linger.ms": 5})
+    now = time.time() * 1000
+    requests = []
+    for i in range(n):
+        rid, p = f"r{i}", i % 4
+        event = InputEvent(id=rid, features=FEATURES, deadline_ms=600_000, ts=now)
+        producer.produce(settings.topic("input"), encode(event), rid.encode(), partition=p)
+        for model, score in (("canary", 0.4), ("primary", 0.7)):
+            answer = Score(id=rid, model=model, version="1", status="ok", score=score, label=0,
+                           received_ms=now, scored_ms=now)
+            producer.produce(settings.topic("scores"), encode(answer), rid.encode(), partition=p)
+        producer.poll(0)
+        requests.append((rid, now))
+    flush_or_raise(producer)
+    return requests
+
+
+def core_alone(requests: list[tuple[str, float]]) -> float:
+    """Decisions/s of the core on the same requests and answers, no Kafka."""
+    core = Rendezvous(Policy(), lambda: time.time() * 1000)
+    answers = [(Score(id=r, model=m, version="1", status="ok", score=s, label=0))
+               for r, _ in requests for m, s in (("canary", 0.4), ("primary", 0.7))]
+    started = time.perf_counter()
+    for (rid, ts), canary, primary in zip(requests, answers[0::2], answers[1::2], strict=True):
+        core.open(rid, ts, ts + 600_000)
+        core.offer(canary)
+        core.offer(primary)
+    return len(requests) / (time.perf_counter() - started)
+
+
+def _decisions(settings: Settings, n: int, timeout_s: float = 180) -> list:
+    reader = TopicReader(settings, "decisions")
+    records = reader.read_until(lambda rs: len(rs) >= n, timeout_s)
+    reader.close()
+    return [decode_decision(r.value()) for r in records]
+
+
+def through_kafka(settings: Settings, logs: Path) -> tuple[float, float]:
+    requests = _prefill(settings, REQUESTS)
+    supervisor = Supervisor(logs / "throughput", component_env(settings))
+    try:
+        supervisor.start("serve", ["serve", "--features-from", ""])
+        decisions = _decisions(settings, REQUESTS)
+    finally:
+        supervisor.stop_all()
+    decided = sorted(d.decided_ms for d in decisions)
+    kafka_rate = len(decided) / ((decided[-1] - decided[0]) / 1000)
+    return kafka_rate, core_alone(requests)
+
+
+def slack(settings: Settings, logs: Path) -> dict[str, np.ndarray]:
+    supervisor = Supervisor(logs / "slack", component_env(settings))
+    visible: dict[str, float] = {}
+    stop = threading.Event()
+
+    def consume() -> None:
+        reader = TopicReader(settings, "scored")
+        while not stop.is_set():
+            before = len(reader.records)
+            reader.read_until(lambda rs, b=before: len(rs) > b, 0.2)
+            now = time.time() * 1000
+            for record in reader.records[before:]:
+                visible.setdefault(record.key().decode(), now)
+        reader.close()
+
+    try:
+        supervisor.start("serve", ["serve", "--features-from", ""])
+        thread = threading.Thread(target=consume)
+        thread.start()
+        producer = make_producer(settings)
+        start = time.perf_counter()
+        for i in range(SLACK_REQUESTS):
+            time.sleep(max(0.0, start + i / SLACK_RATE - time.perf_counter()))
+            event = InputEvent(id=f"s{i}", features=FEATURES, deadline_ms=50,
+                               ts=time.time() * 1000)
+            producer.produce(settings.topic("input"), encode(event), f"s{i}".encode(),
+                             partition=i % 4)
+            producer.poll(0)
+        flush_or_raise(producer)
+        decisions = _decisions(settings, SLACK_REQUESTS, 60)
+        time.sleep(0.5)
+        stop.set()
+        thread.join()
+    finally:
+        supervisor.stop_all()
+    by_id = {d.id: d for d in decisions}
+    return {
+        "decision - deadline": np.array([d.decided_ms - d.deadline_ms for d in decisions]),
+        "visible - deadline": np.array([visible[i] - by_id[i].deadline_ms
+                                        for i in visible if i in by_id]),
+        "statuses": np.array([d.status == "timeout" for d in decisions]),
+    }
+
+
+def run() -> str:
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        with bench_settings("serve") as settings:
+            kafka_rate, core_rate = through_kafka(settings, Path(tmp))
+        with bench_settings("slack") as settings:
+            measured = slack(settings, Path(tmp))
+    lines = [
+        "## Rendezvous service through Kafka",
+        "",
+        f"Command: `python bench/bench_serve.py` against {broker_description()}; "
+        f"one `rendezvous serve` process (default `--commit-interval-ms 5`), "
+        f"{os.cpu_count()} cores shared with the broker.",
+        "",
+        f"Throughput: {REQUESTS:,} pre-filled requests, each with a canary and a primary "
+        "score (decided on the primary's arrival).",
+        "",
+        "| | decisions/s | ratio |",
+        "|---|---:|---:|",
+        f"| core alone (in process, same requests) | {core_rate:,.0f} | 1.00 |",
+        f"| `rendezvous serve` through Kafka (transactional) | {kafka_rate:,.0f} | "
+        f"{kafka_rate / core_rate:.2f} |",
+        "",
+        f"Slack: {SLACK_REQUESTS:,} requests at {SLACK_RATE:.0f}/s, deadline 50 ms, no "
+        "workers, so every request is decided by the deadline timer "
+        f"({measured['statuses'].mean():.1%} `timeout`).",
+        "",
+        "| ms after the deadline | p50 | p99 | max |",
+        "|---|---:|---:|---:|",
+    ]
+    for name in ("decision - deadline", "visible - deadline"):
+        values = measured[name]
+        lines.append(f"| {name} | {np.percentile(values, 50):.2f} | "
+                     f"{np.percentile(values, 99):.2f} | {values.max():.2f} |")
+    lines += ["", "*decision* is when serve decided (its clock); *visible* is when a "
+              "read_committed consumer received the result: it adds the transaction commit "
+              "and the fetch.", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(run())

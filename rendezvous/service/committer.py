@@ -1,0 +1,126 @@
+"""Kafka transactions on their own thread, so the deadline timer never waits for a commit.
+
+A transaction commit is several broker round trips (tens of ms on a busy
+machine). The decision loop hands a finished batch — records to produce,
+the consumed offsets they account for, and the return addresses to notify —
+to this thread and goes on deciding into the next batch; at most one batch is
+in flight, so a batch is always committed whole, in order, or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from confluent_kafka import Producer, TopicPartition
+from prometheus_client import Histogram
+
+from rendezvous.messages import Scored
+
+log = logging.getLogger(__name__)
+
+COMMIT_SECONDS = Histogram("rendezvous_serve_commit_seconds", "Transaction commit time",
+                           buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5))
+
+Record = tuple[str, bytes, bytes, int, list[tuple[str, bytes]] | None]
+"""(topic, value, key, partition, headers)."""
+
+
+@dataclass
+class Batch:
+    """What one transaction commits atomically."""
+
+    records: list[Record] = field(default_factory=list)
+    offsets: list[TopicPartition] = field(default_factory=list)
+    group_metadata: object = None
+    replies: list[tuple[str, Scored]] = field(default_factory=list)
+
+
+class CommitFailed(RuntimeError):
+    """A transaction failed; the process must restart to recover from what Kafka holds."""
+
+
+class Committer:
+    """Commits one :class:`Batch` at a time on a background thread."""
+
+    def __init__(self, producer: Producer,
+                 deliver: Callable[[list[tuple[str, Scored]]], None]) -> None:
+        self._producer = producer
+        self._deliver = deliver
+        self._pending: Batch | None = None
+        self._wake = threading.Condition()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._closed = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="committer", daemon=True)
+        self._thread.start()
+
+    @property
+    def idle(self) -> bool:
+        """True when no batch is in flight (a new one may be submitted)."""
+        return self._idle.is_set()
+
+    def submit(self, batch: Batch) -> None:
+        """Commit ``batch`` in the background; only when :attr:`idle`."""
+        self.raise_if_failed()
+        assert self.idle, "one batch in flight at a time"
+        with self._wake:
+            self._idle.clear()
+            self._pending = batch
+            self._wake.notify()
+
+    def flush(self, batch: Batch | None = None) -> None:
+        """Wait for the batch in flight, commit ``batch`` too, and return when all is done."""
+        self._idle.wait()
+        if batch is not None and (batch.records or batch.offsets):
+            self.submit(batch)
+            self._idle.wait()
+        self.raise_if_failed()
+
+    def raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise CommitFailed(f"transaction failed ({self._error}); exiting so a restart "
+                               "recovers from the committed state") from self._error
+
+    def close(self) -> None:
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._pending is None and not self._closed:
+                    self._wake.wait()
+                if self._pending is None:
+                    return
+                batch, self._pending = self._pending, None
+            try:
+                self._commit(batch)
+            except BaseException as exc:  # noqa: BLE001 - reported to the loop
+                log.error("transaction failed: %s", exc)
+                self._error = exc
+            finally:
+                self._idle.set()
+
+    def _commit(self, batch: Batch) -> None:
+        started = time.perf_counter()
+        producer = self._producer
+        producer.begin_transaction()
+        for topic, value, key, partition, headers in batch.records:
+            while True:
+                try:
+                    producer.produce(topic, value, key, partition=partition, headers=headers)
+                    break
+                except BufferError:  # local queue full: let deliveries drain
+                    producer.poll(0.01)
+        if batch.offsets:
+            producer.send_offsets_to_transaction(batch.offsets, batch.group_metadata, 30)
+        producer.commit_transaction(30)
+        COMMIT_SECONDS.observe(time.perf_counter() - started)
+        self._deliver(batch.replies)
