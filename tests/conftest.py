@@ -66,6 +66,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]
     try:
         yield endpoints.bootstrap_servers, endpoints.redis_url
     finally:
+        from tests.integration.streams import close_producers
+
+        close_producers()
         local.down(settings)
         leftover = [p for p in (endpoints.kafka_pid, endpoints.redis_pid) if alive(p)]
         assert not leftover, f"local stack processes outlived the session: {leftover}"

@@ -32,6 +32,12 @@ def producer_for(settings: Settings) -> Producer:
     return producer
 
 
+def close_producers() -> None:
+    """Flush and drop the cached producers (before the broker stops, so none keeps retrying)."""
+    while _producers:
+        _producers.popitem()[1].flush(5)
+
+
 def produce_events(settings: Settings, events: Iterable[dict[str, Any] | bytes],
                    partitions: int = 4, first: int = 0) -> list[str]:
     """Produce events round-robin over ``partitions``; returns their ids (the key for raw bytes)."""
