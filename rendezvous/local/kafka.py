@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import os
 import shutil
+import signal
 import subprocess
+import time
 import uuid
 from importlib import resources
 from pathlib import Path
 
 from rendezvous.local.errors import LocalStackError
-from rendezvous.local.processes import free_port, require, spawn, wait_until
+from rendezvous.local.processes import alive, free_port, require, spawn, stop, wait_until
 
 JAVA_FIX = "install a Java 17+ runtime (e.g. `apt-get install openjdk-17-jre-headless`)"
 MVN_FIX = "install Maven to fetch the Kafka jars once (e.g. `apt-get install maven`)"
@@ -142,3 +145,41 @@ def _quiet_logger():  # type: ignore[no-untyped-def]
     logger.addHandler(logging.NullHandler())
     logger.propagate = False
     return logger
+
+
+def restart_kafka(run_dir: Path, cache_dir: Path, heap: str, pid: int, *, kill: bool = False,
+                  timeout_s: float = 90) -> tuple[int, str]:
+    """Stop the broker ``pid`` and start it again on the same ports and data; (new pid, bootstrap).
+
+    ``kill`` stops it with SIGKILL (a crash) instead of SIGTERM (a clean
+    shutdown). The storage is not formatted again: the broker comes back with
+    its topics, committed offsets and transactions, from ``run_dir``'s
+    ``server.properties`` and ``log4j2.properties`` written by :func:`start_kafka`.
+    """
+    props, log4j = run_dir / "server.properties", run_dir / "log4j2.properties"
+    if not props.exists() or not log4j.exists():
+        raise LocalStackError(f"no broker configuration in {run_dir}: start it first")
+    config = dict(line.split("=", 1) for line in props.read_text().splitlines() if "=" in line)
+    bootstrap = config["advertised.listeners"].removeprefix("PLAINTEXT://")
+    command = _java_command(require("java", JAVA_FIX), ensure_jars(cache_dir), heap, log4j)
+    if kill:
+        _kill9(pid)
+    else:
+        stop(pid, grace_s=60)  # a clean shutdown writes its checkpoints; SIGKILL only if stuck
+    log = run_dir / "kafka.log"
+    new_pid = spawn([*command, "kafka.Kafka", str(props)], log, cwd=run_dir)
+    wait_until(lambda: kafka_answers(bootstrap), timeout_s, "Kafka broker", new_pid, log)
+    return new_pid, bootstrap
+
+
+def _kill9(pid: int, timeout_s: float = 10.0) -> None:
+    """SIGKILL the broker's process group (it was started in a session of its own)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while alive(pid):
+        if time.monotonic() > deadline:
+            raise LocalStackError(f"Kafka broker {pid} did not die after SIGKILL")
+        time.sleep(0.02)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rendezvous.local.errors import LocalStackError
-from rendezvous.local.kafka import kafka_answers, start_kafka
+from rendezvous.local.kafka import kafka_answers, restart_kafka, start_kafka
 from rendezvous.local.processes import alive, require, stop
 from rendezvous.local.redis import REDIS_FIX, redis_answers, start_redis
 from rendezvous.settings import Settings
@@ -83,6 +83,18 @@ def down(settings: Settings) -> list[int]:
     _pids_file(settings).unlink(missing_ok=True)
     settings.endpoints_file.unlink(missing_ok=True)
     return stopped
+
+
+def restart_broker(settings: Settings, kill: bool = False) -> Endpoints:
+    """Stop the running broker (SIGTERM, or SIGKILL with ``kill``) and start it again on the
+    same ports and data; records its new pid. Redis is left alone."""
+    running = read(settings)
+    if running is None:
+        raise LocalStackError(f"no local stack recorded in {settings.state_dir}: run `up` first")
+    pid, bootstrap = restart_kafka(settings.state_dir, settings.cache_dir, settings.kafka_heap,
+                                   running.kafka_pid, kill=kill)
+    _pids_file(settings).write_text(json.dumps({"kafka": pid, "redis": running.redis_pid}))
+    return Endpoints(bootstrap, running.redis_url, pid, running.redis_pid)
 
 
 def status(settings: Settings) -> dict[str, str]:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from confluent_kafka import Producer, TopicPartition
+from confluent_kafka import KafkaException, Producer, TopicPartition
 from prometheus_client import Histogram
 
 from rendezvous.messages import Scored
@@ -40,7 +40,15 @@ class Batch:
 
 
 class CommitFailed(RuntimeError):
-    """A transaction failed; the process must restart to recover from what Kafka holds."""
+    """A transaction failed for good; the process must restart to recover from what Kafka holds."""
+
+
+class _Aborted(Exception):
+    """The transaction was aborted; what it held must be decided again."""
+
+
+# How long a retriable error (broker away, coordinator moving) is retried.
+RETRY_FOR_S = 120.0
 
 
 class Committer:
@@ -56,6 +64,8 @@ class Committer:
         self._idle.set()
         self._closed = False
         self._error: BaseException | None = None
+        self._aborted = threading.Event()
+        self._busy_since: float | None = None
         self._thread = threading.Thread(target=self._run, name="committer", daemon=True)
         self._thread.start()
 
@@ -81,6 +91,19 @@ class Committer:
             self._idle.wait()
         self.raise_if_failed()
 
+    def take_aborted(self) -> bool:
+        """True (once) when a batch was aborted: its decisions never reached Kafka, and the
+        caller must rebuild its state from what Kafka holds."""
+        if self._aborted.is_set():
+            self._aborted.clear()
+            return True
+        return False
+
+    def busy_for(self) -> float:
+        """Seconds the batch in flight has been committing (0 when idle)."""
+        since = self._busy_since
+        return 0.0 if since is None else time.monotonic() - since
+
     def raise_if_failed(self) -> None:
         if self._error is not None:
             raise CommitFailed(f"transaction failed ({self._error}); exiting so a restart "
@@ -100,12 +123,17 @@ class Committer:
                 if self._pending is None:
                     return
                 batch, self._pending = self._pending, None
+            self._busy_since = time.monotonic()
             try:
                 self._commit(batch)
+            except _Aborted as exc:
+                log.warning("transaction aborted (%s); its requests are decided again", exc)
+                self._aborted.set()
             except BaseException as exc:  # noqa: BLE001 - reported to the loop
                 log.error("transaction failed: %s", exc)
                 self._error = exc
             finally:
+                self._busy_since = None
                 self._idle.set()
 
     def _commit(self, batch: Batch) -> None:
@@ -119,8 +147,30 @@ class Committer:
                     break
                 except BufferError:  # local queue full: let deliveries drain
                     producer.poll(0.01)
-        if batch.offsets:
-            producer.send_offsets_to_transaction(batch.offsets, batch.group_metadata, 30)
-        producer.commit_transaction(30)
+        try:
+            if batch.offsets:
+                _retrying(lambda: producer.send_offsets_to_transaction(
+                    batch.offsets, batch.group_metadata, 30))
+            _retrying(lambda: producer.commit_transaction(30))
+        except KafkaException as exc:
+            if not exc.args[0].txn_requires_abort():
+                raise
+            producer.abort_transaction(60)
+            raise _Aborted(exc.args[0].str()) from exc
         COMMIT_SECONDS.observe(time.perf_counter() - started)
         self._deliver(batch.replies)
+
+
+def _retrying(call: Callable[[], None]) -> None:
+    """``call`` again while it fails with a retriable error, for up to RETRY_FOR_S."""
+    give_up = time.monotonic() + RETRY_FOR_S
+    while True:
+        try:
+            call()
+            return
+        except KafkaException as exc:
+            error = exc.args[0]
+            if not error.retriable() or time.monotonic() > give_up:
+                raise
+            log.warning("transaction call failed, retrying: %s", error.str())
+            time.sleep(0.1)

@@ -31,14 +31,14 @@ import logging
 import time
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from rendezvous.core import Outcome, PolicyError
 from rendezvous.messages import DEADLETTER_REASON_HEADER, Invalid, Policy, decode_score, encode
 from rendezvous.metrics import serve_metrics
 from rendezvous.readiness import announce_ready
-from rendezvous.service.committer import Batch, Committer
+from rendezvous.service.committer import Batch, CommitFailed, Committer
 from rendezvous.service.control import PolicyWatcher
 from rendezvous.service.partition import PartitionState
 from rendezvous.service.recovery import answered_ids
@@ -54,6 +54,9 @@ PENDING = Gauge("rendezvous_serve_pending", "Requests waiting for a decision")
 SLACK_MS = Histogram("rendezvous_serve_deadline_slack_ms",
                      "Decision time minus deadline, for requests decided at the deadline",
                      buckets=(0.1, 0.5, 1, 2, 5, 10, 20, 50, 100, 1000))
+# A commit stuck this long (several transaction timeouts) will not finish.
+STUCK_COMMIT_S = 180.0
+
 RECORDS = Counter("rendezvous_serve_records", "Records consumed", ["topic"])
 
 
@@ -144,6 +147,11 @@ class Service:
             self._apply_policy(policy)
         committer = self.committer
         committer.raise_if_failed()
+        if committer.take_aborted():
+            self._rewind()
+        elif committer.busy_for() > STUCK_COMMIT_S:
+            raise CommitFailed(f"a commit has not finished in {STUCK_COMMIT_S:.0f} s; exiting "
+                               "so a restart recovers from the committed state")
         now = self.clock()
         if self.dirty and committer.idle and now - self.last_handoff >= self.commit_interval_ms:
             committer.submit(self._take_batch())
@@ -231,16 +239,30 @@ class Service:
     # -- rebalances and policy ----------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        inputs = [tp for tp in partitions if self.topics[tp.topic] == "input"]
-        committed = {tp.partition: tp.offset for tp in
-                     consumer.committed(inputs, timeout=30)} if inputs else {}
-        answered = answered_ids(self.settings, committed)
-        for p, done in answered.items():
+        self._rebuild(consumer.committed(partitions, timeout=30))
+        announce_ready("serve", f"partitions={sorted(self.partitions)} metrics={self.metrics_port}")
+
+    def _rebuild(self, committed: list[TopicPartition]) -> None:
+        """Fresh partition states from what Kafka holds: the answered ids after the
+        committed input offsets."""
+        inputs = {tp.partition: tp.offset for tp in committed
+                  if self.topics[tp.topic] == "input"}
+        for p, done in answered_ids(self.settings, inputs).items():
             state = PartitionState(p, self.policy, self.clock, self.feature_names)
             state.core.mark_decided(done)
             self.partitions[p] = state
-            log.info("assigned partition %d (%d answered ids restored)", p, len(done))
-        announce_ready("serve", f"partitions={sorted(self.partitions)} metrics={self.metrics_port}")
+            log.info("partition %d: %d answered ids restored", p, len(done))
+
+    def _rewind(self) -> None:
+        """After an aborted transaction: forget what was decided since the last commit,
+        go back to the committed offsets, and decide those requests again."""
+        self.batch, self.dirty = Batch(), False
+        committed = self.consumer.committed(self.consumer.assignment(), timeout=30)
+        self._rebuild(committed)
+        for tp in committed:
+            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            self.consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+        log.warning("rewound %d partitions to their committed offsets", len(committed))
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Commit what was decided, so the next owner starts where this one stops.
@@ -253,6 +275,7 @@ class Service:
         # Lost (not revoked): our transaction can no longer commit these offsets.
         for tp in partitions:
             self.partitions.pop(tp.partition, None)
+        self.batch, self.dirty = Batch(), False
 
     def _apply_policy(self, policy: Policy) -> None:
         try:

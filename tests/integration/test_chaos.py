@@ -1,0 +1,115 @@
+"""Chaos: a worker, the decoy and the rendezvous killed with SIGKILL under load, then the
+broker restarted; afterwards every request has exactly one result and an archive row.
+
+Each test starts a local Kafka + Redis of its own, so restarting the broker never
+disturbs the session's broker the other tests share.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from bench.chaos import ChaosConfig, run_chaos, to_markdown
+from rendezvous import local
+from rendezvous.local.processes import alive
+from rendezvous.local.stack import read, restart_broker
+from rendezvous.settings import Settings
+from rendezvous.transport.clients import flush_or_raise, make_producer
+
+pytestmark = pytest.mark.integration
+
+
+def _topic_with_records(settings: Settings, topic: str, n: int) -> None:
+    admin = AdminClient(settings.kafka_config())
+    admin.create_topics([NewTopic(topic, 2, 1)])[topic].result()
+    producer = make_producer(settings)
+    for i in range(n):
+        producer.produce(topic, f"v{i}".encode(), f"k{i}".encode(), partition=i % 2)
+    flush_or_raise(producer)
+
+
+def _read_all(settings: Settings, topic: str, group: str, commit: bool = False) -> list[bytes]:
+    consumer = Consumer(settings.kafka_config(**{
+        "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False,
+        "enable.partition.eof": True}))
+    consumer.assign([TopicPartition(topic, p) for p in (0, 1)])  # from the committed offsets
+    values, at_end = [], set()
+    for _ in range(300):
+        for record in consumer.consume(100, 0.1):
+            if record.error():
+                at_end.add(record.partition())
+            else:
+                values.append(record.value())
+        if at_end == {0, 1}:
+            break
+    if commit:
+        consumer.commit(asynchronous=False)
+    consumer.close()
+    return values
+
+
+@pytest.mark.timeout(300)
+def test_restart_broker_keeps_ports_topics_and_offsets(tmp_path: Path) -> None:
+    stack = Settings(state_dir=tmp_path / "state")
+    first = local.up(stack)
+    seen = [first.kafka_pid, first.redis_pid]
+    try:
+        settings = stack.model_copy(update={"bootstrap_servers": first.bootstrap_servers})
+        topic, group = f"restart-{uuid.uuid4().hex[:6]}", f"g-{uuid.uuid4().hex[:6]}"
+        _topic_with_records(settings, topic, 10)
+        assert len(_read_all(settings, topic, group, commit=True)) == 10
+
+        for kill in (False, True):  # a clean stop, then a crash
+            before = read(stack)
+            assert before is not None
+            after = restart_broker(stack, kill=kill)
+            seen.append(after.kafka_pid)
+            assert not alive(before.kafka_pid)
+            assert after.kafka_pid != before.kafka_pid and alive(after.kafka_pid)
+            # same address, same Redis, the new pid recorded for `down`
+            assert after.bootstrap_servers == first.bootstrap_servers
+            assert after.redis_pid == first.redis_pid and alive(first.redis_pid)
+            assert json.loads((stack.state_dir / "pids.json").read_text())["kafka"] \
+                == after.kafka_pid
+            assert local.status(stack)["kafka"].startswith("running")
+            # not formatted again: the records and the group's committed offsets survived
+            assert len(_read_all(settings, topic, f"fresh-{kill}")) == 10
+            assert _read_all(settings, topic, group) == []
+    finally:
+        local.down(stack)
+    assert not [pid for pid in seen if alive(pid)]
+
+
+@pytest.mark.timeout(600)
+def test_chaos_exactly_once_and_archive_complete(tmp_path: Path) -> None:
+    config = ChaosConfig(rate_per_s=50, deadline_ms=500, steady_s=3, outage_s=0.5,
+                         settle_s=3, answer_timeout_s=90)
+    result = run_chaos(tmp_path, config, own_stack=True)
+    report = to_markdown(result, "pytest tests/integration/test_chaos.py")
+    print(report)
+
+    assert [p.phase.name for p in result.phases] == [
+        "steady", "primary", "decoy", "serve-0", "broker", "steady (after)"]
+    assert result.produce_failures == 0
+    assert result.accepted == result.produced > 0
+    assert not result.lost, f"{len(result.lost)} requests without a result: {result.lost[:5]}"
+    assert not result.duplicated, f"answered twice: {list(result.duplicated.items())[:5]}"
+    assert not result.unexpected
+    assert not result.missing_from_archive, f"not archived: {result.missing_from_archive[:5]}"
+    assert result.archived == result.accepted
+    # The pipeline answered through every fault, not only after it.
+    assert all(r.requests > 0 for r in result.phases), report
+    assert sum(r.statuses.get("ok", 0) for r in result.phases) > 0
+    # Only the rendezvous is known to exit by itself (when the broker is away for longer
+    # than its transaction timeout); a crash of anything else is new.
+    assert not result.crashes, report  # every component rides through a broker restart
+    # Nothing left running: every component and every broker/Redis the run started.
+    assert result.pids and not [pid for pid in result.pids if alive(pid)]
+    assert len(result.server_pids) == 3  # first broker, Redis, restarted broker
+    assert not [pid for pid in result.server_pids if alive(pid)]
