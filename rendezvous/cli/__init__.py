@@ -25,6 +25,8 @@ SUBCOMMANDS = [
     ("backtest", "backtest"),
     ("monitor", "monitor"),
     ("status", "status"),
+    ("demo", "demo"),
+    ("up", "up"),
 ]
 
 

@@ -15,7 +15,8 @@ from rendezvous.cli.common import clear_errors, settings
 @click.option("--max-batch", type=click.IntRange(min=1), default=512, show_default=True,
               help="Most records scored in one inference call.")
 @click.option("--max-wait-ms", type=click.FloatRange(min=0), default=2.0, show_default=True,
-              help="Longest wait to fill a batch (latency: the default deadline is 50 ms).")
+              help="Longest wait for the first record of a batch; the batch is what has arrived "
+                   "by then (up to --max-batch), so it grows with load.")
 @click.option("--delay-ms", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Artificial delay per batch before producing (a slow model, for fallback "
                    "tests).")

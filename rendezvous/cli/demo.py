@@ -1,0 +1,41 @@
+"""``rendezvous demo``: the whole pipeline under a load, a summary, a backtest; then stop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from rendezvous.cli.common import clear_errors, settings
+
+
+@click.command("demo")
+@click.option("--events", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Events to send, drawn from the packaged data set.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=200.0,
+              show_default=True, help="Events per second (open loop: whatever the answers).")
+@click.option("--deadline-ms", type=click.FloatRange(min=0, min_open=True), default=50.0,
+              show_default=True, help="Deadline of every event.")
+@click.option("--archive", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory for the decoy's archive [default: archive/ in the run "
+                   "directory, under RENDEZVOUS_STATE_DIR].")
+@click.option("--keep-running", is_flag=True,
+              help="After the summary, keep the pipeline up for other clients until Ctrl-C.")
+@click.pass_context
+def demo(ctx: click.Context, events: int, rate: float, deadline_ms: float,
+         archive: Path | None, keep_running: bool) -> None:
+    """Start Kafka + Redis (unless given) and every component, stream events, print a summary.
+
+    Uses KAFKA_BOOTSTRAP_SERVERS/REDIS_URL or a running `rendezvous local up`,
+    else starts a local Kafka and Redis and stops them at the end. Topics get a
+    fresh prefix (demo-<time>.) per run. Ctrl-C stops everything it started.
+    Exit status: 0, 1 when a request got no result or more than one (or an
+    error), 130/143 when interrupted.
+    """
+    from rendezvous.demo import DemoOptions, run_demo
+
+    options = DemoOptions(events=events, rate=rate, deadline_ms=deadline_ms, archive=archive,
+                          keep_running=keep_running)
+    with clear_errors():
+        status = run_demo(settings(), options)
+    ctx.exit(status)

@@ -1,0 +1,154 @@
+"""``rendezvous demo``: the whole pipeline on this machine under a load, then a summary.
+
+Start (or reuse) Kafka and Redis, apply the topics under a fresh prefix, start
+every component as its own process, stream events at a fixed rate, read the
+results back, then report: results, latency, deadline misses, the archive, the
+monitor's alerts and a backtest of the canary on what was just archived.
+Everything it started is stopped at the end, or on Ctrl-C/SIGTERM at any point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TextIO
+
+from confluent_kafka import Producer
+
+from rendezvous.archive import ArchiveError
+from rendezvous.demo.components import Components, how_to_use, new_run, printer, watch
+from rendezvous.demo.load import ProgressLine, ScoredReader, run_load, warm_producer
+from rendezvous.demo.observe import (
+    archive_stats,
+    read_alerts,
+    wait_archived,
+    wait_windows_closed,
+    windows_url,
+)
+from rendezvous.demo.signals import Interrupted, deferred, interruptible
+from rendezvous.demo.stack import lease
+from rendezvous.demo.summary import Summary, render
+from rendezvous.local.pipeline import PipelineSpec
+from rendezvous.model import ModelError, sample_events
+from rendezvous.settings import Settings
+from rendezvous.transport.topics import apply_topics
+
+EXIT_OK = 0
+EXIT_NOT_EXACTLY_ONCE = 1
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What ``rendezvous demo`` can be told."""
+
+    events: int = 2000
+    rate: float = 200.0
+    """Events per second, sent whatever the answers (open loop)."""
+    deadline_ms: float = 50.0
+    archive: Path | None = None
+    """Archive directory; None = ``archive/`` in the run directory."""
+    keep_running: bool = False
+    """After the summary, keep the pipeline up for other clients until Ctrl-C."""
+    monitor_window_s: float = 5.0
+    """Short windows, so the monitor judges (and alerts on) the load before the summary."""
+    wait_s: float = 60.0
+    """How long to wait for the last results after the last event was sent."""
+    seed: int = 0
+
+
+def run_demo(settings: Settings, options: DemoOptions, out: TextIO | None = None,
+             err: TextIO | None = None) -> int:
+    """Run the demo; returns the exit status: 0, 1 when a request had no result or more
+    than one, 128 + signal number when interrupted (everything is stopped either way)."""
+    out, say = out or sys.stdout, printer(err or sys.stderr)
+    try:
+        with interruptible():
+            return _demo(settings, options, say, out)
+    except Interrupted as exc:
+        say(f"interrupted by {exc}: everything the demo started is stopped")
+        return exc.exit_status
+
+
+def _demo(settings: Settings, options: DemoOptions, say: Callable[[str], None],
+          out: TextIO) -> int:
+    run_id, run_dir = new_run(settings, "demo")
+    archive = options.archive or run_dir / "archive"
+    say(f"run directory {run_dir}")
+    with lease(settings, say) as stack:
+        demo_settings = stack.settings(settings, topic_prefix=f"{run_id}.")
+        say(f"Kafka {stack.bootstrap_servers}, Redis {stack.redis_url} ({stack.origin}); "
+            f"topics {demo_settings.topic_prefix}*")
+        apply_topics(demo_settings)
+        producer = warm_producer(demo_settings)
+        spec = PipelineSpec(archive=archive, monitor_window_s=options.monitor_window_s)
+        components = Components(demo_settings, run_dir, spec, say)
+        try:
+            say("starting the pipeline:")
+            components.start()
+            summary = _measure(demo_settings, options, components, producer, archive, run_dir,
+                               say)
+            print(render(summary), file=out, flush=True)
+            if options.keep_running:
+                components.restart("decoy")
+                print("\n".join(how_to_use(demo_settings, components)), file=out)
+                print("pipeline still running: Ctrl-C stops it", file=out, flush=True)
+                with contextlib.suppress(Interrupted):  # the expected end, not a failure
+                    watch(components, say)
+            return EXIT_OK if summary.exactly_once else EXIT_NOT_EXACTLY_ONCE
+        finally:
+            say("stopping the components...")
+            with deferred(say, reraise=False):
+                components.stop()
+
+
+def _measure(settings: Settings, options: DemoOptions, components: Components,
+             producer: Producer, archive: Path, run_dir: Path,
+             say: Callable[[str], None]) -> Summary:
+    """The load, then everything read back from the archive, the monitor and a backtest."""
+    events = sample_events(options.events, seed=options.seed, prefix="demo")
+    reader = ScoredReader(settings)
+    reader.start()
+    try:
+        say(f"sending {options.events:,} events at {options.rate:g}/s, "
+            f"deadline {options.deadline_ms:g} ms")
+        load = run_load(settings, producer, reader, events, options.rate, options.deadline_ms,
+                        options.wait_s, ProgressLine(options.events))
+    finally:
+        reader.close()
+
+    say("waiting for the decoy to archive every input and decision...")
+    wait_archived(archive, {"input": load.sent, "decisions": len(load.results)}, 30.0)
+    components.supervisor.terminate("decoy")  # SIGTERM: it rolls what it buffered, then exits
+    stats = archive_stats(archive)
+
+    monitor = components.endpoints().get("monitor")
+    closed = False
+    if monitor:
+        say("waiting for the monitor to close its windows...")
+        closed = wait_windows_closed(windows_url(monitor), options.monitor_window_s + 15.0)
+    alerts = read_alerts(settings)
+
+    summary = Summary(options.events, options.rate, options.deadline_ms, load, stats, alerts,
+                      closed)
+    return _with_backtest(summary, settings, archive, run_dir / "backtest", say)
+
+
+def _with_backtest(summary: Summary, settings: Settings, archive: Path, report: Path,
+                   say: Callable[[str], None]) -> Summary:
+    """``summary`` plus a backtest of the canary against the answers production gave."""
+    # Imported here: the backtest pulls in matplotlib, which `rendezvous up` never needs.
+    from rendezvous.backtest import BacktestConfig, backtest
+    from rendezvous.model import load_model, resolve_model
+
+    say("backtesting the canary against what production answered...")
+    try:
+        model = load_model(resolve_model(settings.models_dir, "canary"))
+        result = backtest(model, BacktestConfig(archive=archive, report=report))
+    except (ArchiveError, ModelError) as exc:
+        say(f"backtest skipped: {exc}")
+        return summary
+    return replace(summary, backtest=result.summary, backtest_exit=result.exit_status,
+                   report=str(report / "report.html"))

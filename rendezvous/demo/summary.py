@@ -1,0 +1,124 @@
+"""The demo's summary table: results, latency, deadline misses, archive, alerts, backtest."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from rendezvous.demo.load import LoadResult
+from rendezvous.demo.observe import ArchiveStats
+from rendezvous.messages import Scored
+
+PERCENTILES = (50.0, 99.0, 99.9)
+
+
+@dataclass(frozen=True)
+class Latency:
+    """End-to-end latency percentiles in ms (HDR histogram, 3 significant digits)."""
+
+    count: int
+    p50: float
+    p99: float
+    p999: float
+    max: float
+
+
+def latency(values_us: Iterable[int]) -> Latency:
+    """Percentiles of latencies given in microseconds (1 us .. 10 min)."""
+    histogram = HdrHistogram(1, 600_000_000, 3)
+    for value in values_us:
+        histogram.record_value(min(max(value, 1), 600_000_000))
+    p50, p99, p999 = (histogram.get_value_at_percentile(p) / 1000 for p in PERCENTILES)
+    return Latency(histogram.get_total_count(), p50, p99, p999, histogram.get_max_value() / 1000)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Everything the table shows; ``None`` for a part that did not run."""
+
+    events: int
+    rate: float
+    deadline_ms: float
+    load: LoadResult
+    archive: ArchiveStats | None = None
+    alerts: Counter[str] | None = None
+    alerts_complete: bool = True
+    backtest: dict[str, Any] | None = None
+    backtest_exit: int | None = None
+    report: str | None = None
+
+    @property
+    def deadline_misses(self) -> int:
+        """Results the rendezvous decided after the deadline (their ``latency_ms``)."""
+        return sum(1 for r in self.load.results.values() if r.latency_ms > self.deadline_ms)
+
+    @property
+    def client_over_deadline(self) -> int:
+        """Results the client received later than the deadline after it sent the request."""
+        limit = self.deadline_ms * 1000
+        return sum(1 for us in self.load.latency_us.values() if us > limit)
+
+    @property
+    def exactly_once(self) -> bool:
+        return not self.load.duplicates and not self.load.missing
+
+
+def _counts(counter: Counter[str]) -> str:
+    return "  ".join(f"{name} {n:,}" for name, n in counter.most_common()) or "none"
+
+
+def _decided(results: Iterable[Scored]) -> str:
+    decided = latency(int(r.latency_ms * 1000) for r in results)
+    return (f"p50 {decided.p50:.1f} ms   p99 {decided.p99:.1f} ms   p99.9 {decided.p999:.1f} ms"
+            f"   max {decided.max:.1f} ms   (request ts -> rendezvous decision)")
+
+
+def rows(summary: Summary) -> list[tuple[str, str]]:
+    """(label, value) rows of the table."""
+    load, lat = summary.load, latency(summary.load.latency_us.values())
+    results = load.results.values()
+    out = [
+        ("events sent", f"{load.sent:,} in {load.send_seconds:.1f} s "
+                        f"({load.sent / max(load.send_seconds, 1e-9):,.0f}/s; asked "
+                        f"{summary.rate:,.0f}/s), send errors {load.send_errors}"),
+        ("results", f"{len(load.results):,}   duplicates {load.duplicates}   "
+                    f"missing {len(load.missing)}"),
+        ("  by status", _counts(Counter(r.status for r in results))),
+        ("  by model", _counts(Counter(r.model or "(none)" for r in results))),
+        ("latency e2e", f"p50 {lat.p50:.1f} ms   p99 {lat.p99:.1f} ms   p99.9 {lat.p999:.1f} ms"
+                        f"   max {lat.max:.1f} ms   (client produce -> scored consumed)"),
+        ("  decided", _decided(results)),
+        ("deadline misses", f"{summary.deadline_misses:,} decided after {summary.deadline_ms:g} ms"
+                            f"   (client saw {summary.client_over_deadline:,} over it)"),
+    ]
+    if summary.archive is not None:
+        a = summary.archive
+        out.append(("archive", f"{a.files:,} files, {a.bytes:,} bytes   "
+                               + "   ".join(f"{t} {n:,}" for t, n in a.records.items())
+                               + f"   {a.root}"))
+    if summary.alerts is not None:
+        note = "" if summary.alerts_complete else "   (monitor windows still open)"
+        out.append(("monitor alerts", _counts(summary.alerts) + note))
+    if summary.backtest is not None:
+        b = summary.backtest
+        verdict = "passed" if b["passed"] else "FAILED: " + "; ".join(b["failures"])
+        out.append(("backtest", f"{b['candidate']} vs {b['against']}: {b['rows']:,} rows, "
+                                f"agreement {b['agreement']:.4f}, PSI {b['psi']:.4f} -> "
+                                f"{verdict} (exit {summary.backtest_exit})"))
+        out.append(("  report", summary.report or ""))
+    return out
+
+
+def render(summary: Summary) -> str:
+    """The table as text."""
+    table = rows(summary)
+    width = max(len(label) for label, _ in table)
+    title = (f"rendezvous demo: {summary.events:,} events at {summary.rate:,.0f}/s, "
+             f"deadline {summary.deadline_ms:g} ms")
+    rule = "-" * len(title)
+    body = "\n".join(f"{label:<{width}}  {value}" for label, value in table)
+    return f"{title}\n{rule}\n{body}\n{rule}"

@@ -1,0 +1,65 @@
+"""``rendezvous up``: the whole pipeline for real clients, without load, until Ctrl-C.
+
+Kafka and Redis are reused or started and left running afterwards (``rendezvous
+local down`` stops a local pair); the components it starts are stopped by pid.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from rendezvous.demo.components import Components, how_to_use, new_run, printer, watch
+from rendezvous.demo.signals import Interrupted, deferred, interruptible
+from rendezvous.demo.stack import lease
+from rendezvous.local.pipeline import PipelineSpec
+from rendezvous.settings import Settings
+from rendezvous.transport.topics import apply_topics
+
+READY_LINE = "rendezvous up: ready"
+"""Printed on stdout once every component is ready (scripts and tests wait for it)."""
+
+LOCAL_NOTE = "the local Kafka and Redis keep running (`rendezvous local down` stops them)"
+
+
+def run_up(settings: Settings, archive: Path | None = None, out: TextIO | None = None,
+           err: TextIO | None = None) -> int:
+    """Start the components, print how to reach them, wait for Ctrl-C/SIGTERM, stop them.
+
+    Returns 0 after the signal: that is how it is meant to end.
+    """
+    out, say = out or sys.stdout, printer(err or sys.stderr)
+    try:
+        with interruptible():
+            _up(settings, archive, out, say)
+    except Interrupted as exc:
+        say(f"{exc}: every component is stopped")
+    return 0
+
+
+def _up(settings: Settings, archive: Path | None, out: TextIO,
+        say: Callable[[str], None]) -> None:
+    _, run_dir = new_run(settings, "up")
+    say(f"run directory {run_dir}")
+    with lease(settings, say, stop_started=False) as stack:
+        up_settings = stack.settings(settings)
+        created = apply_topics(up_settings)
+        say(f"topics {up_settings.topic_prefix}* from {up_settings.topics_file}: "
+            f"{len(created)} created")
+        spec = PipelineSpec(archive=archive or run_dir / "archive")
+        components = Components(up_settings, run_dir, spec, say)
+        try:
+            say("starting the pipeline:")
+            components.start()
+            print("\n".join(how_to_use(up_settings, components)), file=out)
+            note = "" if stack.origin == "environment" else f"; {LOCAL_NOTE}"
+            print(f"{READY_LINE}: Ctrl-C stops the components{note}", file=out, flush=True)
+            watch(components, say)
+        finally:
+            say("stopping the components...")
+            with deferred(say, reraise=False):
+                components.stop()
+            if stack.origin != "environment":
+                say(LOCAL_NOTE)

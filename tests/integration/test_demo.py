@@ -1,0 +1,150 @@
+"""``rendezvous demo`` and ``rendezvous up`` as a user runs them: real processes on the
+session's broker, a summary that adds up, and no process left behind, even on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from rendezvous.demo import READY_LINE
+from rendezvous.local.pipeline import component_env
+from rendezvous.local.processes import alive
+from rendezvous.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+COMPONENTS = {"primary", "canary", "decoy", "serve-0", "monitor"}
+
+
+def command_env(settings: Settings, state: Path) -> dict[str, str]:
+    """The session's broker and Redis, this test's topics, and a state dir of its own."""
+    return {**os.environ, **component_env(settings), "RENDEZVOUS_STATE_DIR": str(state)}
+
+
+def started_pids(state: Path, kind: str) -> dict[str, list[int]]:
+    """Every component pid the run wrote to ``<state>/<kind>/<run>/pids.json``."""
+    files = list(state.glob(f"{kind}/*/pids.json"))
+    assert len(files) == 1, files
+    return dict(json.loads(files[0].read_text()))
+
+
+def assert_none_alive(pids: dict[str, list[int]], output: str) -> None:
+    assert set(pids) == COMPONENTS, pids
+    survivors = [pid for pid_list in pids.values() for pid in pid_list if alive(pid)]
+    assert not survivors, f"still running: {survivors}\n{output}"
+
+
+class Lines:
+    """Collects a child's output stream line by line in a thread; waits for a pattern."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+
+    def wait_for(self, pattern: str, timeout_s: float) -> None:
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: any(re.search(pattern, line) for line in self.lines), timeout_s)
+        assert found, f"no line matching {pattern!r} in {timeout_s} s:\n{self.text}"
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
+@pytest.mark.timeout(150)
+def test_demo_answers_every_request_once_and_stops_everything(
+        settings: Settings, tmp_path: Path) -> None:
+    state, archive = tmp_path / "state", tmp_path / "archive"
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "rendezvous", "demo", "--events", "300", "--rate", "150",
+         "--deadline-ms", "500", "--archive", str(archive)],
+        env=command_env(settings, state), cwd=tmp_path, capture_output=True, text=True,
+        timeout=140)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    summary = done.stdout
+    assert re.search(r"^results\s+300\s+duplicates 0\s+missing 0$", summary, re.M), output
+    by_status = re.search(r"^  by status\s+(.*)$", summary, re.M)
+    assert by_status and sum(int(n.replace(",", "")) for n in
+                             re.findall(r"[a-z]+ ([\d,]+)", by_status.group(1))) == 300
+    files = re.search(r"^archive\s+([\d,]+) files, ([\d,]+) bytes\s+input 300\s+decisions 300",
+                      summary, re.M)
+    assert files and int(files.group(1)) > 0 and int(files.group(2).replace(",", "")) > 0, output
+    assert list(archive.glob("input/date=*/hour=*/*.parquet"))
+    assert re.search(r"^latency e2e\s+p50 [\d.]+ ms\s+p99 [\d.]+ ms\s+p99.9 [\d.]+ ms", summary,
+                     re.M), output
+    assert re.search(r"^monitor alerts\s+\S", summary, re.M), output
+    assert re.search(r"^backtest\s+canary/\d+ vs chosen: [\d,]+ rows, agreement", summary,
+                     re.M), output
+    assert re.search(r"^  report\s+\S+report\.html$", summary, re.M), output
+    assert_none_alive(started_pids(state, "demo"), output)
+    print(f"demo test took {time.monotonic() - started:.1f} s")
+
+
+@pytest.mark.timeout(150)
+def test_demo_interrupted_by_sigterm_mid_load_leaves_no_process(
+        settings: Settings, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rendezvous", "demo", "--events", "100000", "--rate", "100"],
+        env=command_env(settings, state), cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = Lines(proc.stdout), Lines(proc.stderr)
+        err.wait_for(r"^sending 100,000 events", 120)
+        proc.send_signal(signal.SIGTERM)
+        status = proc.wait(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert status == 128 + signal.SIGTERM, out.text + err.text
+    assert "interrupted by SIGTERM" in err.text
+    assert_none_alive(started_pids(state, "demo"), out.text + err.text)
+
+
+@pytest.mark.timeout(150)
+def test_up_prints_how_to_connect_and_ctrl_c_stops_its_components(
+        settings: Settings, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    proc = subprocess.Popen([sys.executable, "-m", "rendezvous", "up"],
+                            env=command_env(settings, state), cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = Lines(proc.stdout), Lines(proc.stderr)
+        out.wait_for(re.escape(READY_LINE), 120)
+        pids = started_pids(state, "up")
+        assert all(alive(p) for pid_list in pids.values() for p in pid_list), err.text
+        proc.send_signal(signal.SIGINT)
+        status = proc.wait(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert status == 0, out.text + err.text
+    bootstrap = settings.kafka_bootstrap()
+    assert f"kcat -b {bootstrap} -t {settings.topic('input')} -P -k id1 <<< " in out.text
+    assert f"kcat -b {bootstrap} -t {settings.topic('scored')} -C -o end" in out.text
+    features = re.search(r'"features":\[([^\]]*)\]', out.text)
+    assert features and len(features.group(1).split(",")) == 30
+    assert re.search(r"^  monitor\s+http://127\.0\.0\.1:\d+/metrics$", out.text, re.M)
+    assert_none_alive(pids, out.text + err.text)
