@@ -111,6 +111,8 @@ def slack(settings: Settings, logs: Path) -> dict[str, np.ndarray]:
         thread = threading.Thread(target=consume)
         thread.start()
         producer = make_producer(settings)
+        producer.produce(settings.topic("feedback"), b"warm-up")  # producer id before timing
+        flush_or_raise(producer)
         start = time.perf_counter()
         for i in range(SLACK_REQUESTS):
             time.sleep(max(0.0, start + i / SLACK_RATE - time.perf_counter()))

@@ -29,10 +29,7 @@ class Component:
     env: dict[str, str] = field(repr=False, default_factory=dict)
 
     def ready_count(self) -> int:
-        try:
-            return self.log.read_text(errors="replace").count(f"{READY_MARK} ")
-        except OSError:
-            return 0
+        return _ready_lines(self.log)
 
 
 class Supervisor:
@@ -48,7 +45,7 @@ class Supervisor:
         """Run ``rendezvous <args>`` as ``name``; with ``wait``, return once it is ready."""
         argv = [sys.executable, "-m", "rendezvous", *args]
         log = self.log_dir / f"{name}.log"
-        seen = self.components[name].ready_count() if name in self.components else 0
+        seen = _ready_lines(log)  # the log is appended to: count only new ready lines
         full_env = {**self.env, **(env or {})}
         pid = spawn(argv, log, env=full_env)
         component = Component(name, argv, log, pid, full_env)
@@ -94,3 +91,10 @@ class Supervisor:
         if leftover:
             raise LocalStackError(f"components still alive after stop: {leftover}")
 
+
+
+def _ready_lines(log: Path) -> int:
+    try:
+        return log.read_text(errors="replace").count(f"{READY_MARK} ")
+    except OSError:
+        return 0

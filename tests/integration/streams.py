@@ -8,12 +8,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from rendezvous.settings import Settings
-from rendezvous.transport.clients import flush_or_raise, make_producer
-
+from rendezvous.transport.clients import flush_or_raise, make_producer, poll_batch
 
 _producers: dict[str, Producer] = {}
 
@@ -65,6 +64,9 @@ class TopicReader:
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
+            # read_committed fetches can wait out fetch.wait.max.ms after a commit
+            # marker (measured: visible p50 107 -> 77 ms with 10 instead of 500).
+            "fetch.wait.max.ms": 10,
         }))
         self.consumer.subscribe([settings.topic(topic)])
         self.records: list[Any] = []
@@ -81,12 +83,8 @@ class TopicReader:
         return self.records
 
     def _poll(self, timeout_s: float) -> None:
-        for record in self.consumer.consume(1000, timeout_s):
-            error = record.error()
-            if error is not None and error.code() != KafkaError._PARTITION_EOF:
-                raise AssertionError(f"consumer error: {error}")
-            if error is None:
-                self.records.append(record)
+        # poll_batch returns as soon as a record is in (consume(n, t) would wait out t).
+        self.records.extend(poll_batch(self.consumer, 1000, timeout_s))
 
     def close(self) -> None:
         self.consumer.close()
