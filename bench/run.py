@@ -35,12 +35,13 @@ SECTIONS = {
     "core": "bench_core",
     "inference": "bench_inference",
     "worker": "bench_worker",
+    "serve": "bench_serve",
     "decoy": "bench_decoy",
     "monitor": "bench_monitor",
     "pipeline": "bench_pipeline",
     "chaos": "chaos",
 }
-OPTIONAL = {"chaos"}
+OPTIONAL: set[str] = set()
 """Sections whose module may not exist (yet): skipped, and said so."""
 
 
