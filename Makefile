@@ -17,7 +17,7 @@ demo: $(VENV)/.installed
 	$(RZ) demo
 
 up: $(VENV)/.installed
-	$(RZ) local up
+	$(RZ) up
 
 down: $(VENV)/.installed
 	$(RZ) local down
