@@ -25,9 +25,14 @@ log = logging.getLogger(__name__)
 @click.option("--features-from", default="primary", show_default=True,
               help="Model whose manifest defines valid features (inputs that do not fit are "
                    "rejected); '' validates the message structure only.")
+@click.option("--exactly-once", type=click.Choice(["transactions", "dedup"]),
+              default="transactions", show_default=True,
+              help="transactions: results and offsets commit atomically (results visible at "
+                   "commit, zombies fenced); dedup: results visible at once, offsets committed "
+                   "after their acks, a re-read request found answered on the scored topic.")
 @click.option("--metrics-port", type=int, default=None, help="Prometheus /metrics port (0: any).")
 def serve(instance_id: str, commit_interval_ms: float, max_batch: int, max_wait_ms: float,
-          features_from: str, metrics_port: int | None) -> None:
+          features_from: str, exactly_once: str, metrics_port: int | None) -> None:
     """The rendezvous: one result per request on the scored topic before its deadline.
 
     Reads input and scores, decides by the live policy (preferred model's valid
@@ -47,4 +52,4 @@ def serve(instance_id: str, commit_interval_ms: float, max_batch: int, max_wait_
             raise click.ClickException(f"{exc} (or pass --features-from '')") from exc
     with clear_errors():
         run(s, instance_id, commit_interval_ms=commit_interval_ms, max_batch=max_batch,
-            max_wait_ms=max_wait_ms, feature_names=features)
+            max_wait_ms=max_wait_ms, feature_names=features, exactly_once=exactly_once)

@@ -16,6 +16,10 @@ How "exactly one" holds across kill -9, restarts and rebalances:
 * on assignment, the ids already answered on the same-numbered ``scored``
   partition are read back (:mod:`.recovery`) and never answered again.
 
+With ``--exactly-once dedup`` results are produced at once instead and the
+offsets committed after their acknowledgements (see :mod:`.committer`): the
+same recovery keeps a re-read request from being answered twice.
+
 Scores are committed as consumed: a request re-read after a crash is past its
 deadline anyway and is decided at once with what has arrived again.
 
@@ -31,7 +35,14 @@ import logging
 import time
 from collections.abc import Callable
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from prometheus_client import Counter, Gauge, Histogram
 
 from rendezvous.core import Outcome, PolicyError
@@ -69,7 +80,7 @@ class Service:
 
     def __init__(self, settings: Settings, instance_id: str, *, commit_interval_ms: float = 5.0,
                  max_batch: int = 1000, max_wait_ms: float = 2.0,
-                 feature_names: list[str] | None = None,
+                 feature_names: list[str] | None = None, exactly_once: str = "transactions",
                  clock: Callable[[], float] = clock_ms) -> None:
         self.settings = settings
         self.clock = clock
@@ -84,7 +95,10 @@ class Service:
             "group.instance.id": f"{group}-{instance_id}",
             "isolation.level": "read_committed",
         })
-        self.producer: Producer = make_producer(settings, **{
+        if exactly_once not in ("transactions", "dedup"):
+            raise ValueError(f"exactly_once must be transactions or dedup, not {exactly_once!r}")
+        self.transactional = exactly_once == "transactions"
+        self.producer: Producer = make_producer(settings, **({
             "transactional.id": f"{group}-{instance_id}",
             "transaction.timeout.ms": 10000,
             "linger.ms": 0,
@@ -93,7 +107,7 @@ class Service:
             # backoff then made a commit ~100 ms, 2 ms made it ~20 (measured).
             "retry.backoff.ms": 2,
             "retry.backoff.max.ms": 20,
-        })
+        } if self.transactional else {"linger.ms": 0}))
         self.watcher = PolicyWatcher(settings)
         self.policy = self.watcher.read_current() or Policy(
             deadline_ms=settings.default_deadline_ms)
@@ -105,14 +119,18 @@ class Service:
         self.committer: Committer | None = None
         self.stopper = Stopper()
         self.metrics_port: int | None = None
+        # Plain ints on the hot path; Prometheus is updated once per batch.
+        self.consumed = {"input": 0, "scores": 0}
+        self.decided = {s: DECISIONS.labels(s) for s in ("ok", "fallback", "timeout", "rejected")}
 
     # -- lifecycle ---------------------------------------------------------
 
     def run(self) -> None:
         self.metrics_port = serve_metrics(self.settings)
-        # Aborts whatever a dead predecessor with this transactional id left open.
-        self.producer.init_transactions(30)
-        self.committer = Committer(self.producer, self.replies.deliver)
+        if self.transactional:
+            # Aborts whatever a dead predecessor with this transactional id left open.
+            self.producer.init_transactions(30)
+        self.committer = Committer(self.producer, self.replies.deliver, self.transactional)
         self.consumer.subscribe(list(self.topics), on_assign=self._on_assign,
                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
         log.info("serving with policy %s", self.policy)
@@ -152,6 +170,8 @@ class Service:
         elif committer.busy_for() > STUCK_COMMIT_S:
             raise CommitFailed(f"a commit has not finished in {STUCK_COMMIT_S:.0f} s; exiting "
                                "so a restart recovers from the committed state")
+        if not self.transactional:
+            self._commit_acked(wait=False)
         now = self.clock()
         if self.dirty and committer.idle and now - self.last_handoff >= self.commit_interval_ms:
             committer.submit(self._take_batch())
@@ -166,7 +186,7 @@ class Service:
 
     def _dispatch(self, record: Message) -> None:
         kind = self.topics[record.topic()]
-        RECORDS.labels(kind).inc()
+        self.consumed[kind] += 1
         state = self.partitions.get(record.partition())
         if state is None:  # a record fetched just before its partition was revoked
             return
@@ -197,7 +217,7 @@ class Service:
             key = outcome.request_id.encode()
             records.append((scored, encode(outcome.scored), key, p, None))
             records.append((decisions, encode(outcome.decision), key, p, None))
-            DECISIONS.labels(outcome.scored.status).inc()
+            self.decided[outcome.scored.status].inc()
         self.batch.replies.extend((to, o.scored) for to, o in state.settle(outcomes))
 
     def _dead_letter(self, record: Message, invalid: Invalid) -> None:
@@ -216,6 +236,9 @@ class Service:
         batch.offsets = self._offsets()
         batch.group_metadata = self.consumer.consumer_group_metadata()
         self.dirty = False
+        for kind, count in self.consumed.items():
+            RECORDS.labels(kind).inc(count)
+            self.consumed[kind] = 0
         PENDING.set(sum(s.core.pending() for s in self.partitions.values()))
         LATE.set(sum(s.core.stats().late for s in self.partitions.values()))
         return batch
@@ -224,6 +247,19 @@ class Service:
         """Commit everything decided so far and wait until it is done (rebalance, stop)."""
         if self.committer is not None:
             self.committer.flush(self._take_batch() if self.dirty else None)
+            if not self.transactional:
+                self._commit_acked(wait=True)
+
+    def _commit_acked(self, wait: bool) -> None:
+        """``dedup``: commit the offsets whose results are acknowledged. A failure is
+        harmless (the next commit covers them; re-read requests are found answered)."""
+        acked = self.committer.take_acked_offsets() if self.committer else []
+        if not acked:
+            return
+        try:
+            self.consumer.commit(offsets=acked, asynchronous=not wait)
+        except KafkaException as exc:
+            log.warning("offset commit failed: %s", exc)
 
     def _offsets(self) -> list[TopicPartition]:
         offsets = []

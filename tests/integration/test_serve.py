@@ -137,9 +137,14 @@ def assert_exactly_once(settings: Settings, ids: list[str]) -> dict[str, list]:
     return results
 
 
-def test_kill9_serve_mid_stream_exactly_once(settings: Settings, supervisor: Supervisor) -> None:
+MODES = pytest.mark.parametrize("mode", ["transactions", "dedup"])
+
+
+@MODES
+def test_kill9_serve_mid_stream_exactly_once(settings: Settings, supervisor: Supervisor,
+                                            mode: str) -> None:
     start_workers(supervisor)
-    supervisor.start("serve", ["serve", "--instance-id", "a"])
+    supervisor.start("serve", ["serve", "--instance-id", "a", "--exactly-once", mode])
     thread, ids = _stream(settings, 1200, seed=5, rate_per_s=300)
     time.sleep(1.5)
     supervisor.kill9("serve")
@@ -151,14 +156,16 @@ def test_kill9_serve_mid_stream_exactly_once(settings: Settings, supervisor: Sup
     assert statuses["ok"] > 0, statuses
 
 
+@MODES
 def test_scale_out_third_instance_joins_exactly_once(settings: Settings,
-                                                      supervisor: Supervisor) -> None:
+                                                      supervisor: Supervisor, mode: str) -> None:
     start_workers(supervisor)
-    supervisor.start("serve-a", ["serve", "--instance-id", "a"])
-    supervisor.start("serve-b", ["serve", "--instance-id", "b"])
+    supervisor.start("serve-a", ["serve", "--instance-id", "a", "--exactly-once", mode])
+    supervisor.start("serve-b", ["serve", "--instance-id", "b", "--exactly-once", mode])
     thread, ids = _stream(settings, 1200, seed=6, rate_per_s=300)
     time.sleep(1.5)
-    supervisor.start("serve-c", ["serve", "--instance-id", "c"], wait=False)
+    supervisor.start("serve-c", ["serve", "--instance-id", "c", "--exactly-once", mode],
+                     wait=False)
     thread.join()
     assert_exactly_once(settings, ids)
 
