@@ -53,6 +53,8 @@ KEEP_UP_P99_MS = 1000.0
 backlog does not grow (over a 15 s overload it would reach seconds)."""
 COMMAND = "make bench  (or: python bench/bench_pipeline.py)"
 SYSTEMS = ("pipeline", "relay", "faust")
+SERVE_MODE = os.environ.get("BENCH_SERVE_MODE", "transactions")
+"""``serve --exactly-once`` of the pipeline: transactions (default) or dedup."""
 LABELS = {"pipeline": "pipeline", "relay": "bare relay", "faust": "faust peer"}
 
 
@@ -84,7 +86,8 @@ def start(system: str, base: Settings, tmp: Path, supervisors: list[Supervisor])
     supervisors.append(sup)
     _log(f"starting {LABELS[system]} ({settings.topic_prefix}*)")
     if system == "pipeline":
-        start_pipeline(sup, PipelineSpec(archive=tmp / system / "archive"))
+        start_pipeline(sup, PipelineSpec(archive=tmp / system / "archive",
+                                         extra={"serve-0": ["--exactly-once", SERVE_MODE]}))
     elif system == "relay":
         _start_script(sup, "relay-a", "relay.py", ["worker", "--name", "a"])
         _start_script(sup, "relay-b", "relay.py", ["worker", "--name", "b"])
@@ -239,8 +242,8 @@ def to_markdown(m: dict, seconds: float, conditions: str) -> str:
         "Systems, each on its own topics (4 partitions) of one broker, every component its "
         "own process:", "",
         "- **pipeline**: `start_pipeline` as `rendezvous up` runs it — primary and canary "
-        "workers, `serve` (transactional, commit interval 5 ms), **decoy and monitor on**, "
-        "as in production;",
+        f"workers, `serve --exactly-once {SERVE_MODE}` (commit interval 5 ms), "
+        "**decoy and monitor on**, as in production;",
         "- **bare relay** (`bench/relay.py`): two pass-through workers (the worker's consume "
         "loop copying bytes to `scores`, same partition) and a pass-through rendezvous "
         "(first record per id to `scored`): no decoding, models, policy, transaction, "
