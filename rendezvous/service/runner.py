@@ -65,8 +65,10 @@ PENDING = Gauge("rendezvous_serve_pending", "Requests waiting for a decision")
 SLACK_MS = Histogram("rendezvous_serve_deadline_slack_ms",
                      "Decision time minus deadline, for requests decided at the deadline",
                      buckets=(0.1, 0.5, 1, 2, 5, 10, 20, 50, 100, 1000))
-# A commit stuck this long (several transaction timeouts) will not finish.
-STUCK_COMMIT_S = 180.0
+# A commit stuck this long (3 transaction timeouts) will not finish: after a broker
+# restart send_offsets_to_transaction was seen blocking for minutes past its own
+# timeout (librdkafka 2.16). Exiting lets a restart recover from the committed state.
+STUCK_COMMIT_S = 30.0
 
 RECORDS = Counter("rendezvous_serve_records", "Records consumed", ["topic"])
 

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.chaos import ChaosConfig, run_chaos, to_markdown
@@ -39,13 +39,20 @@ def _read_all(settings: Settings, topic: str, group: str, commit: bool = False) 
         "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False,
         "enable.partition.eof": True}))
     consumer.assign([TopicPartition(topic, p) for p in (0, 1)])  # from the committed offsets
+    # An end-of-partition event can come before the first fetch of a new topic: trust it
+    # only at the high watermark.
+    high = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in (0, 1)}
     values, at_end = [], set()
     for _ in range(300):
         for record in consumer.consume(100, 0.1):
-            if record.error():
-                at_end.add(record.partition())
-            else:
+            error = record.error()
+            if error is None:
                 values.append(record.value())
+            elif (error.code() == KafkaError._PARTITION_EOF
+                  and record.offset() >= high[record.partition()]):
+                at_end.add(record.partition())
+            # else: transient (a topic just created, a broker just restarted): go on
         if at_end == {0, 1}:
             break
     if commit:
@@ -106,9 +113,9 @@ def test_chaos_exactly_once_and_archive_complete(tmp_path: Path) -> None:
     # The pipeline answered through every fault, not only after it.
     assert all(r.requests > 0 for r in result.phases), report
     assert sum(r.statuses.get("ok", 0) for r in result.phases) > 0
-    # Only the rendezvous is known to exit by itself (when the broker is away for longer
-    # than its transaction timeout); a crash of anything else is new.
-    assert not result.crashes, report  # every component rides through a broker restart
+    # serve may exit by itself (and is restarted) when a transaction call hangs after the
+    # broker restart (see STUCK_COMMIT_S); nothing else may.
+    assert {crash.name for crash in result.crashes} <= {"serve-0"}, report
     # Nothing left running: every component and every broker/Redis the run started.
     assert result.pids and not [pid for pid in result.pids if alive(pid)]
     assert len(result.server_pids) == 3  # first broker, Redis, restarted broker
