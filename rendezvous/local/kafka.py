@@ -89,7 +89,8 @@ def _java_command(java: str, libs: Path, heap: str, log4j: Path) -> list[str]:
             f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
 
 
-def start_kafka(run_dir: Path, cache_dir: Path, heap: str, timeout_s: float = 90) -> tuple[int, str]:
+def start_kafka(run_dir: Path, cache_dir: Path, heap: str,
+                timeout_s: float = 90) -> tuple[int, str]:
     """Format storage and start the broker; returns (pid, bootstrap) once it answers."""
     java = require("java", JAVA_FIX)
     libs = ensure_jars(cache_dir)

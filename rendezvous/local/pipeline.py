@@ -5,6 +5,7 @@ the benchmarks and the chaos run, so they all run the same thing.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,10 +60,10 @@ def commands(spec: PipelineSpec) -> dict[str, list[str]]:
 
 
 def start_pipeline(supervisor: Supervisor, spec: PipelineSpec, timeout_s: float = 90.0,
-                   on_start: object = None) -> None:
-    """Start every component and wait until each says it is ready."""
+                   on_start: Callable[[str], None] | None = None) -> None:
+    """Start every component and wait until each says it is ready (``on_start(name)`` first)."""
     for name, args in commands(spec).items():
-        if callable(on_start):
+        if on_start is not None:
             on_start(name)
         supervisor.start(name, args, timeout_s=timeout_s)
 

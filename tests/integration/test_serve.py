@@ -99,7 +99,8 @@ def test_invalid_input_is_rejected_with_one_dead_letter(settings: Settings,
     reader = TopicReader(settings, "deadletter")
     letters = reader.read_until(lambda rs: len(rs) >= 2, 30, settle_s=1.0)
     reader.close()
-    assert sorted(r.value() for r in letters) == sorted([b"{not json", _raw(settings, "bad-features")])
+    expected = sorted([b"{not json", _raw(settings, "bad-features")])
+    assert sorted(r.value() for r in letters) == expected
     reasons = {dict(r.headers())["rendezvous.reason"].decode() for r in letters}
     assert any("feature mismatch" in r for r in reasons)
 
@@ -111,7 +112,8 @@ def _raw(settings: Settings, rid: str) -> bytes:
     return next(r.value() for r in records if r.key() == rid.encode())
 
 
-def _stream(settings: Settings, n: int, seed: int, rate_per_s: float) -> tuple[threading.Thread, list[str]]:
+def _stream(settings: Settings, n: int, seed: int,
+            rate_per_s: float) -> tuple[threading.Thread, list[str]]:
     """Produce ``n`` events at a steady rate in the background."""
     ids: list[str] = []
 
