@@ -112,7 +112,7 @@ def start_kafka(run_dir: Path, cache_dir: Path, heap: str,
     command = _java_command(java, libs, heap, log4j)
 
     # StorageTool calls System.exit, so it runs in a JVM of its own.
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = _cluster_id()
     fmt = subprocess.run(
         [*command, "kafka.tools.StorageTool", "format", "--standalone",
          "-t", cluster_id, "-c", str(props)],
@@ -125,6 +125,15 @@ def start_kafka(run_dir: Path, cache_dir: Path, heap: str,
     pid = spawn([*command, "kafka.Kafka", str(props)], log, cwd=run_dir)
     wait_until(lambda: kafka_answers(bootstrap), timeout_s, "Kafka broker", pid, log)
     return pid, bootstrap
+
+
+def _cluster_id() -> str:
+    """A random Kafka cluster id (base64 of a UUID), never starting with '-': the storage
+    tool would take that for an option (it failed 1 start in 64 before)."""
+    while True:
+        found = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not found.startswith("-"):
+            return found
 
 
 def kafka_answers(bootstrap: str, timeout_s: float = 1.0) -> bool:
