@@ -99,13 +99,22 @@ class Committer:
             self._pending = batch
             self._wake.notify()
 
-    def flush(self, batch: Batch | None = None) -> None:
-        """Wait for the batch in flight, commit ``batch`` too, and return when all is done."""
-        self._idle.wait()
+    def flush(self, batch: Batch | None = None, timeout_s: float = 30.0) -> None:
+        """Wait for the batch in flight, commit ``batch`` too, and return when all is done.
+
+        Raises :class:`CommitFailed` after ``timeout_s`` of waiting: this runs inside
+        rebalance callbacks, where waiting forever on a hung commit would hang the process.
+        """
+        self._wait_idle(timeout_s)
         if batch is not None and (batch.records or batch.offsets):
             self.submit(batch)
-            self._idle.wait()
+            self._wait_idle(timeout_s)
         self.raise_if_failed()
+
+    def _wait_idle(self, timeout_s: float) -> None:
+        if not self._idle.wait(timeout_s):
+            raise CommitFailed(f"a commit has not finished in {timeout_s:.0f} s; exiting so "
+                               "a restart recovers from the committed state")
 
     def take_aborted(self) -> bool:
         """True (once) when a batch was aborted: its decisions never reached Kafka, and the

@@ -139,14 +139,16 @@ class Service:
         try:
             while not self.stopper.stopped:
                 self._step()
-        finally:
-            try:
-                self._commit()
-            finally:
-                self.committer.close()
-            self.consumer.close()
-            self.watcher.close()
-            log.info("stopped")
+        except CommitFailed:
+            # Nothing more can be committed: no drain, no consumer close (its revoke
+            # callback would wait on the hung commit again); a restart recovers.
+            log.error("exiting without draining: a commit failed or hung")
+            raise
+        self._commit()
+        self.committer.close()
+        self.consumer.close()
+        self.watcher.close()
+        log.info("stopped")
 
     def _step(self) -> None:
         wait = self.max_wait_s
@@ -248,7 +250,7 @@ class Service:
     def _commit(self) -> None:
         """Commit everything decided so far and wait until it is done (rebalance, stop)."""
         if self.committer is not None:
-            self.committer.flush(self._take_batch() if self.dirty else None)
+            self.committer.flush(self._take_batch() if self.dirty else None, STUCK_COMMIT_S)
             if not self.transactional:
                 self._commit_acked(wait=True)
 
