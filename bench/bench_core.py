@@ -29,9 +29,10 @@ def _wall_ms() -> float:
     return time.time() * 1000.0
 
 
-def ok_on_arrival(ids: list[str]) -> Callable[[], int]:
+def ok_on_arrival(ids: list[str], primary_score: float = 0.8) -> Callable[[], int]:
     """open, canary answers, primary answers: decided ``ok`` on the primary's answer."""
-    canary, primary = _scores("canary", ids), _scores("primary", ids)
+    canary = _scores("canary", ids)
+    primary = _scores("primary", ids, score=primary_score)
     rdv = Rendezvous(Policy(), _wall_ms)
 
     def go() -> int:
@@ -69,22 +70,7 @@ def primary_first(ids: list[str]) -> Callable[[], int]:
 
 def invalid_primary(ids: list[str]) -> Callable[[], int]:
     """open, canary answers, primary answers NaN: ``fallback`` at once."""
-    canary = _scores("canary", ids)
-    primary = _scores("primary", ids, score=float("nan"))
-    rdv = Rendezvous(Policy(), _wall_ms)
-
-    def go() -> int:
-        decided = 0
-        for n, (rid, c, p) in enumerate(zip(ids, canary, primary, strict=True)):
-            now = _wall_ms()  # the event's ts, as the runner would have it
-            rdv.open(rid, now, now + DEADLINE_MS)
-            rdv.offer(c)
-            decided += len(rdv.offer(p))
-            if n % 100 == 99:
-                decided += len(rdv.tick())  # the runner's poll loop ticks between batches
-        return decided
-
-    return go
+    return ok_on_arrival(ids, primary_score=float("nan"))
 
 
 def by_deadline(ids: list[str]) -> Callable[[], int]:

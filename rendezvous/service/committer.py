@@ -59,8 +59,9 @@ class _Aborted(Exception):
     """The transaction was aborted; what it held must be decided again."""
 
 
-# How long a retriable error (broker away, coordinator moving) is retried.
-RETRY_FOR_S = 120.0
+# How long a retriable error (broker away, coordinator moving) is retried: under the
+# runner's 30 s limit on a commit (STUCK_COMMIT_S), which would act first anyway.
+RETRY_FOR_S = 25.0
 
 
 class Committer:
