@@ -10,9 +10,14 @@ knows and ignores fields it does not know.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, TypeVar
 
 import msgspec
+
+from rendezvous.errors import RendezvousError
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 
@@ -139,6 +144,11 @@ class Invalid(msgspec.Struct, frozen=True):
     id: str | None = None
 
 
+class Undecodable(RendezvousError, ValueError):
+    """One record's bytes are not a valid message. The only exception a ``decode_*``
+    function raises, whatever the bytes (deep nesting, bad UTF-8, huge numbers...)."""
+
+
 POLICY_KEY = b"policy"
 DEADLETTER_REASON_HEADER = "rendezvous.reason"
 
@@ -162,8 +172,8 @@ def decode_input(data: bytes | None) -> InputEvent | Invalid:
         return Invalid("empty record")
     try:
         event = _input_decoder.decode(data)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        return Invalid(f"undecodable input: {exc}", _salvage_id(data))
+    except Exception as exc:  # noqa: BLE001 - any bytes must end as a rejection, never a crash
+        return Invalid(f"undecodable input: {_describe(exc)}", _salvage_id(data))
     if not event.id:
         return Invalid("empty id")
     # No NaN/inf check needed: JSON has no literal for them and msgspec refuses
@@ -185,31 +195,58 @@ def deadline_at(event: InputEvent, record_ts_ms: float, default_deadline_ms: flo
 def _salvage_id(data: bytes) -> str | None:
     """The request id of a record that failed typed decoding, if it has one."""
     try:
-        raw = msgspec.json.decode(data)
-    except msgspec.DecodeError:
+        raw = _id_only_decoder.decode(data)
+    except Exception:  # noqa: BLE001 - no id to salvage
         return None
-    rid = raw.get("id") if isinstance(raw, dict) else None
-    return rid if isinstance(rid, str) and rid else None
+    return raw.id if isinstance(raw.id, str) and raw.id else None
 
 
-def decode_score(data: bytes) -> Score:
-    return _score_decoder.decode(data)
+class _IdOnly(msgspec.Struct):
+    id: object = None
 
 
-def decode_scored(data: bytes) -> Scored:
-    return _scored_decoder.decode(data)
+# Reads only the top-level ``id``; other fields are skipped without building them.
+_id_only_decoder = msgspec.json.Decoder(_IdOnly)
 
 
-def decode_decision(data: bytes) -> Decision:
-    return _decision_decoder.decode(data)
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc)[:300] or type(exc).__name__
 
 
-def decode_policy(data: bytes) -> Policy:
-    return _policy_decoder.decode(data)
+def _decoding(decoder: Callable[[bytes], T], kind: str, data: bytes | None) -> T:
+    if not data:
+        raise Undecodable(f"empty {kind} record")
+    try:
+        return decoder(data)
+    except Exception as exc:  # noqa: BLE001 - RecursionError, DecodeError, ... all mean bad bytes
+        raise Undecodable(f"undecodable {kind}: {_describe(exc)}") from exc
 
 
-def decode_feedback(data: bytes) -> Feedback:
-    return _feedback_decoder.decode(data)
+def decode_score(data: bytes | None) -> Score:
+    """A worker's score; raises :class:`Undecodable` (only) for bad bytes."""
+    return _decoding(_score_decoder.decode, "score", data)
+
+
+def decode_scored(data: bytes | None) -> Scored:
+    """A final result; raises :class:`Undecodable` (only) for bad bytes."""
+    return _decoding(_scored_decoder.decode, "scored", data)
+
+
+def decode_decision(data: bytes | None) -> Decision:
+    """A decision; raises :class:`Undecodable` (only) for bad bytes."""
+    return _decoding(_decision_decoder.decode, "decision", data)
+
+
+def decode_policy(data: bytes | None) -> Policy:
+    """A policy; raises :class:`Undecodable` (only) for bad bytes."""
+    return _decoding(_policy_decoder.decode, "policy", data)
+
+
+def decode_feedback(data: bytes | None) -> Feedback:
+    """A feedback label; raises :class:`Undecodable` (only) for bad bytes."""
+    return _decoding(_feedback_decoder.decode, "feedback", data)
 
 
 def feature_row(event: InputEvent, names: list[str]) -> list[float] | Invalid:

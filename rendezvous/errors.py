@@ -1,0 +1,11 @@
+"""The one base of every error rendezvous raises on purpose.
+
+The CLI prints a :class:`RendezvousError` as one line (it says what to do);
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class RendezvousError(Exception):
+    """An error a user can act on; its message says how."""
