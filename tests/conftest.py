@@ -2,8 +2,9 @@
 
 Where they come from, in order: ``KAFKA_BOOTSTRAP_SERVERS`` / ``REDIS_URL``
 when set; testcontainers when a Docker engine answers; else ``rendezvous
-local`` (real broker from Maven Central jars, Debian's redis-server). If none
-can start, the run fails and says why: integration tests never skip.
+local`` (real broker from Maven Central jars; redis-server, or the valkey-server
+the package installs). If none can start, the run fails and says why: integration
+tests never skip.
 """
 
 from __future__ import annotations

