@@ -149,6 +149,12 @@ class Undecodable(RendezvousError, ValueError):
     function raises, whatever the bytes (deep nesting, bad UTF-8, huge numbers...)."""
 
 
+MAX_INPUT_BYTES = 512 * 1024
+"""An input record larger than this (512 KiB) is rejected before it is parsed: bounded memory
+(the broker refuses records over ~1 MB by default; this bound holds on any topic config)."""
+MAX_ID_LENGTH = 1024
+"""A request id longer than this is rejected: it is copied into every score and result."""
+
 POLICY_KEY = b"policy"
 DEADLETTER_REASON_HEADER = "rendezvous.reason"
 
@@ -170,12 +176,16 @@ def decode_input(data: bytes | None) -> InputEvent | Invalid:
     """Decode and structurally validate an input event; never raises."""
     if not data:
         return Invalid("empty record")
+    if len(data) > MAX_INPUT_BYTES:
+        return Invalid(f"record of {len(data)} bytes, more than {MAX_INPUT_BYTES}")
     try:
         event = _input_decoder.decode(data)
     except Exception as exc:  # noqa: BLE001 - any bytes must end as a rejection, never a crash
         return Invalid(f"undecodable input: {_describe(exc)}", _salvage_id(data))
     if not event.id:
         return Invalid("empty id")
+    if len(event.id) > MAX_ID_LENGTH:
+        return Invalid(f"id of {len(event.id)} characters, more than {MAX_ID_LENGTH}")
     # No NaN/inf check needed: JSON has no literal for them and msgspec refuses
     # numbers out of float range, so a decoded float is always finite.
     if event.deadline_ms is not None and not event.deadline_ms > 0:
@@ -198,7 +208,8 @@ def _salvage_id(data: bytes) -> str | None:
         raw = _id_only_decoder.decode(data)
     except Exception:  # noqa: BLE001 - no id to salvage
         return None
-    return raw.id if isinstance(raw.id, str) and raw.id else None
+    rid = raw.id
+    return rid if isinstance(rid, str) and 0 < len(rid) <= MAX_ID_LENGTH else None
 
 
 class _IdOnly(msgspec.Struct):

@@ -12,11 +12,10 @@ import math
 import time
 from dataclasses import dataclass
 
-import msgspec
 import numpy as np
 import pyarrow as pa
 
-from rendezvous.messages import Invalid, decode_decision, decode_input, feature_row
+from rendezvous.messages import Invalid, Undecodable, decode_decision, decode_input, feature_row
 from rendezvous.model import Model
 
 CHOSEN = "chosen"
@@ -82,7 +81,7 @@ def production_scores(values: list[bytes | None], against: str = CHOSEN) -> dict
             continue
         try:
             decision = decode_decision(value)
-        except msgspec.DecodeError:
+        except Undecodable:
             continue
         if decision.id in found:
             continue

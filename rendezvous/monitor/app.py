@@ -31,6 +31,7 @@ from rendezvous.monitor.drift import DriftReference
 from rendezvous.monitor.state import MonitorState
 from rendezvous.readiness import announce_ready
 from rendezvous.settings import Settings
+from rendezvous.transport.bad_records import BadRecords
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class Monitor:
 
     def __init__(self, settings: Settings, options: MonitorOptions) -> None:
         self.settings, self.options = settings, options
+        self.bad_records = BadRecords("monitor")
         reference = DriftReference.load(settings.models_dir, options.reference_model)
         self.state = MonitorState(options.window_s, reference, options.primary, options.canary,
                                   options.grace_s, options.keep_windows, options.join_ttl_s,
@@ -99,19 +101,22 @@ class Monitor:
             started = time.perf_counter()
             message = event.message
             self.offsets[message.tp] = message.offset
-            self.handle(self.topics[message.topic], event.value, message.timestamp * 1000)
+            self.handle(self.topics[message.topic], event.value, message.timestamp * 1000,
+                        f"{message.topic}/{message.partition}/{message.offset}")
             exposition.BATCH_LATENCY.observe(time.perf_counter() - started)
 
-    def handle(self, kind: str, value: bytes | None, record_ts_ms: float) -> None:
+    def handle(self, kind: str, value: bytes | None, record_ts_ms: float,
+               location: str = "?") -> None:
         """Decode one record of topic ``kind`` and count it into the state."""
         exposition.RECORDS.labels(kind).inc()
         try:
             decoded = _decode(kind, value)
-        except Exception:  # msgspec errors of any kind: a bad record is data, not a crash
-            exposition.INVALID.labels(kind).inc()
-            return
+        except messages.Undecodable as exc:
+            decoded = messages.Invalid(str(exc))
         if isinstance(decoded, messages.Invalid):
             exposition.INVALID.labels(kind).inc()
+            if kind != "input":  # invalid inputs are the rendezvous' to dead-letter
+                self.bad_records.skip(kind, location, decoded.reason)
             return
         if not sampled(decoded.id, self.options.sample):
             return

@@ -8,8 +8,10 @@ import uuid
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from rendezvous.core.policy import check_policy
 from rendezvous.messages import POLICY_KEY, Policy, decode_policy, encode
 from rendezvous.settings import Settings
+from rendezvous.transport.bad_records import BadRecords, where
 from rendezvous.transport.clients import flush_or_raise, make_producer
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ class PolicyWatcher:
         self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
         self._at_end: set[int] = set()
         self._n_partitions = len(partitions)
+        self._bad = BadRecords("control-reader")
 
     def read_current(self, timeout_s: float = 10.0) -> Policy | None:
         """Block until the end of the topic; the policy in force, or None if never set."""
@@ -62,9 +65,12 @@ class PolicyWatcher:
             if record.key() != POLICY_KEY or record.value() is None:
                 continue
             try:
-                latest = decode_policy(record.value())
-            except ValueError as exc:
-                log.error("ignoring an undecodable policy on the control topic: %s", exc)
+                policy = decode_policy(record.value())
+                check_policy(policy)
+            except ValueError as exc:  # Undecodable or PolicyError: keep the policy in force
+                self._bad.skip("control", where(record), f"ignoring this policy: {exc}")
+                continue
+            latest = policy
         return latest
 
     def close(self) -> None:

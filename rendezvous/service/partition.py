@@ -14,6 +14,7 @@ from confluent_kafka import Message
 
 from rendezvous.core import OffsetTracker, Outcome, Rendezvous
 from rendezvous.messages import (
+    MAX_ID_LENGTH,
     Invalid,
     Policy,
     Score,
@@ -60,6 +61,12 @@ class PartitionState:
         deadline = deadline_at(event, ts, self.core.policy.deadline_ms)
         return self.core.open(rid, start, deadline), None
 
+    def reject(self, record: Message, reason: str) -> list[Outcome]:
+        """Answer the request in ``record`` ``rejected`` (once), whatever its bytes."""
+        rid = _key_or_position(record)
+        self.inputs.track(record.offset(), rid, resolved=True)
+        return self.core.reject(rid, reason, float(record.timestamp()[1]))
+
     def on_score(self, record: Message, score: Score) -> list[Outcome]:
         self.scores_next = record.offset() + 1
         return self.core.offer(score)
@@ -78,7 +85,7 @@ class PartitionState:
 
 def _key_or_position(record: Message) -> str:
     key = record.key()
-    if key:
+    if key and len(key) <= MAX_ID_LENGTH:
         try:
             return key.decode()
         except UnicodeDecodeError:

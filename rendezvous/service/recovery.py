@@ -15,8 +15,9 @@ import uuid
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from rendezvous.messages import decode_scored
+from rendezvous.messages import Undecodable, decode_scored
 from rendezvous.settings import Settings
+from rendezvous.transport.bad_records import BadRecords, where
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ def answered_ids(settings: Settings, committed_inputs: dict[int, int | None],
         consumer.assign([TopicPartition(settings.topic("scored"), p, offset)
                          for p, offset in starts.items()])
         ids: dict[int, set[str]] = {p: set() for p in starts}
+        bad = BadRecords("recovery")
         reading = set(starts)
         give_up = time.monotonic() + timeout_s
         while reading:
@@ -59,7 +61,10 @@ def answered_ids(settings: Settings, committed_inputs: dict[int, int | None],
             for record in consumer.consume(5000, 0.05):
                 error = record.error()
                 if error is None:
-                    ids[record.partition()].add(decode_scored(record.value()).id)
+                    try:
+                        ids[record.partition()].add(decode_scored(record.value()).id)
+                    except Undecodable as exc:  # not ours: nothing it could have answered
+                        bad.skip("scored", where(record), str(exc))
                 elif error.code() == KafkaError._PARTITION_EOF:
                     reading.discard(record.partition())
                 else:

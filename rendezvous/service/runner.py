@@ -46,7 +46,14 @@ from confluent_kafka import (
 from prometheus_client import Counter, Gauge, Histogram
 
 from rendezvous.core import Outcome, PolicyError
-from rendezvous.messages import DEADLETTER_REASON_HEADER, Invalid, Policy, decode_score, encode
+from rendezvous.messages import (
+    DEADLETTER_REASON_HEADER,
+    MAX_ID_LENGTH,
+    Policy,
+    Undecodable,
+    decode_score,
+    encode,
+)
 from rendezvous.metrics import serve_metrics
 from rendezvous.readiness import announce_ready
 from rendezvous.service.committer import Batch, CommitFailed, Committer
@@ -55,6 +62,7 @@ from rendezvous.service.partition import PartitionState
 from rendezvous.service.recovery import answered_ids
 from rendezvous.service.replies import Replies
 from rendezvous.settings import Settings
+from rendezvous.transport.bad_records import BadRecords, where
 from rendezvous.transport.clients import Stopper, make_consumer, make_producer, poll_batch
 
 log = logging.getLogger(__name__)
@@ -71,6 +79,8 @@ SLACK_MS = Histogram("rendezvous_serve_deadline_slack_ms",
 STUCK_COMMIT_S = 30.0
 
 RECORDS = Counter("rendezvous_serve_records", "Records consumed", ["topic"])
+DEADLETTER_MAX_BYTES = 256 * 1024
+"""A dead letter's value and key are cut to this (the full record is in the raw archive)."""
 
 
 def clock_ms() -> float:
@@ -120,6 +130,7 @@ class Service:
         self.last_handoff = 0.0
         self.committer: Committer | None = None
         self.stopper = Stopper()
+        self.bad_records = BadRecords("serve")
         self.metrics_port: int | None = None
         # Plain ints on the hot path; Prometheus is updated once per batch.
         self.consumed = {"input": 0, "scores": 0}
@@ -195,20 +206,41 @@ class Service:
         if state is None:  # a record fetched just before its partition was revoked
             return
         self.dirty = True
-        if kind == "input":
-            outcomes, invalid = state.on_input(record)
-            if invalid is not None and outcomes:
-                self._dead_letter(record, invalid)
-            self._emit(state, outcomes)
-            return
+        try:
+            if kind == "input":
+                self._on_input(state, record)
+            else:
+                self._on_score(state, record)
+        except Exception as exc:  # noqa: BLE001 - one record must never stop the service
+            # A bug, not bad bytes (decoders never raise): keep its traceback, answer or
+            # skip this one record, and go on, so the same record cannot crash every restart.
+            log.exception("failed on %s", where(record))
+            if kind == "input":
+                self._reject(state, record, f"internal error on this record: {exc!r}"[:300])
+            else:
+                self.bad_records.skip("scores", where(record), repr(exc))
+                state.scores_next = record.offset() + 1
+
+    def _on_input(self, state: PartitionState, record: Message) -> None:
+        outcomes, invalid = state.on_input(record)
+        if invalid is not None and outcomes:
+            self._dead_letter(record, invalid.reason)
+        self._emit(state, outcomes)
+
+    def _on_score(self, state: PartitionState, record: Message) -> None:
         try:
             score = decode_score(record.value())
-        except ValueError as exc:
-            log.warning("undecodable score at %s[%d]@%d: %s", record.topic(),
-                        record.partition(), record.offset(), exc)
+        except Undecodable as exc:
+            self.bad_records.skip("scores", where(record), str(exc))
             state.scores_next = record.offset() + 1
             return
         self._emit(state, state.on_score(record, score))
+
+    def _reject(self, state: PartitionState, record: Message, reason: str) -> None:
+        outcomes = state.reject(record, reason)
+        if outcomes:
+            self._dead_letter(record, reason)
+        self._emit(state, outcomes)
 
     def _emit(self, state: PartitionState, outcomes: list[Outcome]) -> None:
         if not outcomes:
@@ -224,13 +256,15 @@ class Service:
             self.decided[outcome.scored.status].inc()
         self.batch.replies.extend((to, o.scored) for to, o in state.settle(outcomes))
 
-    def _dead_letter(self, record: Message, invalid: Invalid) -> None:
-        source = f"{record.topic()}/{record.partition()}/{record.offset()}"
-        self.batch.records.append((
-            self.settings.topic("deadletter"), record.value() or b"", record.key() or b"", 0,
-            [(DEADLETTER_REASON_HEADER, invalid.reason.encode()),
-             ("rendezvous.source", source.encode())],
-        ))
+    def _dead_letter(self, record: Message, reason: str) -> None:
+        value, key = record.value() or b"", record.key() or b""
+        headers = [(DEADLETTER_REASON_HEADER, reason.encode()),
+                   ("rendezvous.source", where(record).encode())]
+        if len(value) + len(key) > DEADLETTER_MAX_BYTES:
+            # The raw archive keeps every byte; a dead letter must fit any topic's limit.
+            headers.append(("rendezvous.truncated", str(len(value)).encode()))
+            value, key = value[:DEADLETTER_MAX_BYTES // 2], key[:MAX_ID_LENGTH]
+        self.batch.records.append((self.settings.topic("deadletter"), value, key, 0, headers))
 
     # -- transactions ------------------------------------------------------
 

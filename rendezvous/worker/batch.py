@@ -76,37 +76,50 @@ class RowBuilder:
         rows: list[Sequence[float]] = []
         invalid: list[Invalid] = []
         shed = 0
-        width, default_deadline = self.width, self.default_deadline_ms
+        width = self.width
         for record in records:
-            event = decode_input(record.value())
-            if isinstance(event, Invalid):
-                invalid.append(event)
-                continue
-            features = event.features
-            row: Sequence[float] | Invalid
-            if isinstance(features, list):
-                row = features if len(features) == width else feature_row(event, self.names)
-            elif len(features) == width:
-                try:
-                    row = self._pick(features)
-                except KeyError:
-                    row = feature_row(event, self.names)
-            else:
-                row = feature_row(event, self.names)
-            if isinstance(row, Invalid):
-                invalid.append(row)
-                continue
-            kind, ts = record.timestamp()
-            record_ts = ts if kind != TIMESTAMP_NOT_AVAILABLE and ts >= 0 else now_ms
-            if deadline_at(event, record_ts, default_deadline) <= now_ms:
+            try:
+                prepared = self._row(record, now_ms)
+            except Exception as exc:  # noqa: BLE001 - a bug on one record must not stop the worker
+                prepared = Invalid(f"internal error on this record: {exc!r}"[:300])
+            if prepared is None:
                 shed += 1
-                continue
-            ids.append(event.id)
-            partitions.append(record.partition() or 0)
-            rows.append(row)
+            elif isinstance(prepared, Invalid):
+                invalid.append(prepared)
+            else:
+                rid, partition, row = prepared
+                ids.append(rid)
+                partitions.append(partition)
+                rows.append(row)
         array = np.fromiter(chain.from_iterable(rows), dtype=np.float32,
                             count=len(rows) * width).reshape(len(rows), width)
         return Prepared(array, ids, partitions, invalid, shed)
+
+    def _row(self, record: RecordLike, now_ms: float
+             ) -> tuple[str, int, Sequence[float]] | Invalid | None:
+        """(id, partition, row) of a valid, live request; Invalid; or None when shed."""
+        width = self.width
+        event = decode_input(record.value())
+        if isinstance(event, Invalid):
+            return event
+        features = event.features
+        row: Sequence[float] | Invalid
+        if isinstance(features, list):
+            row = features if len(features) == width else feature_row(event, self.names)
+        elif len(features) == width:
+            try:
+                row = self._pick(features)
+            except KeyError:
+                row = feature_row(event, self.names)
+        else:
+            row = feature_row(event, self.names)
+        if isinstance(row, Invalid):
+            return row
+        kind, ts = record.timestamp()
+        record_ts = ts if kind != TIMESTAMP_NOT_AVAILABLE and ts >= 0 else now_ms
+        if deadline_at(event, record_ts, self.default_deadline_ms) <= now_ms:
+            return None
+        return event.id, record.partition() or 0, row
 
 
 def prepare(records: Sequence[RecordLike], feature_names: Sequence[str], now_ms: float,
