@@ -3,7 +3,6 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY rendezvous ./rendezvous
+# topics.yaml and the bundled models are package data: installed with the package.
 RUN pip install --no-cache-dir .
-COPY topics.yaml ./
-COPY models ./models
 ENTRYPOINT ["rendezvous"]

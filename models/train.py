@@ -1,6 +1,6 @@
 """Train and export the bundled models: ``primary`` and ``canary``.
 
-    python models/train.py [--out models]
+    python models/train.py [--out rendezvous/models]
 
 Both learn scikit-learn's bundled breast-cancer data (see
 ``rendezvous.model.dataset``) on the fixed stratified split, are exported to
@@ -50,7 +50,9 @@ VERSION = "1"
 # does not silently change the artifact.
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 OUTPUT = "score = probability of class 1 (benign); label = argmax"
-DEFAULT_OUT = Path(__file__).resolve().parent
+# The package data directory: the models ship inside the package (models/<name> here are
+# links to it), so one copy serves a checkout and an installed package alike.
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "rendezvous" / "models"
 
 
 def build_estimators() -> dict[str, ClassifierMixin]:
@@ -197,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         "--out",
         type=Path,
         default=DEFAULT_OUT,
-        help="directory to write <name>/<version>/ into (default: the models/ directory)",
+        help="directory to write <name>/<version>/ into (default: the package's rendezvous/models)",
     )
     parser.add_argument("--version", default=VERSION, help=f"version to write (default {VERSION})")
     args = parser.parse_args(argv)

@@ -16,6 +16,10 @@ from typing import Any
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+PACKAGE_DIR = Path(__file__).resolve().parent
+"""The installed package: its ``topics.yaml`` and ``models/`` are the defaults, so every
+command works from any directory."""
+
 
 def _default_state_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
@@ -72,11 +76,12 @@ class Settings(BaseSettings):
     topic_prefix: str = "rendezvous."
     """Prefix of every topic and consumer group name; tests use a unique one each."""
 
-    topics_file: Path = Path("topics.yaml")
-    """The topic declarations (``topics.yaml``)."""
+    topics_file: Path = PACKAGE_DIR / "topics.yaml"
+    """The topic declarations; default: the ``topics.yaml`` shipped in the package."""
 
-    models_dir: Path = Path("models")
-    """Directory holding ``<name>/<version>/model.onnx`` and ``model.yaml``."""
+    models_dir: Path = PACKAGE_DIR / "models"
+    """Directory holding ``<name>/<version>/model.onnx`` and ``model.yaml``; default: the
+    bundled models shipped in the package."""
 
     state_dir: Path = Field(default_factory=_default_state_dir)
     """Where ``rendezvous local`` keeps broker data, logs, pids and endpoints."""

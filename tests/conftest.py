@@ -24,8 +24,6 @@ from rendezvous.local.supervisor import Supervisor
 from rendezvous.settings import Settings
 from rendezvous.transport.topics import apply_topics
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def _docker_engine_answers() -> bool:
     try:
@@ -93,9 +91,7 @@ def settings(stack: tuple[str, str], prefix: str) -> Settings:
     s = Settings(
         bootstrap_servers=bootstrap,
         redis_url=redis_url,
-        topic_prefix=prefix,
-        topics_file=ROOT / "topics.yaml",
-        models_dir=ROOT / "models",
+        topic_prefix=prefix,  # topics.yaml and models: the packaged defaults
     )
     apply_topics(s)
     return s

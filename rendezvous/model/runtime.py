@@ -150,7 +150,8 @@ def resolve_model(models_dir: Path, name: str, version: str | None = None) -> Pa
         known = ", ".join(list_models(models_dir)) or "none"
         raise ModelError(
             f"no model named {name!r} in {models_dir} (models there: {known}); "
-            "run `python models/train.py` to create the bundled ones"
+            "point RENDEZVOUS_MODELS_DIR (or --models-dir) at a directory of "
+            "<name>/<version>/model.onnx, or unset it for the bundled models"
         )
     chosen = versions[-1] if version is None else str(version)
     if chosen not in versions:

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import click
+import pytest
 import yaml
 
 from rendezvous.cli import main
+from rendezvous.model.errors import ModelError
+from rendezvous.model.runtime import resolve_model
+from rendezvous.settings import Settings
+from rendezvous.transport.errors import TransportError
+from rendezvous.transport.topics import load_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,3 +53,38 @@ def test_readme_rendezvous_commands_exist() -> None:
     assert commands, "the README shows no rendezvous command"
     for line in commands:
         _resolve(line.split())
+
+
+def test_topics_and_models_ship_in_the_package_as_the_one_copy() -> None:
+    package = ROOT / "rendezvous"
+    # One source of truth: the top-level files are links to the package data.
+    assert (ROOT / "topics.yaml").resolve() == package / "topics.yaml"
+    for name in ("primary", "canary"):
+        assert (ROOT / "models" / name).resolve() == package / "models" / name
+    assert (ROOT / "models" / "train.py").is_file()
+    # ... and the package-data globs of pyproject.toml pick every one of them up.
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    globs = pyproject["tool"]["setuptools"]["package-data"]["rendezvous"]
+    shipped = {p for g in globs for p in package.glob(g)}
+    wanted = {package / "topics.yaml", *(package / "models").glob("*/*/model.*")}
+    assert len(wanted) >= 5 and wanted <= shipped
+
+
+def test_defaults_work_from_any_directory(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for var in ("RENDEZVOUS_TOPICS_FILE", "RENDEZVOUS_MODELS_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    settings = Settings()
+    assert settings.topics_file.is_file() and "input" in load_specs(settings)
+    assert resolve_model(settings.models_dir, "primary").is_dir()
+    assert resolve_model(settings.models_dir, "canary").is_dir()
+
+
+def test_a_missing_override_says_which_path_was_tried(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("RENDEZVOUS_MODELS_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("RENDEZVOUS_TOPICS_FILE", str(tmp_path / "no-topics.yaml"))
+    settings = Settings()
+    with pytest.raises(ModelError, match=re.escape(str(tmp_path / "nowhere"))):
+        resolve_model(settings.models_dir, "primary")
+    with pytest.raises(TransportError, match=re.escape(str(tmp_path / "no-topics.yaml"))):
+        load_specs(settings)
