@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -31,11 +31,47 @@ def _default_cache_dir() -> Path:
     return Path(base) / "rendezvous"
 
 
+class GatewaySettings(BaseModel):
+    """``rendezvous gateway``: the HTTP (Open Inference Protocol v2) front door.
+
+    From the environment: ``RENDEZVOUS_GATEWAY__PORT=8000``,
+    ``RENDEZVOUS_GATEWAY__API_KEYS='["key1", "key2"]'``, ...
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    model_name: str = "rendezvous"
+    """The deployment's name in ``/v2/models/{name}``."""
+
+    host: str = "127.0.0.1"
+    """Address the HTTP server binds (``0.0.0.0`` in a container)."""
+
+    port: int = 8000
+    """HTTP port (0: any free port, printed on the ready line)."""
+
+    api_keys: list[SecretStr] = []
+    """Bearer tokens accepted in ``Authorization``; empty = no authentication. Never logged."""
+
+    slack_ms: float = 10.0
+    """How long after a request's deadline the gateway still waits for results before it
+    answers the missing rows ``timeout`` itself: the Redis hop plus scheduling."""
+
+    features_from: str = "primary"
+    """Model whose manifest defines the inputs (feature names, order, dtypes)."""
+
+    max_rows: int = 1000
+    """Rows per inference request at most."""
+
+    max_deadline_ms: float = 60_000.0
+    """Longest deadline a request may ask for."""
+
+
 class Settings(BaseSettings):
     """Settings shared by every component; secrets are ``SecretStr`` and never printed."""
 
     model_config = SettingsConfigDict(
-        env_prefix="RENDEZVOUS_", frozen=True, extra="ignore", populate_by_name=True
+        env_prefix="RENDEZVOUS_", frozen=True, extra="ignore", populate_by_name=True,
+        env_nested_delimiter="__",
     )
 
     bootstrap_servers: str | None = Field(
@@ -97,6 +133,9 @@ class Settings(BaseSettings):
 
     kafka_heap: str = "512m"
     """Heap of the local broker's JVM (``-Xmx``), at most 1 GiB on a small machine."""
+
+    gateway: GatewaySettings = GatewaySettings()
+    """``rendezvous gateway`` (env ``RENDEZVOUS_GATEWAY__<FIELD>``)."""
 
     def topic(self, name: str) -> str:
         """The full topic name of a logical topic from ``topics.yaml``."""
