@@ -9,3 +9,7 @@ from __future__ import annotations
 
 class RendezvousError(Exception):
     """An error a user can act on; its message says how."""
+
+
+class SettingsError(RendezvousError, RuntimeError):
+    """A setting is missing or wrong (no broker to talk to, a bad value)."""

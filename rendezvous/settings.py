@@ -16,6 +16,8 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rendezvous.errors import SettingsError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 """The installed package: its ``topics.yaml`` and ``models/`` are the defaults, so every
 command works from any directory."""
@@ -159,7 +161,7 @@ class Settings(BaseSettings):
         """The bootstrap address, or an error that says how to get one."""
         found = self.bootstrap_servers or self._local_endpoints().get("bootstrap_servers")
         if not found:
-            raise RuntimeError(
+            raise SettingsError(
                 "no Kafka to talk to: run `rendezvous local up`, "
                 "or set KAFKA_BOOTSTRAP_SERVERS to an existing cluster"
             )
@@ -169,16 +171,23 @@ class Settings(BaseSettings):
         """The Redis URL, or an error that says how to get one."""
         found = self.redis_url or self._local_endpoints().get("redis_url")
         if not found:
-            raise RuntimeError(
+            raise SettingsError(
                 "no Redis to talk to: run `rendezvous local up`, or set REDIS_URL"
             )
         return found
 
     def kafka_config(self, **extra: Any) -> dict[str, Any]:
-        """librdkafka configuration for any client: bootstrap, security, then ``extra``."""
+        """librdkafka configuration for any client: bootstrap, security, then ``extra``.
+
+        Every Producer, Consumer and AdminClient is built from this, so ``logger`` here
+        routes all of librdkafka's log lines through Python logging (one format).
+        """
+        from rendezvous.logs import KAFKA_LOGGER
+
         conf: dict[str, Any] = {
             "bootstrap.servers": self.kafka_bootstrap(),
             "security.protocol": self.security_protocol,
+            "logger": KAFKA_LOGGER,
         }
         optional = {
             "sasl.mechanism": self.sasl_mechanism,

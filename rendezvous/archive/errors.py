@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from rendezvous.errors import RendezvousError
 
-class ArchiveError(Exception):
+
+class ArchiveError(RendezvousError):
     """Base of every error raised while writing or reading the raw archive."""
 
 

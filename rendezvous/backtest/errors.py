@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rendezvous.errors import RendezvousError
 
-class BacktestError(RuntimeError):
+
+class BacktestError(RendezvousError, RuntimeError):
     """A backtest that cannot run as asked; the message says why."""

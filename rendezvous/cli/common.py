@@ -9,6 +9,7 @@ import click
 from confluent_kafka import KafkaException
 from pydantic import ValidationError
 
+from rendezvous.errors import RendezvousError
 from rendezvous.settings import Settings
 
 
@@ -21,8 +22,12 @@ def settings() -> Settings:
 
 @contextlib.contextmanager
 def clear_errors() -> Iterator[None]:
-    """Turn the errors a user can act on into one line and exit status 1, not a traceback."""
+    """Turn the errors a user can act on (a :class:`RendezvousError`, a Kafka client error,
+    an invalid setting) into one line and exit status 1; anything else is a bug and keeps
+    its traceback."""
     try:
         yield
-    except (RuntimeError, KafkaException, OSError, ValueError) as exc:
+    except (RendezvousError, KafkaException) as exc:
         raise click.ClickException(str(exc)) from exc
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid setting: {exc}") from exc

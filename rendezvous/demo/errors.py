@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rendezvous.errors import RendezvousError
 
-class DemoError(RuntimeError):
+
+class DemoError(RendezvousError, RuntimeError):
     """The demo cannot go on (no broker, a component did not start); the message says why."""

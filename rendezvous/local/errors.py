@@ -1,7 +1,11 @@
 """Errors of the embedded local stack."""
 
+from __future__ import annotations
 
-class LocalStackError(RuntimeError):
+from rendezvous.errors import RendezvousError
+
+
+class LocalStackError(RendezvousError, RuntimeError):
     """The local Kafka/Redis stack could not start or stop; the message says what to do."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from rendezvous.errors import RendezvousError
 
-class ModelError(Exception):
+
+class ModelError(RendezvousError):
     """Base of every error raised while finding, loading or running a model."""
 
 

@@ -28,6 +28,7 @@ from rendezvous import messages
 from rendezvous.monitor import exposition, http
 from rendezvous.monitor.alerts import Thresholds
 from rendezvous.monitor.drift import DriftReference
+from rendezvous.monitor.errors import MonitorError
 from rendezvous.monitor.state import MonitorState
 from rendezvous.readiness import announce_ready
 from rendezvous.settings import Settings
@@ -210,7 +211,7 @@ def _min_partitions(settings: Settings, topics: list[str]) -> int:
     metadata = AdminClient(settings.kafka_config()).list_topics(timeout=15)
     missing = [t for t in topics if t not in metadata.topics or metadata.topics[t].error]
     if missing:
-        raise RuntimeError(f"topics missing: {missing}; run `rendezvous topics apply`")
+        raise MonitorError(f"topics missing: {missing}; run `rendezvous topics apply`")
     return min(len(metadata.topics[t].partitions) for t in topics)
 
 

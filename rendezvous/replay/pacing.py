@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rendezvous.replay.errors import InvalidPace
+
 Mode = Literal["max", "rate", "speed"]
 
 
@@ -27,7 +29,7 @@ class Pacer:
 
     def __post_init__(self) -> None:
         if self.mode != "max" and not self.value > 0:
-            raise ValueError(f"--{self.mode} must be positive, got {self.value}")
+            raise InvalidPace(f"--{self.mode} must be positive, got {self.value}")
 
     def delay(self, index: int, event_ms: float) -> float:
         """Seconds to wait before sending this record (0 when it is due or late)."""

@@ -1,0 +1,63 @@
+"""One log format for every component, librdkafka's lines included.
+
+The CLI calls :func:`setup` once per process; the choice travels to child
+processes (``demo``, ``up``) through ``RENDEZVOUS_LOG_FORMAT``. Every Kafka
+client is built from :meth:`Settings.kafka_config`, which hands librdkafka
+:data:`KAFKA_LOGGER`, so the client's own log lines (``%4|...|GETPID|...``) are
+records of this logger instead of raw lines on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from typing import Literal
+
+LogFormat = Literal["text", "json"]
+FORMATS: tuple[LogFormat, ...] = ("text", "json")
+FORMAT_ENV = "RENDEZVOUS_LOG_FORMAT"
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+KAFKA_LOGGER = logging.getLogger("rendezvous.kafka")
+"""The logger librdkafka writes to (every Producer, Consumer and AdminClient)."""
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``ts``, ``level``, ``logger``, ``message`` (+ ``exc``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "ts": round(record.created, 6),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def formatter(fmt: LogFormat) -> logging.Formatter:
+    return JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT)
+
+
+def setup(level: int, fmt: LogFormat | None = None) -> LogFormat:
+    """Send every log record of this process to stderr in ``fmt`` (default: the
+    environment's ``RENDEZVOUS_LOG_FORMAT``, else text); returns the format used."""
+    chosen = fmt or os.environ.get(FORMAT_ENV, "text")
+    if chosen not in FORMATS:
+        raise ValueError(f"{FORMAT_ENV}={chosen!r}: expected one of {', '.join(FORMATS)}")
+    fmt = "json" if chosen == "json" else "text"
+    os.environ[FORMAT_ENV] = fmt  # child processes log the same way
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter(fmt))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # librdkafka's info lines (broker disconnects of idle connections, ...) are noise
+    # below debug; its warnings and errors stay.
+    KAFKA_LOGGER.setLevel(logging.DEBUG if level <= logging.DEBUG else logging.WARNING)
+    return fmt
