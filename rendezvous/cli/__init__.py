@@ -30,6 +30,7 @@ SUBCOMMANDS = [
     ("status", "status"),
     ("demo", "demo"),
     ("up", "up"),
+    ("gateway", "gateway"),
 ]
 
 
