@@ -1,22 +1,12 @@
-"""Publishing results on their own thread, so the deadline timer never waits for a commit.
+"""``serve --exactly-once transactions``: results commit in Kafka transactions, on their own thread.
 
 The decision loop hands a finished batch — records to produce, the consumed
 offsets they account for, and the return addresses to notify — to this thread
 and goes on deciding into the next batch; at most one batch is in flight.
-Two ways to publish a batch:
-
-* ``transactions`` (default): records and offsets commit in one Kafka
-  transaction; nothing is visible to read_committed readers before its
-  offsets are committed, and a zombie instance is fenced. A commit is several
-  broker round trips (20-30 ms measured here), which every result waits for.
-* ``dedup``: records are produced at once by the idempotent producer; once
-  the broker acknowledged them all, their offsets are handed back for the
-  consumer's thread to commit (a consumer commit from this thread would wait
-  for a rebalance that waits for this thread). A result is
-  visible as soon as it is written; a request re-read after a crash is found
-  answered on the scored topic (recovery) and not answered again. Unlike
-  transactions it does not fence a zombie instance that still writes after
-  losing its partitions.
+Records and offsets commit in one transaction: nothing is visible to
+read_committed readers before its offsets are committed, and a zombie instance
+is fenced. A commit is several broker round trips (20-30 ms measured here),
+which every result waits for; the default mode (:mod:`.publisher`) does not.
 """
 
 from __future__ import annotations
@@ -68,13 +58,9 @@ class Committer:
     """Commits one :class:`Batch` at a time on a background thread."""
 
     def __init__(self, producer: Producer,
-                 deliver: Callable[[list[tuple[str, Scored]]], None],
-                 transactional: bool = True) -> None:
+                 deliver: Callable[[list[tuple[str, Scored]]], None]) -> None:
         self._producer = producer
         self._deliver = deliver
-        self._transactional = transactional
-        self._failed_deliveries = 0
-        self._acked: list[TopicPartition] = []  # dedup: offsets whose results are acked
         self._pending: Batch | None = None
         self._wake = threading.Condition()
         self._idle = threading.Event()
@@ -125,14 +111,6 @@ class Committer:
             return True
         return False
 
-    def take_acked_offsets(self) -> list[TopicPartition]:
-        """``dedup``: offsets whose results the broker acknowledged, for the consumer to
-        commit (each partition's latest; empty when none are new)."""
-        with self._wake:
-            acked, self._acked = self._acked, []
-        latest = {(tp.topic, tp.partition): tp for tp in acked}
-        return list(latest.values())
-
     def busy_for(self) -> float:
         """Seconds the batch in flight has been committing (0 when idle)."""
         since = self._busy_since
@@ -170,42 +148,21 @@ class Committer:
                 self._busy_since = None
                 self._idle.set()
 
-    def _on_delivery(self, error: object, _record: object) -> None:
-        if error is not None:
-            self._failed_deliveries += 1
-
     def _produce(self, batch: Batch) -> None:
         producer = self._producer
-        # Transactions report failed deliveries at commit; dedup needs each report.
-        report = None if self._transactional else self._on_delivery
         for topic, value, key, partition, headers in batch.records:
             while True:
                 try:
-                    producer.produce(topic, value, key, partition=partition, headers=headers,
-                                     on_delivery=report)
+                    producer.produce(topic, value, key, partition=partition, headers=headers)
                     break
                 except BufferError:  # local queue full: let deliveries drain
                     producer.poll(0.01)
 
     def _commit(self, batch: Batch) -> None:
         started = time.perf_counter()
-        if self._transactional:
-            self._commit_transaction(batch)
-        else:
-            self._publish(batch)
+        self._commit_transaction(batch)
         COMMIT_SECONDS.observe(time.perf_counter() - started)
         self._deliver(batch.replies)
-
-    def _publish(self, batch: Batch) -> None:
-        self._failed_deliveries = 0
-        self._produce(batch)
-        left = self._producer.flush(60)
-        if left or self._failed_deliveries:
-            # Some results may be written, some not: decide the batch again; the
-            # written ones are found on the scored topic and not repeated.
-            raise _Aborted(f"{left or self._failed_deliveries} results not delivered")
-        with self._wake:
-            self._acked.extend(batch.offsets)
 
     def _commit_transaction(self, batch: Batch) -> None:
         producer = self._producer

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import time
-import uuid
-
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from rendezvous.core.policy import check_policy
 from rendezvous.messages import POLICY_KEY, Policy, decode_policy, encode
 from rendezvous.settings import Settings
 from rendezvous.transport.bad_records import BadRecords, where
 from rendezvous.transport.clients import flush_or_raise, make_producer
-
-log = logging.getLogger(__name__)
+from rendezvous.transport.reader import TopicReader
 
 
 def publish_policy(settings: Settings, policy: Policy) -> None:
@@ -28,25 +23,17 @@ class PolicyWatcher:
     """Reads the control topic from the start; :meth:`poll` returns each newer policy."""
 
     def __init__(self, settings: Settings) -> None:
-        topic = settings.topic("control")
-        # No group offsets: every reader replays the compacted topic from the start.
-        self._consumer = Consumer(settings.kafka_config(**{
-            "group.id": f"{settings.group('control-reader')}-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "isolation.level": "read_committed",
-        }))
-        partitions = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        self._at_end: set[int] = set()
-        self._n_partitions = len(partitions)
+        # No group offsets: every reader replays the compacted topic from the start. The
+        # topic is idle nearly always, so fetches wait as long as librdkafka's default.
+        self._reader = TopicReader(settings, settings.topic("control"), name="control-reader",
+                                   leader_wait_s=0.0, **{"fetch.wait.max.ms": 500})
         self._bad = BadRecords("control-reader")
 
     def read_current(self, timeout_s: float = 10.0) -> Policy | None:
         """Block until the end of the topic; the policy in force, or None if never set."""
         latest = None
         deadline = time.monotonic() + timeout_s
-        while len(self._at_end) < self._n_partitions and time.monotonic() < deadline:
+        while not self._reader.caught_up() and time.monotonic() < deadline:
             found = self.poll(0.2)
             latest = found or latest
         return latest
@@ -54,14 +41,7 @@ class PolicyWatcher:
     def poll(self, timeout_s: float = 0.0) -> Policy | None:
         """The newest policy among records available now, or None."""
         latest = None
-        for record in self._consumer.consume(100, timeout_s):
-            error = record.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    self._at_end.add(record.partition())
-                else:
-                    log.warning("control topic: %s", error)
-                continue
+        for record in self._reader.poll(timeout_s, 100):
             if record.key() != POLICY_KEY or record.value() is None:
                 continue
             try:
@@ -74,7 +54,7 @@ class PolicyWatcher:
         return latest
 
     def close(self) -> None:
-        self._consumer.close()
+        self._reader.close()
 
 
 def read_policy(settings: Settings) -> Policy | None:

@@ -22,19 +22,21 @@ from rendezvous.messages import (
     decode_input,
     feature_row,
 )
+from rendezvous.service.margin import DeliveryMargin
 
 
 class PartitionState:
     """The rendezvous for the requests of one input partition."""
 
     def __init__(self, partition: int, policy: Policy, clock: Callable[[], float],
-                 feature_names: list[str] | None) -> None:
+                 feature_names: list[str] | None, margin: DeliveryMargin | None = None) -> None:
         self.partition = partition
         self.core = Rendezvous(policy, clock)
         self.inputs = OffsetTracker()
         self.scores_next: int | None = None  # scores offset to commit (consumed + 1)
         self.reply_to: dict[str, str] = {}
         self._features = feature_names
+        self._margin = margin or DeliveryMargin(0.0, 0.0)
 
     def on_input(self, record: Message) -> tuple[list[Outcome], Invalid | None]:
         """Open (or reject) the request in ``record``; the decisions it settles, and why
@@ -59,7 +61,7 @@ class PartitionState:
             self.reply_to[rid] = event.reply_to
         start = event.ts if event.ts is not None else ts
         deadline = deadline_at(event, ts, self.core.policy.deadline_ms)
-        return self.core.open(rid, start, deadline), None
+        return self.core.open(rid, start, self._margin.decide_by(deadline)), None
 
     def reject(self, record: Message, reason: str) -> list[Outcome]:
         """Answer the request in ``record`` ``rejected`` (once), whatever its bytes."""

@@ -1,32 +1,32 @@
-"""The Kafka loop of ``rendezvous serve``: exactly one result per request.
+"""The Kafka loop of ``rendezvous serve``: exactly one result per request, in time.
 
 How "exactly one" holds across kill -9, restarts and rebalances:
 
 * one consumer group reads ``input`` and ``scores`` with the ``range``
   assignor, which gives one member the same partition numbers of both
   co-partitioned topics;
-* results, decisions and dead letters are produced in a Kafka transaction
-  together with the consumed offsets (``send_offsets_to_transaction``), every
-  ``commit_interval_ms``, on a committer thread (:mod:`.committer`) so that
-  deadlines are kept while a commit is in flight; nothing is visible to
-  ``read_committed`` readers before its offsets are committed, and nothing is
-  committed without them;
+* by default (``dedup``) results, decisions and dead letters are produced the
+  moment they are decided by the idempotent producer (:mod:`.publisher`), and
+  input offsets are committed only once every result before them is
+  acknowledged; with ``--exactly-once transactions`` they commit in a Kafka
+  transaction with the consumed offsets instead (:mod:`.committer`: zombie
+  fencing, at the price of a commit round trip on every result);
 * an input partition is committed only up to its lowest *unanswered* request,
   so a restart re-reads every request still waiting, and
 * on assignment, the ids already answered on the same-numbered ``scored``
   partition are read back (:mod:`.recovery`) and never answered again.
 
-With ``--exactly-once dedup`` results are produced at once instead and the
-offsets committed after their acknowledgements (see :mod:`.committer`): the
-same recovery keeps a re-read request from being answered twice.
+In time: a request is decided by its deadline less a *delivery margin*, the
+time a result takes to reach a reader, measured on this process's own output
+path (produce to acknowledgement, p99 over the last results) and bounded by
+``margin_min_ms``/``margin_max_ms``. Workers shed by the same rule.
 
 Scores are committed as consumed: a request re-read after a crash is past its
 deadline anyway and is decided at once with what has arrived again.
 
-A stable ``--instance-id`` is both the transactional id (a restarted instance
-aborts what its dead predecessor left open, so readers are not held back) and
-the static group membership (it takes its partitions back without waiting for
-the session timeout).
+A stable ``--instance-id`` is the static group membership (it takes its
+partitions back without waiting for the session timeout) and, with
+transactions, the transactional id.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from collections.abc import Callable
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
-    KafkaException,
     Message,
     Producer,
     TopicPartition,
@@ -56,9 +55,11 @@ from rendezvous.messages import (
 )
 from rendezvous.metrics import serve_metrics
 from rendezvous.readiness import announce_ready
-from rendezvous.service.committer import Batch, CommitFailed, Committer
+from rendezvous.service.committer import Batch, CommitFailed, Committer, Record
 from rendezvous.service.control import PolicyWatcher
+from rendezvous.service.margin import DeliveryMargin
 from rendezvous.service.partition import PartitionState
+from rendezvous.service.publisher import DeliveryFailed, Publisher
 from rendezvous.service.recovery import answered_ids
 from rendezvous.service.replies import Replies
 from rendezvous.settings import Settings
@@ -79,6 +80,8 @@ SLACK_MS = Histogram("rendezvous_serve_deadline_slack_ms",
 STUCK_COMMIT_S = 30.0
 
 RECORDS = Counter("rendezvous_serve_records", "Records consumed", ["topic"])
+MARGIN_MS = Gauge("rendezvous_serve_delivery_margin_ms",
+                  "How long before its deadline a request is decided (measured output path)")
 DEADLETTER_MAX_BYTES = 256 * 1024
 """A dead letter's value and key are cut to this (the full record is in the raw archive)."""
 
@@ -92,7 +95,8 @@ class Service:
 
     def __init__(self, settings: Settings, instance_id: str, *, commit_interval_ms: float = 5.0,
                  max_batch: int = 1000, max_wait_ms: float = 2.0,
-                 feature_names: list[str] | None = None, exactly_once: str = "transactions",
+                 feature_names: list[str] | None = None, exactly_once: str = "dedup",
+                 margin_min_ms: float = 2.0, margin_max_ms: float = 10.0,
                  clock: Callable[[], float] = clock_ms) -> None:
         self.settings = settings
         self.clock = clock
@@ -108,7 +112,7 @@ class Service:
             "isolation.level": "read_committed",
         })
         if exactly_once not in ("transactions", "dedup"):
-            raise ValueError(f"exactly_once must be transactions or dedup, not {exactly_once!r}")
+            raise ValueError(f"exactly_once must be dedup or transactions, not {exactly_once!r}")
         self.transactional = exactly_once == "transactions"
         self.producer: Producer = make_producer(settings, **({
             "transactional.id": f"{group}-{instance_id}",
@@ -120,6 +124,9 @@ class Service:
             "retry.backoff.ms": 2,
             "retry.backoff.max.ms": 20,
         } if self.transactional else {"linger.ms": 0}))
+        self.margin = DeliveryMargin(margin_min_ms, margin_max_ms)
+        if self.transactional:  # every result waits for a commit: keep the widest margin
+            self.margin = DeliveryMargin(margin_max_ms, margin_max_ms)
         self.watcher = PolicyWatcher(settings)
         self.policy = self.watcher.read_current() or Policy(
             deadline_ms=settings.default_deadline_ms)
@@ -129,12 +136,14 @@ class Service:
         self.dirty = False  # consumed or decided something since the last handoff
         self.last_handoff = 0.0
         self.committer: Committer | None = None
+        self.publisher: Publisher | None = None
         self.stopper = Stopper()
         self.bad_records = BadRecords("serve")
         self.metrics_port: int | None = None
         # Plain ints on the hot path; Prometheus is updated once per batch.
         self.consumed = {"input": 0, "scores": 0}
         self.decided = {s: DECISIONS.labels(s) for s in ("ok", "fallback", "timeout", "rejected")}
+        self.metrics_due = 0.0
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -143,10 +152,13 @@ class Service:
         if self.transactional:
             # Aborts whatever a dead predecessor with this transactional id left open.
             self.producer.init_transactions(30)
-        self.committer = Committer(self.producer, self.replies.deliver, self.transactional)
+            self.committer = Committer(self.producer, self.replies.deliver)
+        else:
+            self.publisher = Publisher(self.consumer, self.producer, self.replies.deliver)
         self.consumer.subscribe(list(self.topics), on_assign=self._on_assign,
                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
-        log.info("serving with policy %s", self.policy)
+        log.info("serving with policy %s (%s)", self.policy,
+                 "transactions" if self.transactional else "dedup")
         try:
             while not self.stopper.stopped:
                 self._step()
@@ -156,7 +168,10 @@ class Service:
             log.error("exiting without draining: a commit failed or hung")
             raise
         self._commit()
-        self.committer.close()
+        if self.committer is not None:
+            self.committer.close()
+        if self.publisher is not None:
+            self.publisher.close()
         self.consumer.close()
         self.watcher.close()
         log.info("stopped")
@@ -178,15 +193,39 @@ class Service:
         policy = self.watcher.poll()
         if policy is not None:
             self._apply_policy(policy)
+        if self.publisher is not None:
+            self._publish_step()
+        else:
+            self._handoff()
+
+    def _publish_step(self) -> None:
+        """``dedup``: results are already produced; close the step and commit behind acks."""
+        publisher = self.publisher
+        assert publisher is not None
+        try:
+            publisher.end_step(self._offsets() if self.dirty else [])
+        except DeliveryFailed as exc:
+            log.warning("%s; deciding again from the committed offsets", exc)
+            publisher.discard()
+            self._rewind()
+            return
+        self.dirty = False
+        now = self.clock()
+        if now >= self.metrics_due:
+            self.metrics_due = now + 1000.0
+            self._update_metrics()
+            self.margin.update(publisher.ack_ms_p99())
+
+    def _handoff(self) -> None:
+        """``transactions``: hand the decisions since the last handoff to the committer."""
         committer = self.committer
+        assert committer is not None
         committer.raise_if_failed()
         if committer.take_aborted():
             self._rewind()
         elif committer.busy_for() > STUCK_COMMIT_S:
             raise CommitFailed(f"a commit has not finished in {STUCK_COMMIT_S:.0f} s; exiting "
                                "so a restart recovers from the committed state")
-        if not self.transactional:
-            self._commit_acked(wait=False)
         now = self.clock()
         if self.dirty and committer.idle and now - self.last_handoff >= self.commit_interval_ms:
             committer.submit(self._take_batch())
@@ -248,13 +287,24 @@ class Service:
         self.dirty = True
         p = state.partition
         scored, decisions = self.settings.topic("scored"), self.settings.topic("decisions")
-        records = self.batch.records
+        out = self._out
         for outcome in outcomes:
             key = outcome.request_id.encode()
-            records.append((scored, encode(outcome.scored), key, p, None))
-            records.append((decisions, encode(outcome.decision), key, p, None))
+            out((scored, encode(outcome.scored), key, p, None))
+            out((decisions, encode(outcome.decision), key, p, None))
             self.decided[outcome.scored.status].inc()
-        self.batch.replies.extend((to, o.scored) for to, o in state.settle(outcomes))
+        for reply_to, outcome in state.settle(outcomes):
+            if self.publisher is not None:
+                self.publisher.reply(reply_to, outcome.scored)
+            else:
+                self.batch.replies.append((reply_to, outcome.scored))
+
+    def _out(self, record: Record) -> None:
+        """Publish ``record`` now (dedup) or with the next transaction."""
+        if self.publisher is not None:
+            self.publisher.produce(record)
+        else:
+            self.batch.records.append(record)
 
     def _dead_letter(self, record: Message, reason: str) -> None:
         value, key = record.value() or b"", record.key() or b""
@@ -264,7 +314,7 @@ class Service:
             # The raw archive keeps every byte; a dead letter must fit any topic's limit.
             headers.append(("rendezvous.truncated", str(len(value)).encode()))
             value, key = value[:DEADLETTER_MAX_BYTES // 2], key[:MAX_ID_LENGTH]
-        self.batch.records.append((self.settings.topic("deadletter"), value, key, 0, headers))
+        self._out((self.settings.topic("deadletter"), value, key, 0, headers))
 
     # -- transactions ------------------------------------------------------
 
@@ -274,30 +324,28 @@ class Service:
         batch.offsets = self._offsets()
         batch.group_metadata = self.consumer.consumer_group_metadata()
         self.dirty = False
+        self._update_metrics()
+        return batch
+
+    def _update_metrics(self) -> None:
         for kind, count in self.consumed.items():
             RECORDS.labels(kind).inc(count)
             self.consumed[kind] = 0
         PENDING.set(sum(s.core.pending() for s in self.partitions.values()))
         LATE.set(sum(s.core.stats().late for s in self.partitions.values()))
-        return batch
+        MARGIN_MS.set(self.margin.ms)
 
     def _commit(self) -> None:
         """Commit everything decided so far and wait until it is done (rebalance, stop)."""
-        if self.committer is not None:
+        if self.publisher is not None:
+            try:
+                self.publisher.end_step(self._offsets())
+                self.publisher.drain(STUCK_COMMIT_S)
+            except DeliveryFailed as exc:  # the next owner re-reads what was not committed
+                log.warning("%s; the uncommitted requests are decided again", exc)
+                self.publisher.discard()
+        elif self.committer is not None:
             self.committer.flush(self._take_batch() if self.dirty else None, STUCK_COMMIT_S)
-            if not self.transactional:
-                self._commit_acked(wait=True)
-
-    def _commit_acked(self, wait: bool) -> None:
-        """``dedup``: commit the offsets whose results are acknowledged. A failure is
-        harmless (the next commit covers them; re-read requests are found answered)."""
-        acked = self.committer.take_acked_offsets() if self.committer else []
-        if not acked:
-            return
-        try:
-            self.consumer.commit(offsets=acked, asynchronous=not wait)
-        except KafkaException as exc:
-            log.warning("offset commit failed: %s", exc)
 
     def _offsets(self) -> list[TopicPartition]:
         offsets = []
@@ -322,7 +370,7 @@ class Service:
         inputs = {tp.partition: tp.offset for tp in committed
                   if self.topics[tp.topic] == "input"}
         for p, done in answered_ids(self.settings, inputs).items():
-            state = PartitionState(p, self.policy, self.clock, self.feature_names)
+            state = PartitionState(p, self.policy, self.clock, self.feature_names, self.margin)
             state.core.mark_decided(done)
             self.partitions[p] = state
             log.info("partition %d: %d answered ids restored", p, len(done))
@@ -331,6 +379,8 @@ class Service:
         """After an aborted transaction: forget what was decided since the last commit,
         go back to the committed offsets, and decide those requests again."""
         self.batch, self.dirty = Batch(), False
+        if self.publisher is not None:
+            self.publisher.discard()
         committed = self.consumer.committed(self.consumer.assignment(), timeout=30)
         self._rebuild(committed)
         for tp in committed:
@@ -350,6 +400,8 @@ class Service:
         for tp in partitions:
             self.partitions.pop(tp.partition, None)
         self.batch, self.dirty = Batch(), False
+        if self.publisher is not None:
+            self.publisher.discard()
 
     def _apply_policy(self, policy: Policy) -> None:
         try:

@@ -7,8 +7,8 @@ exactly one of three places:
   value of the wrong type, a missing or extra feature name, or a feature list of
   the wrong length. Counted and skipped: the rendezvous answers it ``rejected``.
 - **shed** — valid, but its absolute deadline
-  (:func:`rendezvous.messages.deadline_at`) had already passed when the batch
-  arrived. Counted and skipped, not scored and no ``expired`` record either: the
+  (:func:`rendezvous.messages.deadline_at`) less the rendezvous' smallest
+  delivery margin had already passed when the batch arrived. Counted and skipped, not scored and no ``expired`` record either: the
   rendezvous has already answered it with a fallback or ``timeout``, so any
   record for it would be pure load at the worst moment (a worker falls behind
   exactly when the system is overloaded).
@@ -60,10 +60,14 @@ class Prepared:
 class RowBuilder:
     """Decodes records into rows for one model's feature order."""
 
-    def __init__(self, feature_names: Sequence[str], default_deadline_ms: float) -> None:
+    def __init__(self, feature_names: Sequence[str], default_deadline_ms: float,
+                 margin_ms: float = 0.0) -> None:
         self.names = list(feature_names)
         self.width = len(self.names)
         self.default_deadline_ms = default_deadline_ms
+        # The rendezvous decides a request by its deadline less at least this margin: past
+        # that point a score can no longer change the answer.
+        self.margin_ms = margin_ms
         # itemgetter picks every named feature in one C call; the canonical
         # messages.feature_row is used only to explain a mismatch.
         getter = itemgetter(*self.names)
@@ -117,7 +121,7 @@ class RowBuilder:
             return row
         kind, ts = record.timestamp()
         record_ts = ts if kind != TIMESTAMP_NOT_AVAILABLE and ts >= 0 else now_ms
-        if deadline_at(event, record_ts, self.default_deadline_ms) <= now_ms:
+        if deadline_at(event, record_ts, self.default_deadline_ms) - self.margin_ms <= now_ms:
             return None
         return event.id, record.partition() or 0, row
 

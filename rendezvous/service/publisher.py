@@ -1,0 +1,147 @@
+"""The default way serve publishes: every result produced the moment it is decided.
+
+No transaction: the idempotent producer (acks=all) writes each result, decision
+and dead letter at once, so a result is visible one broker round trip after its
+decision. Exactly one result per request still holds because input offsets are
+committed only once every result decided before them is acknowledged: a crash
+re-reads the requests whose results may be missing, and recovery finds on the
+``scored`` partition the ones that were written after all (:mod:`.recovery`).
+
+Each loop step's records form one :class:`Step` holding the input offsets it
+accounts for; steps complete in order, and the offsets of the newest completed
+step are committed every ``commit_interval_s`` from the consumer's own thread.
+Return addresses (Redis) are notified once a result is acknowledged, on a
+small thread of their own, so a caller never sees a result Kafka might lose.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from prometheus_client import Histogram
+
+from rendezvous.messages import Scored
+from rendezvous.service.committer import Record
+
+log = logging.getLogger(__name__)
+
+ACK_MS = Histogram("rendezvous_serve_ack_ms", "Produce-to-acknowledgement time of results",
+                   buckets=(0.5, 1, 2, 3, 5, 8, 13, 20, 50, 100, 1000))
+
+
+class Step:
+    """The records of one loop step and the delivery reports still due for them."""
+
+    __slots__ = ("error", "offsets", "pending", "replies", "started")
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self.error: KafkaError | None = None
+        self.offsets: list[TopicPartition] = []
+        self.replies: list[tuple[str, Scored]] = []
+        self.started = time.perf_counter()
+
+    def delivered(self, error: KafkaError | None, _record: Message) -> None:
+        self.pending -= 1
+        if error is not None and self.error is None:
+            self.error = error
+
+
+class DeliveryFailed(RuntimeError):
+    """A result could not be written; what was decided since the last commit must be redone."""
+
+
+class Publisher:
+    """Produces results at once; commits input offsets behind their acknowledgements."""
+
+    def __init__(self, consumer: Consumer, producer: Producer,
+                 deliver: Callable[[Sequence[tuple[str, Scored]]], None],
+                 commit_interval_s: float = 0.05) -> None:
+        self._consumer, self._producer, self._deliver = consumer, producer, deliver
+        self._commit_interval_s = commit_interval_s
+        self._queue: deque[Step] = deque()
+        self._step = Step()
+        self._acked: list[TopicPartition] | None = None
+        self._commit_at = 0.0
+        self._replier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replies")
+        self._ack_ms: deque[float] = deque(maxlen=512)
+
+    def produce(self, record: Record) -> None:
+        topic, value, key, partition, headers = record
+        step = self._step
+        step.pending += 1
+        while True:
+            try:
+                self._producer.produce(topic, value, key, partition=partition, headers=headers,
+                                       on_delivery=step.delivered)
+                return
+            except BufferError:  # local queue full: serve delivery reports, then retry
+                self._producer.poll(0.005)
+
+    def reply(self, reply_to: str, scored: Scored) -> None:
+        self._step.replies.append((reply_to, scored))
+
+    def end_step(self, offsets: list[TopicPartition]) -> None:
+        """Close this step: its records account for input ``offsets``; serve delivery
+        reports, notify callers of acknowledged results, commit when due."""
+        step = self._step
+        if step.pending or step.replies or offsets:
+            step.offsets = offsets
+            self._queue.append(step)
+            self._step = Step()
+        self._settle()
+        if self._acked and time.monotonic() >= self._commit_at:
+            self._commit(asynchronous=True)
+
+    def drain(self, timeout_s: float = 30.0) -> None:
+        """Wait for every acknowledgement and commit what they cover (rebalance, stop)."""
+        self._producer.flush(timeout_s)
+        self._settle()
+        if self._queue:
+            raise DeliveryFailed(f"{len(self._queue)} steps not acknowledged in {timeout_s} s")
+        if self._acked:
+            self._commit(asynchronous=False)
+
+    def discard(self) -> None:
+        """Forget what is not committed (partitions lost, or rewinding after a failure)."""
+        self._queue.clear()
+        self._step = Step()
+        self._acked = None
+
+    def ack_ms_p99(self) -> float | None:
+        """p99 of the recent steps' decision-to-acknowledgement times; None when none."""
+        recent = sorted(self._ack_ms)
+        self._ack_ms.clear()
+        return recent[int(len(recent) * 0.99)] if len(recent) >= 20 else None
+
+    def close(self) -> None:
+        self._replier.shutdown(wait=True)
+
+    def _settle(self) -> None:
+        self._producer.poll(0)
+        queue = self._queue
+        while queue and queue[0].pending <= 0:
+            step = queue.popleft()
+            if step.error is not None:
+                raise DeliveryFailed(f"a result was not written: {step.error}")
+            if step.offsets:
+                self._acked = step.offsets
+            if step.replies:
+                self._replier.submit(self._deliver, step.replies)
+            if step.pending == 0 and (step.offsets or step.replies):
+                ack_ms = (time.perf_counter() - step.started) * 1000.0
+                ACK_MS.observe(ack_ms)
+                self._ack_ms.append(ack_ms)
+
+    def _commit(self, asynchronous: bool) -> None:
+        offsets, self._acked = self._acked, None
+        self._commit_at = time.monotonic() + self._commit_interval_s
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=asynchronous)
+        except KafkaException as exc:  # harmless: the next commit covers these offsets
+            log.warning("offset commit failed: %s", exc)
