@@ -1,0 +1,173 @@
+"""The gateway's core, independent of HTTP: metadata, readiness, and one inference
+call = one input event per row with this process's return address, answered
+by the deadline plus the slack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from importlib import metadata as package_metadata
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from rendezvous.gateway.codec import (
+    FEATURES_INPUT,
+    InferCall,
+    InferenceResponse,
+    ModelMetadata,
+    ServerMetadata,
+    TensorMetadata,
+    response,
+)
+from rendezvous.gateway.errors import BadRequest, Unavailable
+from rendezvous.gateway.pending import Pending, ReplyListener, wait_for_rows
+from rendezvous.gateway.upstream import Upstream
+from rendezvous.messages import InputEvent, Scored
+from rendezvous.model import Manifest, load_manifest, resolve_model
+from rendezvous.settings import Settings
+
+RECOVER_S = 0.005
+"""Longest wait for the kept copies of missing rows after a reconnect of the listener."""
+DTYPES = {"float32": "FP32", "float64": "FP64", "int64": "INT64", "int32": "INT32"}
+
+
+class Gateway:
+    """What every HTTP route calls; owns the producer, the reply listener and their table."""
+
+    def __init__(self, settings: Settings, manifest: Manifest, upstream: Upstream,
+                 listener: ReplyListener, pending: Pending) -> None:
+        self.settings = settings
+        self.config = settings.gateway
+        self.manifest = manifest
+        self.feature_names = manifest.feature_names
+        self._upstream = upstream
+        self._listener = listener
+        self._pending = pending
+
+    @classmethod
+    def create(cls, settings: Settings) -> Gateway:
+        """A gateway for ``settings``; nothing is connected before :meth:`start`."""
+        manifest = load_manifest(resolve_model(settings.models_dir,
+                                               settings.gateway.features_from))
+        password = settings.redis_password.get_secret_value() if settings.redis_password else None
+        client = aioredis.Redis.from_url(settings.redis(), password=password)
+        pending = Pending()
+        channel = f"{settings.topic_prefix}gateway.{uuid.uuid4().hex}"
+        return cls(settings, manifest, Upstream(settings), ReplyListener(client, channel, pending),
+                   pending)
+
+    async def start(self) -> None:
+        await self._listener.start()
+        await asyncio.to_thread(self._upstream.start)
+
+    async def stop(self) -> None:
+        await self._listener.stop()
+        await asyncio.to_thread(self._upstream.close)
+
+    @property
+    def reply_to(self) -> str:
+        return self._listener.channel
+
+    def not_ready(self) -> str | None:
+        """Why the gateway cannot take requests now, or None when it can."""
+        if not self._upstream.kafka_up:
+            return "Kafka is not reachable"
+        if not self._listener.connected.is_set():
+            return "Redis is not reachable"
+        return None
+
+    @property
+    def default_deadline_ms(self) -> float:
+        return self._upstream.deadline_ms
+
+    def check_model(self, name: str, version: str | None) -> None:
+        """:class:`BadRequest` unless ``name`` (and ``version``) is this deployment."""
+        if name != self.config.model_name:
+            raise BadRequest(f"unknown model {name!r}; this gateway serves "
+                             f"{self.config.model_name!r}")
+        if version is not None and version != self.manifest.version:
+            raise BadRequest(f"unknown version {version!r} of {name!r}; "
+                             f"versions: [{self.manifest.version!r}]")
+
+    def server_metadata(self) -> ServerMetadata:
+        return ServerMetadata("rendezvous", _package_version(), [])
+
+    def model_metadata(self) -> ModelMetadata:
+        names = self.feature_names
+        return ModelMetadata(
+            name=self.config.model_name,
+            versions=[self.manifest.version],
+            platform="rendezvous",
+            inputs=[TensorMetadata(FEATURES_INPUT, "FP32", [-1, len(names)])],
+            outputs=[TensorMetadata("score", "FP32", [-1]), TensorMetadata("label", "INT64", [-1]),
+                     TensorMetadata("status", "BYTES", [-1]),
+                     TensorMetadata("model", "BYTES", [-1])],
+            parameters={
+                "feature_names": ",".join(names),
+                "feature_dtypes": ",".join(DTYPES.get(f.dtype, f.dtype.upper())
+                                           for f in self.manifest.features),
+                "features_from": f"{self.manifest.name}:{self.manifest.version}",
+            },
+        )
+
+    def example_request(self) -> dict[str, Any]:
+        """A valid one-row request: every feature at its training median."""
+        medians = [_median(self.manifest, name) for name in self.feature_names]
+        return {"id": "example-1", "parameters": {"timeout": 50_000},
+                "inputs": [{"name": FEATURES_INPUT, "datatype": "FP32",
+                            "shape": [1, len(medians)], "data": medians}]}
+
+    async def infer(self, call: InferCall, deadline_ms: float) -> InferenceResponse:
+        """Send every row into the pipeline and answer by ``deadline_ms`` + the slack."""
+        reason = self.not_ready()
+        if reason:
+            raise Unavailable(reason)
+        started = time.monotonic()
+        ts = time.time() * 1000.0
+        base = call.id or uuid.uuid4().hex
+        ids = [f"{base}.{i}" for i in range(len(call.rows))]
+        waiter = self._pending.add(ids)
+        epoch = self._listener.epoch
+        try:
+            self._upstream.send([
+                InputEvent(id=rid, features=row, deadline_ms=deadline_ms, reply_to=self.reply_to,
+                           ts=ts) for rid, row in zip(ids, call.rows, strict=True)])
+            await wait_for_rows(waiter, started + (deadline_ms + self.config.slack_ms) / 1000.0)
+            if waiter.missing and self._listener.epoch != epoch:
+                await self._listener.recover(waiter, RECOVER_S)
+        finally:
+            self._pending.discard(waiter)
+        elapsed_ms = (time.monotonic() - started) * 1000.0
+        results = [waiter.results.get(rid) or _gateway_timeout(rid, elapsed_ms) for rid in ids]
+        versions = sorted({f"{r.model}:{r.version}" for r in results if r.model})
+        parameters: dict[str, str | float | bool] = {
+            "deadline_ms": deadline_ms,
+            "gateway_ms": round(elapsed_ms, 3),
+            "latency_ms": round(max(r.latency_ms for r in results), 3),
+            "versions": ",".join(versions),
+            "timeouts_at_gateway": len(ids) - len(waiter.results),
+        }
+        return response(self.config.model_name, self.manifest.version, call.id, results,
+                         call.outputs, parameters)
+
+
+def _gateway_timeout(request_id: str, elapsed_ms: float) -> Scored:
+    return Scored(request_id, "timeout", latency_ms=elapsed_ms,
+                  reason="no result reached the gateway by the deadline")
+
+
+def _median(manifest: Manifest, name: str) -> float:
+    found = manifest.reference.features.get(name)
+    if found is None or not found.quantiles:
+        return 0.0
+    return found.quantiles[len(found.quantiles) // 2]
+
+
+def _package_version() -> str:
+    try:
+        return package_metadata.version("rendezvous")
+    except package_metadata.PackageNotFoundError:
+        return "0"
