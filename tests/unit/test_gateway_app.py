@@ -235,3 +235,16 @@ def test_valid_and_nearly_valid_requests_get_200_or_400(
         assert answer.status_code in (200, 400), answer.text
         if answer.status_code == 400:
             assert len(upstream.sent) == before
+
+
+def test_upstream_without_a_broker_is_down_and_refuses() -> None:
+    from rendezvous.gateway.upstream import Upstream
+
+    upstream = Upstream(Settings(bootstrap_servers="127.0.0.1:1", redis_url="redis://unused"))
+    upstream.start(timeout_s=0.5)
+    try:
+        assert not upstream.kafka_up
+        with pytest.raises(Unavailable):
+            upstream.send([InputEvent("x", [1.0])])
+    finally:
+        upstream.close()

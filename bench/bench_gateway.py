@@ -1,0 +1,271 @@
+"""Gateway benchmark: open-loop HTTP load through ``rendezvous gateway``, next to the
+Kafka path, against one running pipeline.
+
+    python bench/bench_gateway.py [--rates 500,1000] [--seconds 15] [--url HOST:PORT]
+
+The pipeline must be running already (workers, serve, ...), found the usual way:
+``KAFKA_BOOTSTRAP_SERVERS`` / ``REDIS_URL`` / ``RENDEZVOUS_TOPIC_PREFIX`` or the
+endpoints of ``rendezvous local up``. Without ``--url`` a gateway process is
+started against it (port chosen by the OS) and stopped at the end.
+
+Per rate, one open-loop HTTP run: request ``i`` (one row, from the packaged data
+set, the live policy's deadline) is due at ``t0 + i / rate`` and sent then
+whatever the answers of earlier ones (open loop, up to ``CONNECTIONS``
+keep-alive connections); its latency runs from its *due* time to the end of
+its answer, so a load generator or gateway that falls behind is counted, not
+hidden. A request is *within* when its answer (any row status) came by the
+deadline; share within = within / sent (an error or a missing answer counts as a
+miss). With ``kafka_path`` the same rate is then run on the Kafka path
+(:func:`rendezvous.testing.load.measure_rate`: input topic -> scored topic) for
+the gateway's p50 overhead. A short warm-up run precedes the measurements.
+``run()`` returns the Markdown section; this module measures only when called.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from rendezvous.local.pipeline import component_env
+from rendezvous.local.supervisor import Supervisor
+from rendezvous.model import load_manifest, resolve_model, sample_events
+from rendezvous.readiness import READY_MARK
+from rendezvous.settings import Settings
+from rendezvous.testing.load import DEADLINE_MS, RateResult, latency, measure_rate
+
+RATES = (500, 1000)
+SECONDS = 15.0
+WARM_UP_S = 5.0
+CONNECTIONS = 256
+"""Keep-alive connections at most: requests beyond wait for one (and that wait counts)."""
+TARGET = 0.999
+COMMAND = "python bench/bench_gateway.py"
+
+
+def _log(text: str) -> None:
+    print(f"[gateway] {text}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class HttpRateResult:
+    """One open-loop HTTP run at one rate."""
+
+    rate: float
+    seconds: float
+    sent: int
+    max_send_lag_ms: float
+    """Worst delay of a send behind its schedule (the load generator's own health)."""
+    answered: int
+    """Answers with HTTP 200."""
+    within: int
+    p50_ms: float
+    p99_ms: float
+    p999_ms: float
+    max_ms: float
+    statuses: dict[str, int] = field(default_factory=dict)
+    """Row statuses of the 200 answers (``ok``, ``fallback``, ``timeout``, ...)."""
+    errors: dict[str, int] = field(default_factory=dict)
+    """Non-200 answers by HTTP status, and client errors by exception name."""
+    gateway_p50_ms: float = float("nan")
+    """Median time spent in the gateway (its ``gateway_ms`` answer parameter)."""
+
+    @property
+    def adherence(self) -> float:
+        return self.within / self.sent if self.sent else 0.0
+
+    def line(self) -> str:
+        return (f"rate {self.rate:6,.0f}/s sent {self.sent:6,} (lag <= {self.max_send_lag_ms:5.1f}"
+                f" ms) 200s {self.answered:6,} p50 {self.p50_ms:6.1f} p99 {self.p99_ms:7.1f} "
+                f"p99.9 {self.p999_ms:7.1f} max {self.max_ms:7.1f} ms within "
+                f"{self.adherence * 100:6.2f}% {self.statuses} {self.errors}")
+
+
+def request_bodies(settings: Settings, n: int = 1000) -> list[bytes]:
+    """One-row inference requests (``features`` [1, F]) from the packaged data set."""
+    names = load_manifest(resolve_model(settings.models_dir,
+                                        settings.gateway.features_from)).feature_names
+    return [msgspec.json.encode({"inputs": [{
+        "name": "features", "datatype": "FP32", "shape": [1, len(names)],
+        "data": [e["features"][f] for f in names]}]}) for e in sample_events(n, seed=7)]
+
+
+_answer = msgspec.json.Decoder(dict)
+
+
+async def _open_loop(url: str, model: str, bodies: list[bytes], rate: float, seconds: float,
+                     deadline_ms: float) -> HttpRateResult:
+    import aiohttp
+
+    n = int(rate * seconds)
+    latencies_us: list[int] = []
+    gateway_ms: list[float] = []
+    statuses: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    within = 0
+    target = f"http://{url}/v2/models/{model}/infer"
+    headers = {"Content-Type": "application/json"}
+    connector = aiohttp.TCPConnector(limit=CONNECTIONS, force_close=False)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(i: int, due: float) -> None:
+            nonlocal within
+            try:
+                async with session.post(target, data=bodies[i % len(bodies)],
+                                        headers=headers) as answer:
+                    raw = await answer.read()
+                    took_ms = (time.perf_counter() - due) * 1000.0
+                    if answer.status != 200:
+                        errors[str(answer.status)] += 1
+                        return
+            except (aiohttp.ClientError, OSError) as exc:
+                errors[type(exc).__name__] += 1
+                return
+            latencies_us.append(int(took_ms * 1000.0))
+            within += took_ms <= deadline_ms
+            body = _answer.decode(raw)
+            for output in body["outputs"]:
+                if output["name"] == "status":
+                    statuses.update(output["data"])
+            gateway_ms.append(float(body.get("parameters", {}).get("gateway_ms", "nan")))
+
+        tasks = []
+        lag = 0.0
+        t0 = time.perf_counter() + 0.05
+        for i in range(n):
+            due = t0 + i / rate
+            wait = due - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            lag = max(lag, time.perf_counter() - due)
+            tasks.append(asyncio.create_task(one(i, due)))
+        await asyncio.gather(*tasks)
+    found = latency(latencies_us)
+    nan = float("nan")
+    gateway_ms.sort()
+    return HttpRateResult(
+        rate=rate, seconds=seconds, sent=n, max_send_lag_ms=lag * 1000.0,
+        answered=found.count, within=within,
+        p50_ms=found.p50 if found.count else nan, p99_ms=found.p99 if found.count else nan,
+        p999_ms=found.p999 if found.count else nan, max_ms=found.max if found.count else nan,
+        statuses=dict(statuses), errors=dict(errors),
+        gateway_p50_ms=gateway_ms[len(gateway_ms) // 2] if gateway_ms else nan)
+
+
+def measure_http(url: str, model: str, bodies: list[bytes], rate: float, seconds: float,
+                 deadline_ms: float = DEADLINE_MS) -> HttpRateResult:
+    """One open-loop HTTP run at ``rate`` requests/s for ``seconds`` against ``url``."""
+    import uvloop
+
+    return uvloop.run(_open_loop(url, model, bodies, rate, seconds, deadline_ms))
+
+
+GATEWAY_URL = re.compile(rf"{READY_MARK} gateway http://([\d.]+:\d+)")
+
+
+def start_gateway(settings: Settings, log_dir: Path) -> tuple[Supervisor, str]:
+    """``rendezvous gateway`` on a free port against the pipeline of ``settings``."""
+    supervisor = Supervisor(log_dir, component_env(settings))
+    component = supervisor.start("gateway", ["gateway", "--port", "0"], timeout_s=90)
+    found = GATEWAY_URL.search(component.log.read_text())
+    if not found:
+        supervisor.stop_all()
+        raise RuntimeError(f"no gateway address in {component.log}")
+    return supervisor, found.group(1)
+
+
+def measure(settings: Settings, url: str, rates: tuple[float, ...] = RATES,
+            seconds: float = SECONDS, kafka_path: bool = True,
+            deadline_ms: float = DEADLINE_MS) -> list[tuple[HttpRateResult, RateResult | None]]:
+    """Per rate: the HTTP run, then (with ``kafka_path``) the Kafka-path run."""
+    bodies = request_bodies(settings)
+    model = settings.gateway.model_name
+    _log(f"warm-up: {WARM_UP_S:g} s at {min(rates):g}/s")
+    measure_http(url, model, bodies, min(rates), WARM_UP_S, deadline_ms)
+    results: list[tuple[HttpRateResult, RateResult | None]] = []
+    for rate in rates:
+        http = measure_http(url, model, bodies, rate, seconds, deadline_ms)
+        _log(f"http  {http.line()}")
+        kafka = measure_rate(settings, rate, seconds, deadline_ms) if kafka_path else None
+        if kafka is not None:
+            _log(f"kafka {kafka.line()}")
+        results.append((http, kafka))
+    return results
+
+
+def to_markdown(results: list[tuple[HttpRateResult, RateResult | None]],
+                command: str = COMMAND) -> str:
+    lines = [
+        "## HTTP gateway (Open Inference Protocol v2)",
+        "",
+        f"`{command}`: open-loop HTTP load, one row per request, through `rendezvous gateway` "
+        f"to the same pipeline; latency from each request's due time to the end of its answer. "
+        f"Next to it, the Kafka path at the same rate (input topic -> scored topic). Target: "
+        f">= {TARGET:.1%} within the {DEADLINE_MS:g} ms deadline at 500/s, gateway p50 "
+        f"<= Kafka path p50 + 3 ms.",
+        "",
+        "| rate/s | path | sent | answered | p50 ms | p99 ms | p99.9 ms | max ms | within "
+        "deadline | statuses / errors |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for http, kafka in results:
+        lines.append(
+            f"| {http.rate:,.0f} | HTTP | {http.sent:,} | {http.answered:,} | {http.p50_ms:.1f} "
+            f"| {http.p99_ms:.1f} | {http.p999_ms:.1f} | {http.max_ms:.1f} | "
+            f"{http.adherence:.2%} | {http.statuses} {http.errors or ''} |")
+        if kafka is not None:
+            lines.append(
+                f"| {kafka.rate:,.0f} | Kafka | {kafka.sent:,} | {kafka.received:,} | "
+                f"{kafka.p50_ms:.1f} | {kafka.p99_ms:.1f} | {kafka.p999_ms:.1f} | "
+                f"{kafka.max_ms:.1f} | {kafka.adherence:.2%} | {dict(kafka.statuses)} |")
+    lines.append("")
+    for http, kafka in results:
+        overhead = (f"{http.p50_ms - kafka.p50_ms:+.1f} ms p50 over the Kafka path, "
+                    if kafka else "")
+        lines.append(f"- {http.rate:,.0f}/s: {overhead}median time inside the gateway "
+                     f"{http.gateway_p50_ms:.2f} ms; load generator lag <= "
+                     f"{http.max_send_lag_ms:.1f} ms.")
+    return "\n".join(lines) + "\n"
+
+
+def run(settings: Settings | None = None, url: str | None = None,
+        rates: tuple[float, ...] = RATES, seconds: float = SECONDS,
+        kafka_path: bool = True) -> str:
+    """Measure the gateway against the running pipeline of ``settings`` (default: from
+    the environment); start a gateway unless ``url`` (``host:port``) names one.
+    Returns the Markdown section."""
+    settings = settings or Settings()
+    supervisor = None
+    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
+        try:
+            if url is None:
+                supervisor, url = start_gateway(settings, Path(tmp))
+                _log(f"gateway at {url}")
+            return to_markdown(measure(settings, url, rates, seconds, kafka_path))
+        finally:
+            if supervisor is not None:
+                supervisor.stop_all()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", default=",".join(str(r) for r in RATES))
+    parser.add_argument("--seconds", type=float, default=SECONDS)
+    parser.add_argument("--url", default=None, help="host:port of a running gateway")
+    parser.add_argument("--no-kafka-path", action="store_true")
+    args = parser.parse_args(argv)
+    rates = tuple(float(r) for r in args.rates.split(","))
+    print(run(url=args.url, rates=rates, seconds=args.seconds,
+              kafka_path=not args.no_kafka_path), end="")
+
+
+if __name__ == "__main__":
+    main()
