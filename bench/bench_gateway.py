@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import sys
 import tempfile
@@ -40,7 +41,7 @@ from rendezvous.local.supervisor import Supervisor
 from rendezvous.model import load_manifest, resolve_model, sample_events
 from rendezvous.readiness import READY_MARK
 from rendezvous.settings import Settings
-from rendezvous.testing.load import DEADLINE_MS, RateResult, latency, measure_rate
+from rendezvous.testing.load import DEADLINE_MS, RateResult, latency_stats, measure_rate
 
 RATES = (500, 1000)
 SECONDS = 15.0
@@ -56,37 +57,16 @@ def _log(text: str) -> None:
 
 
 @dataclass(frozen=True)
-class HttpRateResult:
-    """One open-loop HTTP run at one rate."""
+class HttpRun:
+    """One open-loop HTTP run at one rate: the same measures as the Kafka path's, and
+    what only HTTP has."""
 
-    rate: float
-    seconds: float
-    sent: int
-    max_send_lag_ms: float
-    """Worst delay of a send behind its schedule (the load generator's own health)."""
-    answered: int
-    """Answers with HTTP 200."""
-    within: int
-    p50_ms: float
-    p99_ms: float
-    p999_ms: float
-    max_ms: float
-    statuses: dict[str, int] = field(default_factory=dict)
-    """Row statuses of the 200 answers (``ok``, ``fallback``, ``timeout``, ...)."""
+    result: RateResult
+    """``received`` counts answers with HTTP 200; ``statuses`` their rows' statuses."""
     errors: dict[str, int] = field(default_factory=dict)
     """Non-200 answers by HTTP status, and client errors by exception name."""
     gateway_p50_ms: float = float("nan")
-    """Median time spent in the gateway (its ``gateway_ms`` answer parameter)."""
-
-    @property
-    def adherence(self) -> float:
-        return self.within / self.sent if self.sent else 0.0
-
-    def line(self) -> str:
-        return (f"rate {self.rate:6,.0f}/s sent {self.sent:6,} (lag <= {self.max_send_lag_ms:5.1f}"
-                f" ms) 200s {self.answered:6,} p50 {self.p50_ms:6.1f} p99 {self.p99_ms:7.1f} "
-                f"p99.9 {self.p999_ms:7.1f} max {self.max_ms:7.1f} ms within "
-                f"{self.adherence * 100:6.2f}% {self.statuses} {self.errors}")
+    """Median time spent inside the gateway (its ``gateway_ms`` answer parameter)."""
 
 
 def request_bodies(settings: Settings, n: int = 1000) -> list[bytes]:
@@ -102,22 +82,20 @@ _answer = msgspec.json.Decoder(dict)
 
 
 async def _open_loop(url: str, model: str, bodies: list[bytes], rate: float, seconds: float,
-                     deadline_ms: float) -> HttpRateResult:
+                     deadline_ms: float) -> HttpRun:
     import aiohttp
 
     n = int(rate * seconds)
-    latencies_us: list[int] = []
+    latencies_ms: list[float] = []
     gateway_ms: list[float] = []
     statuses: Counter[str] = Counter()
     errors: Counter[str] = Counter()
-    within = 0
     target = f"http://{url}/v2/models/{model}/infer"
     headers = {"Content-Type": "application/json"}
     connector = aiohttp.TCPConnector(limit=CONNECTIONS, force_close=False)
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def one(i: int, due: float) -> None:
-            nonlocal within
             try:
                 async with session.post(target, data=bodies[i % len(bodies)],
                                         headers=headers) as answer:
@@ -129,8 +107,7 @@ async def _open_loop(url: str, model: str, bodies: list[bytes], rate: float, sec
             except (aiohttp.ClientError, OSError) as exc:
                 errors[type(exc).__name__] += 1
                 return
-            latencies_us.append(int(took_ms * 1000.0))
-            within += took_ms <= deadline_ms
+            latencies_ms.append(took_ms)
             body = _answer.decode(raw)
             for output in body["outputs"]:
                 if output["name"] == "status":
@@ -147,21 +124,20 @@ async def _open_loop(url: str, model: str, bodies: list[bytes], rate: float, sec
                 await asyncio.sleep(wait)
             lag = max(lag, time.perf_counter() - due)
             tasks.append(asyncio.create_task(one(i, due)))
+        first_send, last_send = t0, time.perf_counter()
         await asyncio.gather(*tasks)
-    found = latency(latencies_us)
-    nan = float("nan")
     gateway_ms.sort()
-    return HttpRateResult(
-        rate=rate, seconds=seconds, sent=n, max_send_lag_ms=lag * 1000.0,
-        answered=found.count, within=within,
-        p50_ms=found.p50 if found.count else nan, p99_ms=found.p99 if found.count else nan,
-        p999_ms=found.p999 if found.count else nan, max_ms=found.max if found.count else nan,
-        statuses=dict(statuses), errors=dict(errors),
-        gateway_p50_ms=gateway_ms[len(gateway_ms) // 2] if gateway_ms else nan)
+    elapsed_s = max(last_send - first_send, 1e-9)
+    result = RateResult(
+        rate=rate, seconds=seconds, sent=n, send_rate=(n - 1) / elapsed_s if n > 1 else 0.0,
+        max_send_lag_ms=lag * 1000.0, duplicates=0, foreign=0, statuses=dict(statuses),
+        load=os.getloadavg()[0], **latency_stats(latencies_ms, deadline_ms))
+    return HttpRun(result, dict(errors),
+                   gateway_ms[len(gateway_ms) // 2] if gateway_ms else float("nan"))
 
 
 def measure_http(url: str, model: str, bodies: list[bytes], rate: float, seconds: float,
-                 deadline_ms: float = DEADLINE_MS) -> HttpRateResult:
+                 deadline_ms: float = DEADLINE_MS) -> HttpRun:
     """One open-loop HTTP run at ``rate`` requests/s for ``seconds`` against ``url``."""
     import uvloop
 
@@ -184,16 +160,16 @@ def start_gateway(settings: Settings, log_dir: Path) -> tuple[Supervisor, str]:
 
 def measure(settings: Settings, url: str, rates: tuple[float, ...] = RATES,
             seconds: float = SECONDS, kafka_path: bool = True,
-            deadline_ms: float = DEADLINE_MS) -> list[tuple[HttpRateResult, RateResult | None]]:
+            deadline_ms: float = DEADLINE_MS) -> list[tuple[HttpRun, RateResult | None]]:
     """Per rate: the HTTP run, then (with ``kafka_path``) the Kafka-path run."""
     bodies = request_bodies(settings)
     model = settings.gateway.model_name
     _log(f"warm-up: {WARM_UP_S:g} s at {min(rates):g}/s")
     measure_http(url, model, bodies, min(rates), WARM_UP_S, deadline_ms)
-    results: list[tuple[HttpRateResult, RateResult | None]] = []
+    results: list[tuple[HttpRun, RateResult | None]] = []
     for rate in rates:
         http = measure_http(url, model, bodies, rate, seconds, deadline_ms)
-        _log(f"http  {http.line()}")
+        _log(f"http  {http.result.line()} {http.errors or ''}")
         kafka = measure_rate(settings, rate, seconds, deadline_ms) if kafka_path else None
         if kafka is not None:
             _log(f"kafka {kafka.line()}")
@@ -201,7 +177,13 @@ def measure(settings: Settings, url: str, rates: tuple[float, ...] = RATES,
     return results
 
 
-def to_markdown(results: list[tuple[HttpRateResult, RateResult | None]],
+def _row(path: str, r: RateResult, extra: str = "") -> str:
+    return (f"| {r.rate:,.0f} | {path} | {r.sent:,} | {r.received:,} | {r.p50_ms:.1f} | "
+            f"{r.p99_ms:.1f} | {r.p999_ms:.1f} | {r.max_ms:.1f} | {r.adherence:.2%} | "
+            f"{dict(r.statuses)} {extra} |")
+
+
+def to_markdown(results: list[tuple[HttpRun, RateResult | None]],
                 command: str = COMMAND) -> str:
     lines = [
         "## HTTP gateway (Open Inference Protocol v2)",
@@ -217,22 +199,17 @@ def to_markdown(results: list[tuple[HttpRateResult, RateResult | None]],
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for http, kafka in results:
-        lines.append(
-            f"| {http.rate:,.0f} | HTTP | {http.sent:,} | {http.answered:,} | {http.p50_ms:.1f} "
-            f"| {http.p99_ms:.1f} | {http.p999_ms:.1f} | {http.max_ms:.1f} | "
-            f"{http.adherence:.2%} | {http.statuses} {http.errors or ''} |")
+        lines.append(_row("HTTP", http.result, str(http.errors or "")))
         if kafka is not None:
-            lines.append(
-                f"| {kafka.rate:,.0f} | Kafka | {kafka.sent:,} | {kafka.received:,} | "
-                f"{kafka.p50_ms:.1f} | {kafka.p99_ms:.1f} | {kafka.p999_ms:.1f} | "
-                f"{kafka.max_ms:.1f} | {kafka.adherence:.2%} | {dict(kafka.statuses)} |")
+            lines.append(_row("Kafka", kafka))
     lines.append("")
     for http, kafka in results:
-        overhead = (f"{http.p50_ms - kafka.p50_ms:+.1f} ms p50 over the Kafka path, "
+        r = http.result
+        overhead = (f"{r.p50_ms - kafka.p50_ms:+.1f} ms p50 over the Kafka path, "
                     if kafka else "")
-        lines.append(f"- {http.rate:,.0f}/s: {overhead}median time inside the gateway "
+        lines.append(f"- {r.rate:,.0f}/s: {overhead}median time inside the gateway "
                      f"{http.gateway_p50_ms:.2f} ms; load generator lag <= "
-                     f"{http.max_send_lag_ms:.1f} ms.")
+                     f"{r.max_send_lag_ms:.1f} ms.")
     return "\n".join(lines) + "\n"
 
 

@@ -53,6 +53,11 @@ def features_input(matrix: np.ndarray) -> triton.InferInput:
     return tensor
 
 
+def texts(result: triton.InferResult, name: str) -> list[str]:
+    """A BYTES output as strings (tritonclient gives str from JSON, bytes from binary)."""
+    return [v.decode() if isinstance(v, bytes) else v for v in result.as_numpy(name)]
+
+
 def test_live_ready_and_metadata(settings: Settings,
                                  pipeline: triton.InferenceServerClient) -> None:
     client = pipeline
@@ -76,9 +81,7 @@ def test_batch_of_8_rows_scored_by_the_primary(settings: Settings,
     result = pipeline.infer(MODEL, [features_input(matrix)], request_id="batch8",
                             timeout=2_000_000)
     elapsed_ms = (time.monotonic() - started) * 1000
-    statuses = [s.decode() if isinstance(s, bytes) else s for s in result.as_numpy("status")]
-    models = [m.decode() if isinstance(m, bytes) else m for m in result.as_numpy("model")]
-    assert statuses == ["ok"] * 8 and models == ["primary"] * 8
+    assert texts(result, "status") == ["ok"] * 8 and texts(result, "model") == ["primary"] * 8
     want, labels = load_model(resolve_model(settings.models_dir, "primary")).predict(matrix)
     np.testing.assert_allclose(result.as_numpy("score"), want, atol=1e-5)
     assert result.as_numpy("label").tolist() == np.asarray(labels).tolist()
@@ -96,8 +99,7 @@ def test_one_ms_timeout_is_answered_timeout(settings: Settings,
     started = time.monotonic()
     result = pipeline.infer(MODEL, [features_input(matrix)], timeout=1000)  # microseconds
     elapsed_ms = (time.monotonic() - started) * 1000
-    status = result.as_numpy("status")[0]
-    assert (status.decode() if isinstance(status, bytes) else status) == "timeout"
+    assert texts(result, "status") == ["timeout"]
     assert np.isnan(result.as_numpy("score")[0]) and result.as_numpy("label")[0] == -1
     parameters = result.get_response()["parameters"]
     assert parameters["deadline_ms"] == 1.0
