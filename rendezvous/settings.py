@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +66,154 @@ class GatewaySettings(BaseModel):
 
     max_deadline_ms: float = 60_000.0
     """Longest deadline a request may ask for."""
+
+
+class WorkerSettings(BaseModel):
+    """``rendezvous worker``: micro-batching of one model worker (``RENDEZVOUS_WORKER__*``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_batch: int = Field(default=512, ge=1)
+    """Most records scored in one inference call."""
+
+    max_wait_ms: float = Field(default=2.0, ge=0)
+    """Longest wait for the first record of a batch; the batch is what has arrived by
+    then (up to ``max_batch``), so it grows with load."""
+
+    delay_ms: float = Field(default=0.0, ge=0)
+    """Artificial delay per batch before producing (a slow model, for fallback tests)."""
+
+    lag_interval_s: float = Field(default=1.0, gt=0)
+    """How often the consumer-lag gauge is sampled (from cached watermarks)."""
+
+
+class ServeSettings(BaseModel):
+    """``rendezvous serve``: the rendezvous loop (``RENDEZVOUS_SERVE__*``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    commit_interval_ms: float = Field(default=5.0, gt=0)
+    """How often results are committed: latency against broker load."""
+
+    max_batch: int = Field(default=1000, ge=1)
+    """Records per poll at most."""
+
+    max_wait_ms: float = Field(default=2.0, ge=0)
+    """Longest poll when no deadline is near."""
+
+    features_from: str = "primary"
+    """Model whose manifest defines valid features; '' validates the structure only."""
+
+    exactly_once: Literal["dedup", "transactions"] = "dedup"
+    """dedup: results produced at once, offsets committed behind their acks;
+    transactions: results and offsets commit atomically (~20-30 ms a commit)."""
+
+    margin_min_ms: float = Field(default=2.0, ge=0)
+    """Smallest delivery margin: a request is decided by its deadline less the measured
+    time a result takes to reach its reader, at least this."""
+
+    margin_max_ms: float = Field(default=10.0, ge=0)
+    """Largest delivery margin (used until the output path is measured)."""
+
+    stuck_commit_s: float = Field(default=30.0, gt=0)
+    """A commit stuck this long will not finish: the process exits so a restart
+    recovers from the committed state."""
+
+    deadletter_max_bytes: int = Field(default=256 * 1024, ge=1)
+    """A dead letter's value and key are cut to this (the full record is archived)."""
+
+
+class DecoySettings(BaseModel):
+    """``rendezvous decoy``: what is archived, where, how often files roll
+    (``RENDEZVOUS_DECOY__*``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    archive: Path | None = None
+    """Root directory of the Parquet archive (created if missing); required to run."""
+
+    topics: tuple[str, ...] = ("input", "decisions")
+    """Logical topics to record (``settings.topic(name)`` on the cluster)."""
+
+    roll_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    """Roll when this many bytes (uncompressed, in memory) are buffered."""
+
+    roll_seconds: float = Field(default=60.0, gt=0)
+    """Roll when the oldest buffered record is this old."""
+
+    batch_size: int = Field(default=10_000, ge=1)
+    """Most records per poll."""
+
+    poll_wait_s: float = Field(default=0.2, ge=0)
+    """Longest wait of one poll."""
+
+    compression: Literal["zstd", "snappy", "lz4", "gzip", "none"] = "zstd"
+    """Parquet compression codec."""
+
+    instance_id: str | None = None
+    """Static group membership (``group.instance.id``): a restarted decoy takes its
+    partitions back at once instead of after the session timeout."""
+
+
+class Thresholds(BaseModel):
+    """When a closed monitor window raises an alert; ``None`` disables a cause
+    (``RENDEZVOUS_MONITOR__THRESHOLDS__*``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_psi: float | None = 0.25
+    """Drift alert when a feature's PSI exceeds this."""
+
+    max_disagreement: float | None = 0.2
+    """Alert when canary and primary disagree on more than this fraction."""
+
+    max_timeout_rate: float | None = 0.05
+    """Alert when more than this fraction of decisions timed out."""
+
+    max_p99_ms: float | None = None
+    """Alert when a model's p99 latency exceeds this (off unless set)."""
+
+    min_samples: int = Field(default=100, ge=1)
+    """Fewer observations than this in a window never alert (too noisy to judge)."""
+
+
+class MonitorSettings(BaseModel):
+    """``rendezvous monitor``: windows, drift and alerts (``RENDEZVOUS_MONITOR__*``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    window_s: float = Field(default=60.0, ge=0.5)
+    """Length of the tumbling windows, seconds."""
+
+    grace_s: float = Field(default=2.0, ge=0)
+    """How long after its end a window is judged for alerts."""
+
+    sample: float = Field(default=1.0, gt=0, le=1)
+    """Fraction of requests aggregated (by id hash)."""
+
+    thresholds: Thresholds = Thresholds()
+    """When a window alerts."""
+
+    primary: str = "primary"
+    """The primary model."""
+
+    canary: str = "canary"
+    """The canary model."""
+
+    reference_model: str = "primary"
+    """Model whose manifest (newest version) is the drift reference."""
+
+    keep_windows: int = Field(default=10, ge=1)
+    """How many past windows are kept (and served)."""
+
+    join_ttl_s: float = Field(default=600.0, ge=1)
+    """How long a decision waits for its feedback label (and vice versa)."""
+
+    flush_s: float = Field(default=0.25, gt=0)
+    """How often the state is published to HTTP and persisted."""
+
+    replication_factor: int = Field(default=1, ge=1)
+    """Replication factor of the changelog topic faust creates."""
 
 
 class Settings(BaseSettings):
@@ -131,13 +279,37 @@ class Settings(BaseSettings):
     """Deadline of a request that names none, until the live policy sets one."""
 
     metrics_port: int | None = None
-    """Port of this process's Prometheus ``/metrics`` (on 127.0.0.1); unset = off."""
+    """Port of this process's HTTP endpoint (``/metrics``; the monitor's ``/windows`` too);
+    0 = any free port (shown on the ready line); unset = off (the monitor: any free port).
+    The same setting for every component; ``--metrics-port`` sets it."""
+
+    metrics_host: str = "127.0.0.1"
+    """Address the ``/metrics`` (and monitor) HTTP endpoint binds; ``0.0.0.0`` in a
+    container, so its published port is reachable."""
 
     kafka_heap: str = "512m"
     """Heap of the local broker's JVM (``-Xmx``), at most 1 GiB on a small machine."""
 
     gateway: GatewaySettings = GatewaySettings()
     """``rendezvous gateway`` (env ``RENDEZVOUS_GATEWAY__<FIELD>``)."""
+
+    worker: WorkerSettings = WorkerSettings()
+    """``rendezvous worker`` (env ``RENDEZVOUS_WORKER__<FIELD>``)."""
+
+    serve: ServeSettings = ServeSettings()
+    """``rendezvous serve`` (env ``RENDEZVOUS_SERVE__<FIELD>``)."""
+
+    decoy: DecoySettings = DecoySettings()
+    """``rendezvous decoy`` (env ``RENDEZVOUS_DECOY__<FIELD>``)."""
+
+    monitor: MonitorSettings = MonitorSettings()
+    """``rendezvous monitor`` (env ``RENDEZVOUS_MONITOR__<FIELD>``,
+    ``RENDEZVOUS_MONITOR__THRESHOLDS__<FIELD>``)."""
+
+    @property
+    def monitor_datadir(self) -> Path:
+        """faust's data directory: under the state directory, never the working one."""
+        return self.state_dir / "monitor" / self.group("monitor")
 
     def topic(self, name: str) -> str:
         """The full topic name of a logical topic from ``topics.yaml``."""

@@ -4,20 +4,66 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import click
 from confluent_kafka import KafkaException
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from rendezvous.errors import RendezvousError
-from rendezvous.settings import Settings
+from rendezvous.settings import (
+    DecoySettings,
+    MonitorSettings,
+    ServeSettings,
+    Settings,
+    Thresholds,
+    WorkerSettings,
+)
+
+SECTIONS: dict[type[BaseModel], str] = {
+    WorkerSettings: "WORKER", ServeSettings: "SERVE", DecoySettings: "DECOY",
+    MonitorSettings: "MONITOR", Thresholds: "MONITOR__THRESHOLDS",
+}
+
+METRICS_PORT_HELP = ("Port of this process's HTTP /metrics endpoint (0 = any free port, shown "
+                     "on the ready line); the same setting as RENDEZVOUS_METRICS_PORT. It "
+                     "binds RENDEZVOUS_METRICS_HOST (default 127.0.0.1).")
 
 
-def settings() -> Settings:
+def settings(**given: Any) -> Settings:
+    """Settings from the environment with what the command line gave on top: a field
+    (``metrics_port=9100``) or a section's fields (``worker={"max_batch": 8}``); a None
+    is an option not given, so the environment (or the default) stands."""
     try:
-        return Settings()
+        base = Settings()
+        update: dict[str, Any] = {}
+        for name, value in given.items():
+            if isinstance(value, dict):
+                section = getattr(base, name)
+                update[name] = type(section).model_validate(_merge(section.model_dump(), value))
+            elif value is not None:
+                update[name] = value
+        return base.model_copy(update=update)
     except ValidationError as exc:
-        raise click.ClickException(f"invalid RENDEZVOUS_* setting: {exc}") from exc
+        raise click.ClickException(f"invalid setting: {exc}") from exc
+
+
+def _merge(current: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(current)
+    for key, value in given.items():
+        if isinstance(value, dict):
+            merged[key] = _merge(current.get(key) or {}, value)
+        elif value is not None:
+            merged[key] = value
+    return merged
+
+
+def default(section: type[BaseModel], field: str, unit: str = "") -> str:
+    """`` [default: X; env RENDEZVOUS_SECTION__FIELD]`` for an option's help: the one
+    default lives in the settings class."""
+    value = section.model_fields[field].default
+    env = f"RENDEZVOUS_{SECTIONS[section]}__{field.upper()}"
+    return f" [default: {value}{unit}; env {env}]"
 
 
 @contextlib.contextmanager

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from rendezvous.cli.common import clear_errors, settings
-from rendezvous.decoy import DecoyConfig
+from rendezvous.cli.common import METRICS_PORT_HELP, clear_errors, default, settings
 from rendezvous.decoy import run as run_decoy
+from rendezvous.settings import DecoySettings
 
 _UNITS = {"": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2,
           "mib": 1024**2, "g": 1024**3, "gb": 1024**3, "gib": 1024**3}
@@ -25,31 +25,41 @@ def _size(text: str) -> int:
 
 
 @click.command("decoy")
-@click.option("--archive", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Root directory of the Parquet archive (created if missing).")
-@click.option("--record", "topics", multiple=True, default=("input", "decisions"),
-              show_default=True, help="Logical topic to record; repeat for several.")
-@click.option("--roll-bytes", default="64MiB", show_default=True,
-              help="Roll files when this much (uncompressed) is buffered, e.g. 64MiB.")
-@click.option("--roll-seconds", type=float, default=60.0, show_default=True,
-              help="Roll files when the oldest buffered record is this old.")
-@click.option("--compression", default="zstd", show_default=True,
+@click.option("--archive", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Root directory of the Parquet archive (created if missing); required here "
+                   "or as RENDEZVOUS_DECOY__ARCHIVE.")
+@click.option("--record", "topics", multiple=True,
+              help="Logical topic to record; repeat for several."
+                   + default(DecoySettings, "topics"))
+@click.option("--roll-bytes", default=None,
+              help="Roll files when this much (uncompressed) is buffered, e.g. 64MiB."
+                   + default(DecoySettings, "roll_bytes", " bytes"))
+@click.option("--roll-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Roll files when the oldest buffered record is this old."
+                   + default(DecoySettings, "roll_seconds"))
+@click.option("--compression", default=None,
               type=click.Choice(["zstd", "snappy", "lz4", "gzip", "none"]),
-              help="Parquet compression codec.")
-@click.option("--batch-size", type=int, default=10_000, show_default=True,
-              help="Most records per poll.")
+              help="Parquet compression codec." + default(DecoySettings, "compression"))
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Most records per poll." + default(DecoySettings, "batch_size"))
 @click.option("--instance-id", default=None,
               help="Static group membership id: a restarted decoy gets its partitions "
                    "back at once. Give each decoy process its own.")
-def decoy(archive: Path, topics: tuple[str, ...], roll_bytes: str, roll_seconds: float,
-          compression: str, batch_size: int, instance_id: str | None) -> None:
+@click.option("--metrics-port", type=click.IntRange(min=0), default=None, help=METRICS_PORT_HELP)
+def decoy(archive: Path | None, topics: tuple[str, ...], roll_bytes: str | None,
+          roll_seconds: float | None, compression: str | None, batch_size: int | None,
+          instance_id: str | None, metrics_port: int | None) -> None:
     """Record every input and decision record, raw, into a Parquet archive.
 
     Offsets are committed only after the file holding the records is durable.
     SIGTERM rolls what is buffered, commits and exits 0.
     """
-    config = DecoyConfig(archive=archive, topics=topics, roll_bytes=_size(roll_bytes),
-                         roll_seconds=roll_seconds, batch_size=batch_size,
-                         compression=compression, instance_id=instance_id)
+    s = settings(metrics_port=metrics_port, decoy={
+        "archive": archive, "topics": topics or None,
+        "roll_bytes": _size(roll_bytes) if roll_bytes is not None else None,
+        "roll_seconds": roll_seconds, "batch_size": batch_size, "compression": compression,
+        "instance_id": instance_id})
+    if s.decoy.archive is None:
+        raise click.UsageError("no archive: pass --archive DIR (or RENDEZVOUS_DECOY__ARCHIVE)")
     with clear_errors():
-        run_decoy(settings(), config)
+        run_decoy(s)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from rendezvous.cli.common import clear_errors, settings
+from rendezvous.cli.common import METRICS_PORT_HELP, clear_errors, default, settings
+from rendezvous.settings import WorkerSettings
 
 
 @click.command("worker")
@@ -12,22 +13,23 @@ from rendezvous.cli.common import clear_errors, settings
               help="Model to serve: a directory name under the models dir (primary, canary).")
 @click.option("--version", "version", default=None,
               help="Model version; default: the newest under models/<name>/.")
-@click.option("--max-batch", type=click.IntRange(min=1), default=512, show_default=True,
-              help="Most records scored in one inference call.")
-@click.option("--max-wait-ms", type=click.FloatRange(min=0), default=2.0, show_default=True,
+@click.option("--max-batch", type=click.IntRange(min=1), default=None,
+              help="Most records scored in one inference call."
+                   + default(WorkerSettings, "max_batch"))
+@click.option("--max-wait-ms", type=click.FloatRange(min=0), default=None,
               help="Longest wait for the first record of a batch; the batch is what has arrived "
-                   "by then (up to --max-batch), so it grows with load.")
-@click.option("--delay-ms", type=click.FloatRange(min=0), default=0.0, show_default=True,
+                   "by then (up to --max-batch), so it grows with load."
+                   + default(WorkerSettings, "max_wait_ms"))
+@click.option("--delay-ms", type=click.FloatRange(min=0), default=None,
               help="Artificial delay per batch before producing (a slow model, for fallback "
-                   "tests).")
-@click.option("--metrics-port", type=click.IntRange(min=0), default=None,
-              help="Serve Prometheus /metrics on 127.0.0.1:PORT (0 = any free port, shown in "
-                   "the ready line); overrides RENDEZVOUS_METRICS_PORT.")
+                   "tests)." + default(WorkerSettings, "delay_ms"))
+@click.option("--metrics-port", type=click.IntRange(min=0), default=None, help=METRICS_PORT_HELP)
 @click.option("--instance-id", "instance", default=None,
               help="Static group membership id: a restarted worker with the same id gets its "
                    "partitions back at once instead of after the session timeout.")
-def worker(model_name: str, version: str | None, max_batch: int, max_wait_ms: float,
-           delay_ms: float, metrics_port: int | None, instance: str | None) -> None:
+def worker(model_name: str, version: str | None, max_batch: int | None,
+           max_wait_ms: float | None, delay_ms: float | None, metrics_port: int | None,
+           instance: str | None) -> None:
     """Score input events with one model and write one score per event to the scores topic.
 
     Consumes the input topic in its own consumer group (worker-MODEL), in
@@ -45,7 +47,9 @@ def worker(model_name: str, version: str | None, max_batch: int, max_wait_ms: fl
     """
     from rendezvous.worker import runner
 
+    s = settings(metrics_port=metrics_port, worker={
+        "max_batch": max_batch, "max_wait_ms": max_wait_ms, "delay_ms": delay_ms})
     with clear_errors():
-        runner.run(settings(), model_name, version=version, max_batch=max_batch,
-                   max_wait_ms=max_wait_ms, delay_ms=delay_ms, metrics_port=metrics_port,
-                   instance=instance)
+        runner.run(s, model_name, version=version, max_batch=s.worker.max_batch,
+                   max_wait_ms=s.worker.max_wait_ms, delay_ms=s.worker.delay_ms,
+                   metrics_port=s.metrics_port, instance=instance)

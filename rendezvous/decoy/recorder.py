@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from rendezvous.decoy.batches import payload_bytes, to_batches
+from rendezvous.decoy.errors import DecoyError
 from rendezvous.decoy.writer import ArchiveWriter
-from rendezvous.metrics import serve_metrics
+from rendezvous.metrics import BATCH_BUCKETS, LagProbe, serve_metrics
 from rendezvous.readiness import announce_ready
-from rendezvous.settings import Settings
+from rendezvous.settings import DecoySettings, Settings
+from rendezvous.transport.bad_records import SKIPPED
 from rendezvous.transport.clients import Stopper, make_consumer, poll_batch
 
 log = logging.getLogger(__name__)
@@ -30,34 +30,22 @@ RECORDS = Counter("rendezvous_decoy_records", "Records archived (durable)", ["to
 BYTES = Counter("rendezvous_decoy_bytes", "Key and value bytes archived (durable)", ["topic"])
 FILES = Counter("rendezvous_decoy_files", "Archive files written", ["topic"])
 BUFFERED = Gauge("rendezvous_decoy_buffered_records", "Records in memory, not yet in a file")
+LAG = Gauge("rendezvous_decoy_lag", "Records of the recorded topics not consumed yet, when sampled")
+BATCH_SECONDS = Histogram("rendezvous_decoy_batch_seconds",
+                          "Time to buffer one polled batch (and roll, when it is due)",
+                          buckets=BATCH_BUCKETS)
 
 
-@dataclass(frozen=True)
-class DecoyConfig:
-    """What the decoy records, where, and how often it rolls files."""
-
-    archive: Path
-    """Root directory of the archive."""
-    topics: tuple[str, ...] = ("input", "decisions")
-    """Logical topics to record (``settings.topic(name)`` on the cluster)."""
-    roll_bytes: int = 64 * 1024 * 1024
-    """Roll when this many bytes (uncompressed, in memory) are buffered."""
-    roll_seconds: float = 60.0
-    """Roll when the oldest buffered record is this old."""
-    batch_size: int = 10_000
-    """Most records per poll."""
-    poll_wait_s: float = 0.2
-    compression: str = "zstd"
-    """Parquet compression codec: zstd, snappy, lz4, gzip or none."""
-    instance_id: str | None = None
-    """Static group membership (``group.instance.id``): a restarted decoy takes its
-    partitions back at once instead of after the session timeout."""
+DecoyConfig = DecoySettings
+"""What the decoy records, where, and how often it rolls files: ``Settings.decoy``."""
 
 
 class Recorder:
     """One decoy consumer and its writer; drive it with :meth:`step`, end with :meth:`close`."""
 
-    def __init__(self, settings: Settings, config: DecoyConfig) -> None:
+    def __init__(self, settings: Settings, config: DecoySettings) -> None:
+        if config.archive is None:
+            raise DecoyError("no archive directory: set --archive or RENDEZVOUS_DECOY__ARCHIVE")
         self.config = config
         self.writer = ArchiveWriter(config.archive, config.compression)
         self.records_seen = 0
@@ -65,6 +53,11 @@ class Recorder:
         overrides = {"group.instance.id": config.instance_id} if config.instance_id else {}
         self._group = settings.group("decoy")
         self.consumer: Consumer = make_consumer(settings, self._group, **overrides)
+        self.lag = LagProbe(self.consumer, LAG)
+        # The decoy rejects nothing (it archives raw bytes): its bad-records count is 0,
+        # exported so ``rendezvous status`` reads the same columns for every component.
+        SKIPPED.labels("decoy", "input")
+        self.metrics_port: int | None = None
         # next offset to commit, per (topic, partition)
         self._pending: dict[tuple[Any, Any], int] = {}
         self._pending_bytes: dict[str, int] = {}
@@ -78,6 +71,8 @@ class Recorder:
     def step(self) -> int:
         """Poll one batch, buffer it, roll and commit when a limit is reached; returns its size."""
         records = poll_batch(self.consumer, self.config.batch_size, self.config.poll_wait_s)
+        started = time.perf_counter()
+        self.lag.maybe_update()
         if records:
             arrival_ms = int(time.time() * 1000)
             for group, batch in to_batches(records, self._logical, arrival_ms).items():
@@ -91,6 +86,8 @@ class Recorder:
         if (self.writer.buffered_bytes >= self.config.roll_bytes
                 or self.writer.age_s() >= self.config.roll_seconds):
             self.roll_and_commit()
+        if records:
+            BATCH_SECONDS.observe(time.perf_counter() - started)
         return len(records)
 
     def roll_and_commit(self, commit: bool = True) -> None:
@@ -126,7 +123,8 @@ class Recorder:
         log.info("assigned %s", [(p.topic, p.partition) for p in partitions])
         if not self._ready:
             self._ready = True
-            announce_ready("decoy", f"group={self._group} archive={self.config.archive}")
+            announce_ready("decoy", f"group={self._group} archive={self.config.archive} "
+                                    f"metrics={self.metrics_port}")
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Still the owner here: finish the files and commit before another member starts.
@@ -137,11 +135,12 @@ class Recorder:
         self.roll_and_commit(commit=False)
 
 
-def run(settings: Settings, config: DecoyConfig) -> None:
-    """Record until SIGTERM/SIGINT, then roll what is buffered, commit and return."""
-    serve_metrics(settings)
+def run(settings: Settings) -> None:
+    """Record as ``settings.decoy`` says until SIGTERM/SIGINT, then roll what is
+    buffered, commit and return."""
     stopper = Stopper()
-    recorder = Recorder(settings, config)
+    recorder = Recorder(settings, settings.decoy)
+    recorder.metrics_port = serve_metrics(settings)
     recorder.start()
     try:
         while not stopper.stopped:

@@ -101,9 +101,17 @@ def how_to_use(settings: Settings, components: Components) -> list[str]:
         f"  kcat -b {bootstrap} -t {source} -P -k id1 <<< '{example_event()}'",
         "metrics:",
     ]
-    lines += [f"  {name:<9} {url}" for name, url in components.endpoints().items()]
+    endpoints = components.endpoints()
+    lines += [f"  {name:<9} {url}" for name, url in endpoints.items()]
+    lines += ["status of every component:", f"  {status_command(endpoints)}"]
     lines.append(f"logs         {components.supervisor.log_dir}")
     return lines
+
+
+def status_command(endpoints: dict[str, str]) -> str:
+    """The exact ``rendezvous status`` command line for these /metrics endpoints."""
+    return " ".join(["rendezvous status",
+                     *(f"--endpoint {name}={url}" for name, url in endpoints.items())])
 
 
 def printer(stream: TextIO) -> Callable[[str], None]:

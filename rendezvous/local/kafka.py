@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import shutil
 import signal
@@ -11,6 +12,7 @@ import time
 import uuid
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from rendezvous.local.errors import LocalStackError
 from rendezvous.local.processes import alive, free_port, require, spawn, stop, wait_until
@@ -140,17 +142,16 @@ def kafka_answers(bootstrap: str, timeout_s: float = 1.0) -> bool:
     """Whether an AdminClient gets metadata with at least one broker."""
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0,
-                         "logger": _quiet_logger()})
+    conf: dict[str, Any] = {"bootstrap.servers": bootstrap, "log_level": 0,
+                            "logger": _quiet_logger()}
+    admin = AdminClient(conf)
     try:
         return bool(admin.list_topics(timeout=timeout_s).brokers)
     except Exception:  # KafkaException while the broker is still starting
         return False
 
 
-def _quiet_logger():  # type: ignore[no-untyped-def]
-    import logging
-
+def _quiet_logger() -> logging.Logger:
     logger = logging.getLogger("rendezvous.local.probe")
     logger.addHandler(logging.NullHandler())
     logger.propagate = False

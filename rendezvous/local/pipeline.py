@@ -49,11 +49,12 @@ def commands(spec: PipelineSpec) -> dict[str, list[str]]:
     }
     if spec.decoy:
         cmds["decoy"] = ["decoy", "--archive", str(spec.archive), "--instance-id", "decoy-0",
-                         "--roll-seconds", "5"]
+                         "--roll-seconds", "5", "--metrics-port", "0"]
     for i in range(spec.serve_instances):
         cmds[f"serve-{i}"] = ["serve", "--instance-id", str(i), "--metrics-port", "0"]
     if spec.monitor:
-        cmds["monitor"] = ["monitor", "--port", "0", "--window-s", str(spec.monitor_window_s)]
+        cmds["monitor"] = ["monitor", "--metrics-port", "0",
+                           "--window-s", str(spec.monitor_window_s)]
     for name, extra in spec.extra.items():
         cmds[name] = [*cmds[name], *extra]
     return cmds

@@ -35,9 +35,12 @@ class Component:
 class Supervisor:
     """A set of component processes with one log file each under ``log_dir``."""
 
-    def __init__(self, log_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, log_dir: Path, env: dict[str, str] | None = None,
+                 cwd: Path | None = None) -> None:
         self.log_dir = log_dir
         self.env = {**os.environ, **(env or {})}
+        self.cwd = cwd
+        """Working directory of the components (default: this process's)."""
         self.components: dict[str, Component] = {}
 
     def start(self, name: str, args: list[str], wait: bool = True,
@@ -47,7 +50,7 @@ class Supervisor:
         log = self.log_dir / f"{name}.log"
         seen = _ready_lines(log)  # the log is appended to: count only new ready lines
         full_env = {**self.env, **(env or {})}
-        pid = spawn(argv, log, env=full_env)
+        pid = spawn(argv, log, cwd=self.cwd, env=full_env)
         component = Component(name, argv, log, pid, full_env)
         self.components[name] = component
         if wait:

@@ -11,7 +11,8 @@ table backed by a changelog topic, so a restart continues the windows. When a
 closed window crosses a threshold, exactly one record per (window, cause,
 subject) goes to the ``alerts`` topic (JSON :class:`~rendezvous.monitor.alerts.Alert`).
 
-HTTP on ``--port`` (127.0.0.1): ``/metrics`` (Prometheus text) and
+HTTP on ``--metrics-port`` (bound to ``RENDEZVOUS_METRICS_HOST``, 127.0.0.1 by default):
+``/metrics`` (Prometheus text) and
 ``/windows`` (JSON of every kept window, newest first, open ones included).
 
 Prometheus series (window gauges describe the latest *closed* window):

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
 from rendezvous.messages import SCHEMA_VERSION
+from rendezvous.settings import Thresholds
 
-
-@dataclass(frozen=True)
-class Thresholds:
-    """When a closed window raises an alert; ``None`` disables a cause."""
-
-    max_psi: float | None = 0.25
-    max_disagreement: float | None = 0.2
-    max_timeout_rate: float | None = 0.05
-    max_p99_ms: float | None = None
-    min_samples: int = 100
-    """Fewer observations than this in a window never alert (too noisy to judge)."""
+__all__ = ["Alert", "Thresholds"]
 
 
 class Alert(msgspec.Struct, frozen=True):
@@ -56,8 +46,10 @@ def evaluate(view: dict[str, Any], thresholds: Thresholds) -> list[Alert]:
     start, end, floor = view["start"], view["end"], thresholds.min_samples
     found: list[Alert] = []
 
-    def add(cause: str, value: float, threshold: float, samples: int, **subject: str) -> None:
-        found.append(Alert(cause, round(value, 6), threshold, start, end, samples, **subject))
+    def add(cause: str, value: float, threshold: float, samples: int,
+            model: str | None = None, feature: str | None = None) -> None:
+        found.append(Alert(cause, round(value, 6), threshold, start, end, samples,
+                           model=model, feature=feature))
 
     drift = view.get("drift")
     if drift and drift["inputs"] >= floor and thresholds.max_psi is not None:

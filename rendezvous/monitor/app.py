@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -26,7 +25,6 @@ from confluent_kafka.admin import AdminClient
 
 from rendezvous import messages
 from rendezvous.monitor import exposition, http
-from rendezvous.monitor.alerts import Thresholds
 from rendezvous.monitor.drift import DriftReference
 from rendezvous.monitor.errors import MonitorError
 from rendezvous.monitor.state import MonitorState
@@ -39,24 +37,6 @@ log = logging.getLogger(__name__)
 SOURCES = ("input", "scores", "decisions", "feedback")
 
 
-@dataclass(frozen=True)
-class MonitorOptions:
-    """Everything ``rendezvous monitor`` can be told."""
-
-    window_s: float = 60.0
-    grace_s: float = 2.0
-    port: int = 0
-    sample: float = 1.0
-    thresholds: Thresholds = Thresholds()
-    primary: str = "primary"
-    canary: str = "canary"
-    reference_model: str = "primary"
-    keep_windows: int = 10
-    join_ttl_s: float = 600.0
-    flush_s: float = 0.25
-    replication_factor: int = 1
-
-
 def sampled(request_id: str, ratio: float) -> bool:
     """Whether a request is aggregated: by a hash of its id, so its input, scores,
     decision and label are all kept or all skipped."""
@@ -66,8 +46,9 @@ def sampled(request_id: str, ratio: float) -> bool:
 class Monitor:
     """The faust app, its table, and the state it persists there."""
 
-    def __init__(self, settings: Settings, options: MonitorOptions) -> None:
-        self.settings, self.options = settings, options
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.options = options = settings.monitor
         self.bad_records = BadRecords("monitor")
         reference = DriftReference.load(settings.models_dir, options.reference_model)
         self.state = MonitorState(options.window_s, reference, options.primary, options.canary,
@@ -77,6 +58,7 @@ class Monitor:
         self.app = faust.App(
             settings.group("monitor"), broker=f"kafka://{settings.kafka_bootstrap()}",
             store="memory://", web_enabled=False, topic_partitions=self.partitions,
+            datadir=str(settings.monitor_datadir),  # not the working directory
             topic_replication_factor=options.replication_factor,
             broker_credentials=_credentials(settings), consumer_auto_offset_reset="earliest",
             # faust's 60 s default keeps a crashed monitor's partitions that long after a restart
@@ -141,9 +123,10 @@ class Monitor:
                 self.state.load(key.decode(), value)
         self.loaded = True
         self._publish()
-        server = http.serve(self.published, self.options.port)
+        host = self.settings.metrics_host
+        server = http.serve(self.published, self.settings.metrics_port or 0, host)
         port = server.server_address[1]
-        log.info("monitor on http://127.0.0.1:%d/metrics and /windows", port)
+        log.info("monitor on http://%s:%d/metrics and /windows", host, port)
         announce_ready("monitor", f"port={port}")
 
     async def _tick(self) -> None:
@@ -171,7 +154,7 @@ class Monitor:
                 self.table.data[raw] = value
             self.table.send_changelog(zlib.crc32(raw) % self.partitions, raw, value)
 
-    async def _on_shutdown(self, app: Any, **_: Any) -> None:
+    async def _on_shutdown(self, app: Any, /, *_: Any, signal: Any, **__: Any) -> None:
         if self.loaded:
             self.flush()
 
@@ -231,9 +214,12 @@ def _credentials(settings: Settings) -> Any:
     return faust.SSLCredentials(context)
 
 
-def run(settings: Settings, options: MonitorOptions) -> None:
-    """Run the monitor until SIGTERM/SIGINT (faust's worker drains and stops)."""
-    monitor = Monitor(settings, options)
+def run(settings: Settings) -> None:
+    """Run the monitor (``settings.monitor``) until SIGTERM/SIGINT (faust's worker drains
+    and stops)."""
+    monitor = Monitor(settings)
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
-    worker = faust.Worker(monitor.app, loglevel=level, quiet=True, redirect_stdouts=False)
+    # override_logging=False: keep the one log format the CLI set up (rendezvous.logs).
+    worker = faust.Worker(monitor.app, loglevel=level, quiet=True, redirect_stdouts=False,
+                          override_logging=False)
     worker.execute_from_commandline()

@@ -254,10 +254,13 @@ class MonitorState:
             self._deleted.add(key)
         self.closed = {ws for ws in self.closed if ws >= horizon}
         join_horizon = now_ms - self.join_ttl_ms
-        for table, tag in ((self.decided, "r"), (self.labels, "l")):
-            for rid in [r for r, v in table.items() if v[-1 if tag == "l" else 0] < join_horizon]:
-                del table[rid]
-                self._deleted.add(f"{tag}|{rid}")
+        # decided: id -> (window, ...); labels: id -> (label, window of arrival)
+        for rid in [r for r, (ws, _) in self.decided.items() if ws < join_horizon]:
+            del self.decided[rid]
+            self._deleted.add(f"r|{rid}")
+        for rid in [r for r, (_, ws) in self.labels.items() if ws < join_horizon]:
+            del self.labels[rid]
+            self._deleted.add(f"l|{rid}")
 
 
 _EMPTY_MODEL: dict[str, Any] = ModelWindow().view()

@@ -94,6 +94,15 @@ class ModelWindow(Aggregate):
     kind = "model"
     counters = ("scores", "errors", "expired", "candidates", "invalid", "late")
     sketches = ("score", "service_ms", "latency_ms")
+    scores: int
+    errors: int
+    expired: int
+    candidates: int
+    invalid: int
+    late: int
+    score: DDSketch
+    service_ms: DDSketch
+    latency_ms: DDSketch
     # service_ms: scored_ms - received_ms at the worker; latency_ms: what the rendezvous saw
 
     def view(self) -> dict[str, Any]:
@@ -111,6 +120,11 @@ class DecisionWindow(Aggregate):
 
     kind = "decisions"
     counters = ("count", "ok", "fallback", "timeout", "rejected")
+    count: int
+    ok: int
+    fallback: int
+    timeout: int
+    rejected: int
 
     def view(self) -> dict[str, Any]:
         rates = {s: (getattr(self, s) / self.count if self.count else math.nan)
@@ -124,6 +138,10 @@ class PairWindow(Aggregate):
     kind = "pair"
     counters = ("both", "disagree")
     sketches = ("primary", "canary")
+    both: int
+    disagree: int
+    primary: DDSketch
+    canary: DDSketch
 
     def view(self) -> dict[str, Any]:
         return {
@@ -138,6 +156,8 @@ class DriftWindow(Aggregate):
 
     kind = "drift"
     counters = ("inputs", "unfit")
+    inputs: int
+    unfit: int
 
     def __init__(self) -> None:
         super().__init__()
@@ -161,6 +181,8 @@ class FeedbackWindow(Aggregate):
 
     kind = "feedback"
     counters = ("labelled", "correct")
+    labelled: int
+    correct: int
 
     def __init__(self) -> None:
         super().__init__()

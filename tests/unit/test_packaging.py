@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from rendezvous.cli import main
+from rendezvous.cli.common import settings as cli_settings
 from rendezvous.model.errors import ModelError
 from rendezvous.model.runtime import resolve_model
 from rendezvous.settings import Settings
@@ -88,3 +90,29 @@ def test_a_missing_override_says_which_path_was_tried(tmp_path: Path, monkeypatc
         resolve_model(settings.models_dir, "primary")
     with pytest.raises(TransportError, match=re.escape(str(tmp_path / "no-topics.yaml"))):
         load_specs(settings)
+
+
+def test_compose_publishes_exactly_the_ports_its_services_bind(monkeypatch) -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    checked = 0
+    for name, service in compose["services"].items():
+        if "command" not in service or not service.get("ports"):
+            continue
+        for var in [v for v in os.environ if v.startswith("RENDEZVOUS_")]:
+            monkeypatch.delenv(var)
+        for var, value in service.get("environment", {}).items():
+            monkeypatch.setenv(var, str(value))
+        command = _resolve(service["command"])
+        params = command.make_context(name, list(service["command"][1:])).params
+        s = cli_settings(metrics_port=params.get("metrics_port"))
+        if service["command"][0] == "gateway":
+            bound = (params.get("host") or s.gateway.host, params.get("port") or s.gateway.port)
+        else:
+            bound = (s.metrics_host, s.metrics_port)
+        for mapping in service["ports"]:
+            host_ip, _host_port, container_port = mapping.rsplit(":", 2)
+            assert host_ip == "127.0.0.1", f"{name}: publish on the host's loopback only"
+            assert bound == ("0.0.0.0", int(container_port)), (
+                f"{name} publishes {mapping} but binds {bound[0]}:{bound[1]}")
+        checked += 1
+    assert checked >= 5
