@@ -26,8 +26,8 @@ OUTPUTS = ("score", "label", "status", "model")
 """Output tensors of every answer, in this order."""
 NO_LABEL = -1
 """``label`` of a row that got no model's answer (``timeout`` / ``rejected``)."""
-ROW_SUFFIX_LENGTH = 8
-"""Room kept in a request id for ``.<row>``, within :data:`MAX_ID_LENGTH`."""
+ROW_SUFFIX_LENGTH = 24
+"""Room kept in a request id for ``.<token>.<row>``, within :data:`MAX_ID_LENGTH`."""
 
 
 class RequestInput(msgspec.Struct, frozen=True):

@@ -127,7 +127,7 @@ class Gateway:
             raise Unavailable(reason)
         started = time.monotonic()
         ts = time.time() * 1000.0
-        base = call.id or uuid.uuid4().hex
+        base = pipeline_id(call.id)
         ids = [f"{base}.{i}" for i in range(len(call.rows))]
         waiter = self._pending.add(ids)
         epoch = self._listener.epoch
@@ -149,9 +149,19 @@ class Gateway:
             "latency_ms": round(max(r.latency_ms for r in results), 3),
             "versions": ",".join(versions),
             "timeouts_at_gateway": len(ids) - len(waiter.results),
+            "rendezvous_id": base,
         }
         return response(self.config.model_name, self.manifest.version, call.id, results,
                          call.outputs, parameters)
+
+
+def pipeline_id(request_id: str | None) -> str:
+    """The id the rows of one HTTP request carry in the pipeline (``<it>.<row>``): the
+    caller's id plus a random token. Callers reuse ids (counters restarting at 0, the
+    same id on every call) and ``serve`` drops a request whose id it has answered
+    before, so the caller's id alone would turn a repeat into a ``timeout``."""
+    token = uuid.uuid4().hex
+    return f"{request_id}.{token[:12]}" if request_id else token
 
 
 def _gateway_timeout(request_id: str, elapsed_ms: float) -> Scored:

@@ -128,9 +128,21 @@ def test_infer_sends_one_event_per_row_with_the_gateways_return_address(
                        "model": ["primary"] * 3}
     assert body["parameters"]["versions"] == "primary:1"
     assert body["parameters"]["deadline_ms"] == 200.0
-    assert [e.id for e in upstream.sent] == ["req-7.0", "req-7.1", "req-7.2"]
+    base = body["parameters"]["rendezvous_id"]
+    assert base.startswith("req-7.")
+    assert [e.id for e in upstream.sent] == [f"{base}.0", f"{base}.1", f"{base}.2"]
     assert {e.reply_to for e in upstream.sent} == {FakeListener.channel}
     assert {e.deadline_ms for e in upstream.sent} == {200.0}
+
+
+def test_a_reused_request_id_gets_fresh_pipeline_ids(
+        client: TestClient, gateway: tuple[Gateway, FakeUpstream]) -> None:
+    gw, upstream = gateway
+    for _ in range(2):
+        answer = client.post("/v2/models/rendezvous/infer", json=infer_body(gw, id="same"))
+        assert answer.json()["id"] == "same"
+        assert answer.json()["outputs"][2]["data"] == ["ok"]
+    assert len({e.id for e in upstream.sent}) == 2
 
 
 def test_rows_without_result_are_answered_timeout_after_the_deadline(
