@@ -1,0 +1,68 @@
+"""One log format: librdkafka's own lines arrive as records of Python logging, never raw."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+
+from rendezvous.cli.common import settings as cli_settings
+
+SCRIPT = """
+import logging
+from confluent_kafka import Producer
+from rendezvous import logs
+from rendezvous.settings import Settings
+
+logs.setup(logging.INFO, {fmt!r})
+producer = Producer(Settings(bootstrap_servers="127.0.0.1:1").kafka_config())
+producer.poll(1.5)  # log lines are served by poll, like delivery reports
+"""
+
+
+def _stderr(fmt: str) -> list[str]:
+    done = subprocess.run([sys.executable, "-c", SCRIPT.format(fmt=fmt)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stderr.splitlines()
+
+
+def test_librdkafka_lines_come_through_logging_as_json() -> None:
+    lines = _stderr("json")
+    records = [json.loads(line) for line in lines]  # every line is one JSON object
+    refused = [r for r in records if r["logger"] == "rendezvous.kafka"
+               and "Connection refused" in r["message"]]
+    assert refused and refused[0]["level"] == "ERROR"
+
+
+def test_text_format_has_no_raw_client_lines() -> None:
+    lines = _stderr("text")
+    assert any(" ERROR rendezvous.kafka: " in line for line in lines), lines
+    assert not [line for line in lines if line.startswith("%")], lines
+
+
+def test_kafka_config_hands_every_client_the_logger() -> None:
+    conf = cli_settings(bootstrap_servers="127.0.0.1:1").kafka_config()
+    assert isinstance(conf["logger"], logging.Logger)
+    assert conf["logger"].name == "rendezvous.kafka"
+
+
+def test_cli_prints_errors_a_user_can_act_on_as_one_line_and_bugs_with_traceback() -> None:
+    import click
+    import pytest
+    from click.testing import CliRunner
+
+    from rendezvous.cli.common import clear_errors
+    from rendezvous.errors import RendezvousError
+
+    @click.command()
+    @click.argument("kind")
+    def fails(kind: str) -> None:
+        with clear_errors():
+            raise RendezvousError("do X") if kind == "ours" else ValueError("a bug")
+
+    ours = CliRunner().invoke(fails, ["ours"])
+    assert ours.exit_code == 1 and ours.output.strip() == "Error: do X"
+    with pytest.raises(ValueError, match="a bug"):
+        CliRunner().invoke(fails, ["bug"], catch_exceptions=False)
