@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from rendezvous.errors import RendezvousError
 from rendezvous.settings import (
     DecoySettings,
+    GatewaySettings,
     MonitorSettings,
     ServeSettings,
     Settings,
@@ -22,7 +23,7 @@ from rendezvous.settings import (
 
 SECTIONS: dict[type[BaseModel], str] = {
     WorkerSettings: "WORKER", ServeSettings: "SERVE", DecoySettings: "DECOY",
-    MonitorSettings: "MONITOR", Thresholds: "MONITOR__THRESHOLDS",
+    MonitorSettings: "MONITOR", Thresholds: "MONITOR__THRESHOLDS", GatewaySettings: "GATEWAY",
 }
 
 METRICS_PORT_HELP = ("Port of this process's HTTP /metrics endpoint (0 = any free port, shown "

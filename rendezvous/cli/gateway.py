@@ -4,28 +4,35 @@ from __future__ import annotations
 
 import click
 
-from rendezvous.cli.common import clear_errors, settings
+from rendezvous.cli.common import clear_errors, default, settings
+from rendezvous.settings import GatewaySettings
 
 
 @click.command("gateway")
-@click.option("--host", default=None, help="Bind address (default: the setting, 127.0.0.1).")
-@click.option("--port", type=int, default=None,
-              help="HTTP port (default: the setting, 8000; 0: any free port).")
+@click.option("--host", default=None,
+              help="Bind address (0.0.0.0 in a container)." + default(GatewaySettings, "host"))
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=None,
+              help="HTTP port (0 = any free port, shown on the ready line)."
+                   + default(GatewaySettings, "port"))
+@click.option("--slack-ms", type=click.FloatRange(min=0), default=None,
+              help="How long after a request's deadline results are still awaited before the "
+                   "missing rows are answered timeout." + default(GatewaySettings, "slack_ms"))
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="Log every HTTP request.")
-def gateway(host: str | None, port: int | None, access_log: bool) -> None:
+def gateway(host: str | None, port: int | None, slack_ms: float | None,
+            access_log: bool) -> None:
     """HTTP gateway speaking the Open Inference Protocol v2 (KServe, Triton, MLServer).
 
     Each row of POST /v2/models/<name>/infer becomes one input event with this
-    gateway's return address; the answer comes by the deadline (parameters.timeout
-    in microseconds, X-Deadline-Ms, else the live policy's), rows without a
-    result by then say `timeout`. Settings: RENDEZVOUS_GATEWAY__* (API keys too).
+    gateway's own Redis return address; the answer comes by the deadline
+    (parameters.timeout in microseconds, X-Deadline-Ms, else the live policy's)
+    plus the slack, and rows without a result by then say `timeout`. API keys:
+    RENDEZVOUS_GATEWAY__API_KEYS='["key"]' (never logged). Prints
+    "rendezvous-ready gateway http://HOST:PORT ..." on stderr once Kafka and
+    Redis are reachable.
     """
     from rendezvous.gateway import run
 
-    s = settings()
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    if overrides:
-        s = s.model_copy(update={"gateway": s.gateway.model_copy(update=overrides)})
+    s = settings(gateway={"host": host, "port": port, "slack_ms": slack_ms})
     with clear_errors():
         run(s, access_log=access_log)
