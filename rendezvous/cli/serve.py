@@ -6,8 +6,9 @@ import logging
 
 import click
 
-from rendezvous.cli.common import clear_errors, settings
+from rendezvous.cli.common import METRICS_PORT_HELP, clear_errors, default, settings
 from rendezvous.model import ModelError, load_manifest, resolve_model
+from rendezvous.settings import ServeSettings as S
 
 log = logging.getLogger(__name__)
 
@@ -16,29 +17,35 @@ log = logging.getLogger(__name__)
 @click.option("--instance-id", default="0", show_default=True,
               help="Stable id of this instance (transactional id and static group member); "
                    "give each instance its own and reuse it on restart.")
-@click.option("--commit-interval-ms", default=5.0, show_default=True,
+@click.option("--commit-interval-ms", type=click.FloatRange(min=0, min_open=True), default=None,
               help="How often results are committed (they are visible to read_committed "
-                   "consumers only then): latency against broker load.")
-@click.option("--max-batch", default=1000, show_default=True, help="Records per poll at most.")
-@click.option("--max-wait-ms", default=2.0, show_default=True,
-              help="Longest poll when no deadline is near.")
-@click.option("--features-from", default="primary", show_default=True,
+                   "consumers only then): latency against broker load."
+                   + default(S, "commit_interval_ms"))
+@click.option("--max-batch", type=click.IntRange(min=1), default=None,
+              help="Records per poll at most." + default(S, "max_batch"))
+@click.option("--max-wait-ms", type=click.FloatRange(min=0), default=None,
+              help="Longest poll when no deadline is near." + default(S, "max_wait_ms"))
+@click.option("--features-from", default=None,
               help="Model whose manifest defines valid features (inputs that do not fit are "
-                   "rejected); '' validates the message structure only.")
-@click.option("--exactly-once", type=click.Choice(["dedup", "transactions"]),
-              default="dedup", show_default=True,
+                   "rejected); '' validates the message structure only."
+                   + default(S, "features_from"))
+@click.option("--exactly-once", type=click.Choice(["dedup", "transactions"]), default=None,
               help="dedup: each result produced the moment it is decided (idempotent producer), "
                    "input offsets committed behind their acks, a re-read request found answered "
                    "on the scored topic; transactions: results and offsets commit atomically "
-                   "(zombies fenced, every result waits for a commit: ~20-30 ms).")
-@click.option("--margin-min-ms", type=click.FloatRange(min=0), default=2.0, show_default=True,
+                   "(zombies fenced, every result waits for a commit: ~20-30 ms)."
+                   + default(S, "exactly_once"))
+@click.option("--margin-min-ms", type=click.FloatRange(min=0), default=None,
               help="Smallest delivery margin: a request is decided by its deadline less the "
-                   "measured time a result takes to reach its reader, at least this.")
-@click.option("--margin-max-ms", type=click.FloatRange(min=0), default=10.0, show_default=True,
-              help="Largest delivery margin (used until the output path is measured).")
-@click.option("--metrics-port", type=int, default=None, help="Prometheus /metrics port (0: any).")
-def serve(instance_id: str, commit_interval_ms: float, max_batch: int, max_wait_ms: float,
-          features_from: str, exactly_once: str, margin_min_ms: float, margin_max_ms: float,
+                   "measured time a result takes to reach its reader, at least this."
+                   + default(S, "margin_min_ms"))
+@click.option("--margin-max-ms", type=click.FloatRange(min=0), default=None,
+              help="Largest delivery margin (used until the output path is measured)."
+                   + default(S, "margin_max_ms"))
+@click.option("--metrics-port", type=click.IntRange(min=0), default=None, help=METRICS_PORT_HELP)
+def serve(instance_id: str, commit_interval_ms: float | None, max_batch: int | None,
+          max_wait_ms: float | None, features_from: str | None, exactly_once: str | None,
+          margin_min_ms: float | None, margin_max_ms: float | None,
           metrics_port: int | None) -> None:
     """The rendezvous: one result per request on the scored topic before its deadline.
 
@@ -49,16 +56,19 @@ def serve(instance_id: str, commit_interval_ms: float, max_batch: int, max_wait_
     """
     from rendezvous.service.runner import run
 
-    s = settings()
-    if metrics_port is not None:
-        s = s.model_copy(update={"metrics_port": metrics_port})
+    s = settings(metrics_port=metrics_port, serve={
+        "commit_interval_ms": commit_interval_ms, "max_batch": max_batch,
+        "max_wait_ms": max_wait_ms, "features_from": features_from,
+        "exactly_once": exactly_once, "margin_min_ms": margin_min_ms,
+        "margin_max_ms": margin_max_ms})
+    opts = s.serve
     features = None
-    if features_from:
+    if opts.features_from:
         try:
-            features = load_manifest(resolve_model(s.models_dir, features_from)).feature_names
+            features = load_manifest(resolve_model(s.models_dir, opts.features_from)).feature_names
         except ModelError as exc:
             raise click.ClickException(f"{exc} (or pass --features-from '')") from exc
     with clear_errors():
-        run(s, instance_id, commit_interval_ms=commit_interval_ms, max_batch=max_batch,
-            max_wait_ms=max_wait_ms, feature_names=features, exactly_once=exactly_once,
-            margin_min_ms=margin_min_ms, margin_max_ms=margin_max_ms)
+        run(s, instance_id, commit_interval_ms=opts.commit_interval_ms, max_batch=opts.max_batch,
+            max_wait_ms=opts.max_wait_ms, feature_names=features, exactly_once=opts.exactly_once,
+            margin_min_ms=opts.margin_min_ms, margin_max_ms=opts.margin_max_ms)
