@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import signal
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -181,4 +182,9 @@ def run(settings: Settings, access_log: bool = False) -> None:
 
     import uvloop
 
+    # uvicorn handles SIGTERM/SIGINT while it serves and raises the signal again once it
+    # has drained; with these handlers that second one is a no-op (exit status 0, no
+    # traceback), and a signal before serving starts still stops it.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda signum, frame: server.handle_exit(signum, frame))
     uvloop.run(main())

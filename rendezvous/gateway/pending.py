@@ -90,12 +90,9 @@ class ReplyListener:
         """Counts (re)subscriptions: a request that saw it change may have lost a result."""
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self, timeout_s: float = 10.0) -> None:
-        """Subscribe (retrying while Redis is down) in the background; wait up to
-        ``timeout_s`` for the first subscription."""
+    def start(self) -> None:
+        """Subscribe in the background (retrying while Redis is down); see :attr:`connected`."""
         self._task = asyncio.create_task(self._listen(), name="gateway-replies")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.connected.wait(), timeout_s)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -60,8 +60,10 @@ class Gateway:
                    pending)
 
     async def start(self) -> None:
-        await self._listener.start()
-        await asyncio.to_thread(self._upstream.start)
+        """Connect in the background: the HTTP server listens at once (live), and
+        :meth:`not_ready` says what is still missing (ready)."""
+        self._listener.start()
+        self._upstream.start()
 
     async def stop(self) -> None:
         await self._listener.stop()

@@ -42,13 +42,9 @@ class Upstream:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gateway-kafka", daemon=True)
 
-    def start(self, timeout_s: float = 10.0) -> None:
-        """Start the thread; wait up to ``timeout_s`` for a first answer from the broker."""
-        self._check()
+    def start(self) -> None:
+        """Start the thread (it asks the broker at once); returns without waiting."""
         self._thread.start()
-        give_up = time.monotonic() + timeout_s
-        while not self.kafka_up and time.monotonic() < give_up:
-            time.sleep(0.05)
 
     def send(self, events: Sequence[InputEvent]) -> None:
         """Queue every event for the input topic, or raise :class:`Unavailable`."""
@@ -88,7 +84,7 @@ class Upstream:
 
     def _run(self) -> None:
         watcher: PolicyWatcher | None = None
-        next_check = time.monotonic() + CHECK_S
+        next_check = time.monotonic()
         while not self._stop.is_set():
             self._producer.poll(0.05)
             if time.monotonic() >= next_check:

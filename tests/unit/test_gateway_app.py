@@ -5,6 +5,7 @@ answer rows at once (or never), so no broker is needed here."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -61,7 +62,7 @@ class FakeListener:
         self.connected = asyncio.Event()
         self.connected.set()
 
-    async def start(self) -> None: ...
+    def start(self) -> None: ...
 
     async def stop(self) -> None: ...
 
@@ -253,8 +254,9 @@ def test_upstream_without_a_broker_is_down_and_refuses() -> None:
     from rendezvous.gateway.upstream import Upstream
 
     upstream = Upstream(Settings(bootstrap_servers="127.0.0.1:1", redis_url="redis://unused"))
-    upstream.start(timeout_s=0.5)
+    upstream.start()
     try:
+        time.sleep(0.5)
         assert not upstream.kafka_up
         with pytest.raises(Unavailable):
             upstream.send([InputEvent("x", [1.0])])
