@@ -30,17 +30,21 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from rendezvous import local
 from rendezvous.backtest import BacktestConfig, backtest
 from rendezvous.decoy import DecoyConfig, Recorder
 from rendezvous.messages import Candidate, Decision, encode
 from rendezvous.model import load_dataset, load_model, resolve_model
 from rendezvous.replay import ReplayConfig, replay
 from rendezvous.settings import Settings
-from rendezvous.transport.clients import flush_or_raise, make_consumer, make_producer, poll_batch
-from rendezvous.transport.topics import apply_topics
+from rendezvous.testing.stack import scratch_settings
+from rendezvous.transport.clients import (
+    flush_or_raise,
+    make_consumer,
+    make_producer,
+    poll_batch,
+    produce,
+)
 
-REPO = Path(__file__).resolve().parents[1]
 N = 200_000
 COMMAND = "python bench/bench_decoy.py"
 
@@ -58,8 +62,8 @@ def _prefill(settings: Settings) -> tuple[int, int, int]:
     """N inputs and N decisions; returns (records, payload bytes over both topics,
     input value bytes)."""
     data = load_dataset()
-    primary = load_model(resolve_model(REPO / "models", "primary"))
-    canary = load_model(resolve_model(REPO / "models", "canary"))
+    primary = load_model(resolve_model(settings.models_dir, "primary"))
+    canary = load_model(resolve_model(settings.models_dir, "canary"))
     p_scores, c_scores = primary.predict(data.X)[0], canary.predict(data.X)[0]
     rows = np.random.default_rng(0).integers(0, len(data.X), size=N)
     features = [[float(f"{v:.9g}") for v in row] for row in data.X.tolist()]
@@ -77,12 +81,7 @@ def _prefill(settings: Settings) -> tuple[int, int, int]:
                                        Candidate("primary", "1", float(p_scores[row]), 9.0, True),
                                        Candidate("canary", "1", float(c_scores[row]), 2.0, True)]))
         for topic, payload in (("input", value), ("decisions", decision)):
-            while True:
-                try:
-                    producer.produce(settings.topic(topic), payload, rid.encode())
-                    break
-                except BufferError:
-                    producer.poll(0.05)
+            produce(producer, settings.topic(topic), payload, rid.encode())
             total += len(payload) + len(rid)
         if i % 1000 == 0:
             producer.poll(0)
@@ -120,7 +119,6 @@ def _decoy(settings: Settings, archive: Path, records: int) -> float:
 
 
 def measure(settings: Settings, workdir: Path) -> dict[str, object]:
-    apply_topics(settings)
     records, payload, input_bytes = _prefill(settings)
     baseline_s = _baseline(settings, records)
     archive = workdir / "archive"
@@ -130,7 +128,7 @@ def measure(settings: Settings, workdir: Path) -> dict[str, object]:
     replayed = replay(settings, ReplayConfig(archive=archive, topic=settings.topic("replay"),
                                              progress=False))
     replay_total_s = time.perf_counter() - started
-    model = load_model(resolve_model(REPO / "models", "primary"))
+    model = load_model(resolve_model(settings.models_dir, "primary"))
     result = backtest(model, BacktestConfig(archive=archive, report=workdir / "report",
                                             against="primary"))
     return {
@@ -181,22 +179,11 @@ def to_markdown(r: dict, broker: str, pinned: str) -> str:
 def run() -> str:
     """Run the benchmark (starting a local broker if none is given) and return its section."""
     pinned = _pin_one_cpu()
-    with tempfile.TemporaryDirectory(prefix="bench-decoy-") as tmp:
-        workdir = Path(tmp)
-        prefix = f"bench{uuid.uuid4().hex[:8]}."
-        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        stack_settings = None
-        if not bootstrap:
-            stack_settings = Settings(state_dir=workdir / "stack")
-            bootstrap = local.up(stack_settings).bootstrap_servers
-        try:
-            settings = Settings(bootstrap_servers=bootstrap, topic_prefix=prefix,
-                                topics_file=REPO / "topics.yaml", models_dir=REPO / "models")
-            results = measure(settings, workdir)
-        finally:
-            if stack_settings is not None:
-                local.down(stack_settings)
-    broker = "KAFKA_BOOTSTRAP_SERVERS" if stack_settings is None else "rendezvous.local (KRaft)"
+    given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    with tempfile.TemporaryDirectory(prefix="bench-decoy-") as tmp, \
+            scratch_settings("bench") as settings:
+        results = measure(settings, Path(tmp))
+    broker = "KAFKA_BOOTSTRAP_SERVERS" if given else "rendezvous.local (KRaft)"
     return to_markdown(results, broker, pinned)
 
 

@@ -10,7 +10,6 @@ local one started for the run.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 import random
@@ -20,33 +19,16 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import Candidate, Decision, decode_decision, encode
 from rendezvous.monitor.state import MonitorState
 from rendezvous.settings import Settings
+from rendezvous.testing.stack import scratch_settings
 from rendezvous.transport.clients import flush_or_raise, make_consumer, make_producer, poll_batch
-from rendezvous.transport.topics import apply_topics
 
-ROOT = Path(__file__).resolve().parent.parent
 N = 50_000
-
-
-@contextlib.contextmanager
-def broker(tmp: Path) -> Iterator[str]:
-    found = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if found:
-        yield found
-        return
-    from rendezvous import local
-
-    settings = Settings(state_dir=tmp / "stack")
-    try:
-        yield local.up(settings).bootstrap_servers
-    finally:
-        local.down(settings)
 
 
 def fill(settings: Settings, n: int) -> None:
@@ -110,15 +92,10 @@ def faust_rate(settings: Settings, tmp: Path, n: int) -> float:
 
 def run(n: int = N) -> str:
     """Run the benchmark; returns a Markdown section."""
-    with tempfile.TemporaryDirectory() as tmp_name, broker(Path(tmp_name)) as bootstrap:
-        tmp = Path(tmp_name)
-        prefix = f"bench{uuid.uuid4().hex[:6]}."
-        settings = Settings(bootstrap_servers=bootstrap, topic_prefix=prefix,
-                            topics_file=ROOT / "topics.yaml", models_dir=ROOT / "models")
-        apply_topics(settings)
+    with tempfile.TemporaryDirectory() as tmp_name, scratch_settings("bench") as settings:
         fill(settings, n)
         plain_rate = plain(settings, n)
-        faust_value = faust_rate(settings, tmp, n)
+        faust_value = faust_rate(settings, Path(tmp_name), n)
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     return "\n".join([
         "## Monitor: faust vs plain confluent-kafka", "",

@@ -8,18 +8,19 @@ component its own process, measured one after the other:
 - **pipeline**: the real thing, started by :func:`rendezvous.local.pipeline.start_pipeline`
   exactly as ``rendezvous up`` does: primary and canary workers, ``serve``
   (transactional), the decoy and the monitor, all on;
-- **bare relay** (:mod:`relay`): the same topology with no logic;
-- **faust peer** (:mod:`faust_peer`): the same two workers, the rendezvous
+- **bare relay** (``bench/relay.py``): the same topology with no logic;
+- **faust peer** (``bench/faust_peer.py``): the same two workers, the rendezvous
   replaced by a faust-streaming agent.
 
-Each system climbs a ladder of rates, one open-loop run (:mod:`loadgen`) per
-rate. A run *passes* when >= 99.9 % of the sent requests are answered within
-the default 50 ms deadline; a failed rate is run once more (the machine is
-shared) and the climb stops at a rate that fails twice. Saturation throughput
-= the highest rate that passed. The pipeline, after its climb, and the bare
-relay, before its climb, run HALF_REPEATS times at half the pipeline's
-saturation, for the p99 ratio. Only one system runs at a time (idle processes
-poll and cost CPU). ``run()`` returns the Markdown section.
+Each system climbs a ladder of rates, one open-loop run
+(:func:`rendezvous.testing.load.measure_rate`) per rate. A run *passes* when >=
+99.9 % of the sent requests are answered within the default 50 ms deadline; a
+failed rate is run once more (the machine is shared) and the climb stops at a
+rate that fails twice. Saturation throughput = the highest rate that passed.
+The pipeline, after its climb, and the bare relay, before its climb, run
+HALF_REPEATS times at half the pipeline's saturation, for the p99 ratio. Only
+one system runs at a time (idle processes poll and cost CPU). ``run()`` returns
+the Markdown section.
 """
 
 from __future__ import annotations
@@ -34,15 +35,14 @@ import time
 import uuid
 from pathlib import Path
 
-from loadgen import DEADLINE_MS, LoadResult, _events, run_load
-
 from rendezvous.local.pipeline import PipelineSpec, component_env, start_pipeline
 from rendezvous.local.processes import spawn
 from rendezvous.local.supervisor import Component, Supervisor
 from rendezvous.settings import Settings
+from rendezvous.testing.load import DEADLINE_MS, RateResult, measure_rate, sample_bodies
+from rendezvous.testing.stack import lease
 from rendezvous.transport.topics import apply_topics
 
-REPO = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
 RATES = (100, 250, 500, 1000, 2000, 3000, 4000, 6000, 8000, 12000, 16000)
 SECONDS = 15.0
@@ -72,9 +72,7 @@ def _start_script(sup: Supervisor, name: str, script: str, args: list[str]) -> N
 
 
 def _settings(base: Settings, system: str) -> Settings:
-    return base.model_copy(update={"topic_prefix": f"b{uuid.uuid4().hex[:6]}{system}.",
-                                   "topics_file": REPO / "topics.yaml",
-                                   "models_dir": REPO / "models"})
+    return base.model_copy(update={"topic_prefix": f"b{uuid.uuid4().hex[:6]}{system}."})
 
 
 def start(system: str, base: Settings, tmp: Path, supervisors: list[Supervisor]) -> Settings:
@@ -116,12 +114,12 @@ def _processes(sup: Supervisor) -> dict[str, int]:
     return pids
 
 
-def passed(result: LoadResult) -> bool:
+def passed(result: RateResult) -> bool:
     """The target: >= 99.9 % of sent requests answered within the deadline, none twice."""
     return result.adherence >= TARGET and result.duplicates == 0
 
 
-def keeps_up(result: LoadResult) -> bool:
+def keeps_up(result: RateResult) -> bool:
     """Every request answered once, p99 under KEEP_UP_P99_MS: the system sustains the rate
     even if the machine's noise pushes its tail past the deadline."""
     return (result.missing == 0 and result.duplicates == 0
@@ -133,22 +131,20 @@ def measure(base: Settings, tmp: Path, systems: tuple[str, ...], seconds: float,
     """Each system in turn: start it, climb the ladder, run at half the pipeline's
     saturation, stop it. Only one system's processes run at a time: an idle process
     polling every few ms costs ~4 % of a CPU, which on 2 CPUs would tilt the race."""
-    bodies = _events()
-    runs: dict[str, list[LoadResult]] = {s: [] for s in systems}
+    bodies = sample_bodies()
+    runs: dict[str, list[RateResult]] = {s: [] for s in systems}
     saturation: dict[str, float] = dict.fromkeys(systems, 0.0)
     sustained: dict[str, float] = dict.fromkeys(systems, 0.0)
-    halves: dict[str, list[LoadResult]] = {s: [] for s in ("pipeline", "relay") if s in systems}
+    halves: dict[str, list[RateResult]] = {s: [] for s in ("pipeline", "relay") if s in systems}
     half = 0.0
 
     for system in systems:
         settings = start(system, base, tmp, supervisors)
 
-        def one(rate: float, settings: Settings = settings, system: str = system) -> LoadResult:
+        def one(rate: float, settings: Settings = settings, system: str = system) -> RateResult:
             pids = _processes(supervisors[-1])
             before = {name: _cpu_s(pid) for name, pid in pids.items()}
-            result = run_load({"bootstrap.servers": settings.kafka_bootstrap()},
-                              settings.topic("input"), settings.topic("scored"), rate, seconds,
-                              bodies=bodies)
+            result = measure_rate(settings, rate, seconds, bodies=bodies)
             result = dataclasses.replace(result, cpu_s={
                 name: _cpu_s(pid) - before[name] for name, pid in pids.items()})
             _log(f"{LABELS[system]:10} {result.line()}")
@@ -184,7 +180,7 @@ def _ms(value: float) -> str:
     return f"{value:,.1f}" if value == value else "-"
 
 
-def _row(system: str, r: LoadResult) -> str:
+def _row(system: str, r: RateResult) -> str:
     statuses = ", ".join(f"{k} {v:,}" for k, v in sorted(r.statuses.items()))
     return (f"| {LABELS[system]} | {r.rate:,.0f} | {r.send_rate:,.0f} | {r.sent:,} | "
             f"{r.missing:,} | {r.duplicates:,} | {_ms(r.p50_ms)} | {_ms(r.p99_ms)} | "
@@ -201,7 +197,7 @@ def _met(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
-def _cpu_rows(runs: dict[str, list[LoadResult]]) -> list[str]:
+def _cpu_rows(runs: dict[str, list[RateResult]]) -> list[str]:
     """CPU ms per 1,000 requests per process, at each system's highest rate it kept up with."""
     lines = ["CPU milliseconds per 1,000 requests, by process, at the highest rate each system "
              "kept up with, else its first run (from `/proc/<pid>/stat` around the run; less "
@@ -225,16 +221,16 @@ def _cpu_rows(runs: dict[str, list[LoadResult]]) -> list[str]:
 
 
 def to_markdown(m: dict, seconds: float, conditions: str) -> str:
-    runs: dict[str, list[LoadResult]] = m["runs"]
+    runs: dict[str, list[RateResult]] = m["runs"]
     sat: dict[str, float] = m["saturation"]
     sus: dict[str, float] = m["sustained"]
-    halves: dict[str, list[LoadResult]] = m["halves"]
+    halves: dict[str, list[RateResult]] = m["halves"]
     half = float(m["half"])
     lines = [
         "## End-to-end pipeline", "",
         f"Command: `{COMMAND}`", "",
-        "Open-loop load (`bench/loadgen.py`): events are sent at a fixed rate by the clock, "
-        "never waiting for replies; each event's `ts` is its scheduled send time, and a "
+        "Open-loop load (`rendezvous/testing/load.py`): events are sent at a fixed rate by the "
+        "clock, never waiting for replies; each event's `ts` is its scheduled send time, and a "
         "separate reader process takes **latency = time the scored record is consumed "
         "(`read_committed`) - `ts`** into an HDR histogram. Named-form events (30 features, "
         f"~1 kB), default deadline {DEADLINE_MS:g} ms; **within** = share of *sent* requests "
@@ -307,7 +303,7 @@ def to_markdown(m: dict, seconds: float, conditions: str) -> str:
     return "\n".join(lines)
 
 
-def _half_rows(halves: dict[str, list[LoadResult]]) -> list[str]:
+def _half_rows(halves: dict[str, list[RateResult]]) -> list[str]:
     """Per-repeat p99 ratios, so the spread shows."""
     if not (halves.get("pipeline") and halves.get("relay")):
         return []
@@ -319,29 +315,21 @@ def _half_rows(halves: dict[str, list[LoadResult]]) -> list[str]:
 
 def run(seconds: float = SECONDS, systems: tuple[str, ...] = SYSTEMS) -> str:
     """Run the benchmark (starting a local stack if none is given); the Markdown section."""
-    from rendezvous import local
-
     with tempfile.TemporaryDirectory(prefix="rendezvous-bench-pipeline-") as name:
         tmp = Path(name)
-        given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        base = Settings(state_dir=tmp / "state")
-        if not given:
-            _log("starting a local stack...")
-            endpoints = local.up(base)
-            os.environ["BENCH_KAFKA_PID"] = str(endpoints.kafka_pid)
-            base = base.model_copy(update={"bootstrap_servers": endpoints.bootstrap_servers,
-                                           "redis_url": endpoints.redis_url})
-        supervisors: list[Supervisor] = []
-        try:
-            measured = measure(base, tmp, systems, seconds, supervisors)
-        finally:
-            for sup in supervisors:
-                try:
-                    sup.stop_all()
-                except Exception as exc:  # stop the others anyway, then say so
-                    _log(f"could not stop every process: {exc}")
-            if not given:
-                local.down(base)
+        with lease(Settings(state_dir=tmp / "state"), _log) as stack:
+            if stack.started:
+                os.environ["BENCH_KAFKA_PID"] = str(stack.pids[0])  # CPU accounting
+            supervisors: list[Supervisor] = []
+            try:
+                measured = measure(stack.settings(Settings()), tmp, systems, seconds,
+                                   supervisors)
+            finally:
+                for sup in supervisors:
+                    try:
+                        sup.stop_all()
+                    except Exception as exc:  # stop the others anyway, then say so
+                        _log(f"could not stop every process: {exc}")
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     conditions = (f"Broker, Redis, the measured system's processes and the load generator "
                   f"share this machine's {cpus} CPUs; one system runs at a time (pipeline, "

@@ -15,7 +15,6 @@ Run: ``python bench/bench_serve.py`` (or ``make bench``).
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -23,16 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.stack import bench_settings, broker_description  # noqa: E402
-from rendezvous.core import Rendezvous  # noqa: E402
-from rendezvous.local.pipeline import component_env  # noqa: E402
-from rendezvous.local.supervisor import Supervisor  # noqa: E402
-from rendezvous.messages import InputEvent, Policy, Score, decode_decision, encode  # noqa: E402
-from rendezvous.settings import Settings  # noqa: E402
-from rendezvous.transport.clients import flush_or_raise, make_producer  # noqa: E402
-from tests.integration.streams import TopicReader  # noqa: E402
+from rendezvous.core import Rendezvous
+from rendezvous.local.pipeline import component_env
+from rendezvous.local.supervisor import Supervisor
+from rendezvous.messages import InputEvent, Policy, Score, decode_decision, encode
+from rendezvous.settings import Settings
+from rendezvous.testing.stack import scratch_settings
+from rendezvous.testing.streams import TopicRecords
+from rendezvous.transport.clients import flush_or_raise, make_producer
 
 REQUESTS = 20_000
 SLACK_REQUESTS = 1_500
@@ -72,7 +69,7 @@ def core_alone(requests: list[tuple[str, float]]) -> float:
 
 
 def _decisions(settings: Settings, n: int, timeout_s: float = 180) -> list:
-    reader = TopicReader(settings, "decisions")
+    reader = TopicRecords(settings, "decisions")
     records = reader.read_until(lambda rs: len(rs) >= n, timeout_s)
     reader.close()
     return [decode_decision(r.value()) for r in records]
@@ -97,7 +94,7 @@ def slack(settings: Settings, logs: Path) -> dict[str, np.ndarray]:
     stop = threading.Event()
 
     def consume() -> None:
-        reader = TopicReader(settings, "scored")
+        reader = TopicRecords(settings, "scored")
         while not stop.is_set():
             before = len(reader.records)
             reader.read_until(lambda rs, b=before: len(rs) > b, 0.2)
@@ -139,14 +136,14 @@ def slack(settings: Settings, logs: Path) -> dict[str, np.ndarray]:
 
 def run() -> str:
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
-        with bench_settings("serve") as settings:
+        with scratch_settings("serve") as settings:
             kafka_rate, core_rate = through_kafka(settings, Path(tmp))
-        with bench_settings("slack") as settings:
+        with scratch_settings("slack") as settings:
             measured = slack(settings, Path(tmp))
     lines = [
         "## Rendezvous service through Kafka",
         "",
-        f"Command: `python bench/bench_serve.py` against {broker_description()}; "
+        f"Command: `python bench/bench_serve.py` against {_broker()}; "
         f"one `rendezvous serve` process (default `--commit-interval-ms 5`), "
         f"{os.cpu_count()} cores shared with the broker.",
         "",
@@ -174,6 +171,11 @@ def run() -> str:
               "read_committed consumer received the result: it adds the transaction commit "
               "and the fetch.", ""]
     return "\n".join(lines)
+
+
+def _broker() -> str:
+    return ("an existing broker" if os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+            else "a local single-node broker (KRaft)")
 
 
 if __name__ == "__main__":

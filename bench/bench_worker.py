@@ -2,7 +2,7 @@
 
     python bench/bench_worker.py
 
-Runs the worker's real loop (``runner.consume_loop`` + ``runner.Scorer``:
+Runs the worker's real loop (``relay.consume_loop`` + ``runner.Scorer``:
 decode, one ONNX Runtime call per batch, produce, commit after the broker's
 acknowledgements) in this process, pinned to one CPU, for each model and batch
 size, each time with a fresh consumer group over the same pre-filled topic.
@@ -20,25 +20,28 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 import confluent_kafka
 import msgspec
 import onnxruntime as ort
-from confluent_kafka import Message, Producer
+from confluent_kafka import Message
 
-from rendezvous import local
 from rendezvous.model import sample_events
 from rendezvous.settings import Settings
-from rendezvous.transport.clients import Stopper, flush_or_raise, make_consumer, make_producer
-from rendezvous.transport.topics import apply_topics
+from rendezvous.testing.stack import scratch_settings
+from rendezvous.transport import relay
+from rendezvous.transport.clients import (
+    Stopper,
+    flush_or_raise,
+    make_consumer,
+    make_producer,
+    produce,
+)
 from rendezvous.worker import runner
 
-REPO = Path(__file__).resolve().parents[1]
 EVENTS = 100_000
 EVENTS_BATCH_1 = 8_000
 BATCHES = (1, 64, 512)
@@ -55,17 +58,8 @@ def prefill(settings: Settings, n: int) -> None:
     distinct = [msgspec.json.encode({**e, "deadline_ms": DEADLINE_MS})
                 for e in sample_events(1000, seed=11)]
     for i in range(n):
-        _produce(producer, topic, distinct[i % len(distinct)], f"b-{i}")
+        produce(producer, topic, distinct[i % len(distinct)], f"b-{i}")
     flush_or_raise(producer, 120)
-
-
-def _produce(producer: Producer, topic: str, value: bytes, key: str) -> None:
-    while True:
-        try:
-            producer.produce(topic, value, key)
-            return
-        except BufferError:
-            producer.poll(0.05)
 
 
 def measure(settings: Settings, kind: str, batch: int, n: int,
@@ -75,7 +69,7 @@ def measure(settings: Settings, kind: str, batch: int, n: int,
     consumer = make_consumer(settings, f"{settings.topic_prefix}bench-{uuid.uuid4().hex[:8]}")
     producer = make_producer(settings)
     out = settings.topic("scores")
-    handle: runner.Handle
+    handle: relay.Handle
     if kind == "relay":
         def handle(records: list[Message], on_delivery: Callable[..., None]) -> int:
             produce = producer.produce
@@ -99,9 +93,9 @@ def measure(settings: Settings, kind: str, batch: int, n: int,
         if seen >= n:
             stopper.stop()
 
-    runner.consume_loop(consumer, producer, settings.topic("input"), handle, max_batch=batch,
-                        max_wait_s=0.002, stopper=stopper, on_poll=on_poll,
-                        max_in_flight=in_flight)
+    relay.consume_loop(consumer, producer, settings.topic("input"), handle, max_batch=batch,
+                       max_wait_s=0.002, stopper=stopper, on_poll=on_poll,
+                       max_in_flight=in_flight)
     # process_time counts every thread (librdkafka's too), and not time spent waiting for
     # the CPU, so it stays meaningful on a machine other work is using.
     return seen / (time.perf_counter() - started), seen / (time.process_time() - cpu_started)
@@ -113,7 +107,7 @@ def measure_all(settings: Settings) -> list[dict[str, float | int | str]]:
     The repeats are interleaved (every configuration once, then again), so a busy
     moment on the machine hits all of them alike rather than one configuration.
     """
-    plan = [(kind, batch, runner.MAX_IN_FLIGHT) for batch in BATCHES
+    plan = [(kind, batch, relay.MAX_IN_FLIGHT) for batch in BATCHES
             for kind in ("relay", *MODELS)]
     plan += [("primary", batch, 0) for batch in BATCHES]  # the alternative: flush every batch
     runs: dict[tuple[str, int, int], list[tuple[float, float]]] = {key: [] for key in plan}
@@ -149,8 +143,8 @@ def to_markdown(results: list[dict[str, float | int | str]], broker: str) -> str
         f"used by the whole process, all threads; it leaves out time spent waiting for a "
         f"CPU, so it is the steadier number when other work shares the machine. Offsets are "
         f"committed only after the broker acknowledged the batch's scores: *pipelined* = up "
-        f"to {runner.MAX_IN_FLIGHT} batches in flight, acknowledged offsets committed every "
-        f"{runner.COMMIT_INTERVAL_S * 1000:g} ms (what the worker does); *flush* = wait for "
+        f"to {relay.MAX_IN_FLIGHT} batches in flight, acknowledged offsets committed every "
+        f"{relay.COMMIT_INTERVAL_S * 1000:g} ms (what the worker does); *flush* = wait for "
         f"each batch's acknowledgements before the next poll. Bare relay = the same loop "
         f"copying the input bytes (no decode, no inference). "
         f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
@@ -174,28 +168,19 @@ def run() -> str:
     """Run the benchmark (starting a local broker if none is given); the Markdown section."""
     cpu = min(os.sched_getaffinity(0))
     before = os.sched_getaffinity(0)
-    with tempfile.TemporaryDirectory(prefix="rendezvous-bench-") as tmp:
-        given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        base = Settings(state_dir=Path(tmp) / "state")
-        if not given:
-            print("starting a local broker...", file=sys.stderr)
-            local.up(base)
+    given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    with scratch_settings("bench", _say) as settings:
+        prefill(settings, EVENTS)
+        os.sched_setaffinity(0, {cpu})  # after the prefill: only the loop is measured
         try:
-            settings = base.model_copy(update={
-                "bootstrap_servers": base.kafka_bootstrap(),
-                "topic_prefix": f"bench{uuid.uuid4().hex[:8]}.",
-                "topics_file": REPO / "topics.yaml", "models_dir": REPO / "models"})
-            apply_topics(settings)
-            prefill(settings, EVENTS)
-            os.sched_setaffinity(0, {cpu})  # after the prefill: only the loop is measured
-            try:
-                results = measure_all(settings)
-            finally:
-                os.sched_setaffinity(0, before)
+            results = measure_all(settings)
         finally:
-            if not given:
-                local.down(base)
+            os.sched_setaffinity(0, before)
     return to_markdown(results, "an existing broker" if given else "a local single-node broker")
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 
 Each role is its own process and consumer group, like the pipeline's. A
 pass-through worker runs the worker's own consume loop
-(:func:`rendezvous.worker.runner.consume_loop`: micro-batches of up to 512,
+(:func:`rendezvous.transport.relay.consume_loop`: micro-batches of up to 512,
 2 ms poll wait, offsets committed once the batch is acknowledged) and copies
 each input record's key and bytes to the scores topic on the same partition
 number: no decode, no inference. The pass-through rendezvous reads scores
@@ -36,7 +36,7 @@ from rendezvous.transport.clients import (
     next_offsets,
     poll_batch,
 )
-from rendezvous.worker import runner
+from rendezvous.transport.relay import consume_loop
 
 REMEMBER = 1_000_000
 """Request ids the pass-through rendezvous remembers (oldest forgotten first)."""
@@ -55,9 +55,9 @@ def worker(settings: Settings, name: str, max_batch: int = 512, max_wait_ms: flo
                     on_delivery=on_delivery)
         return len(records)
 
-    runner.consume_loop(consumer, producer, settings.topic("input"), handle,
-                        max_batch=max_batch, max_wait_s=max_wait_ms / 1000.0, stopper=Stopper(),
-                        on_first_assign=lambda: announce_ready("relay-worker", f"name={name}"))
+    consume_loop(consumer, producer, settings.topic("input"), handle,
+                 max_batch=max_batch, max_wait_s=max_wait_ms / 1000.0, stopper=Stopper(),
+                 on_first_assign=lambda: announce_ready("relay-worker", f"name={name}"))
 
 
 def rendezvous(settings: Settings, max_batch: int = 1000, max_wait_ms: float = 2.0,

@@ -28,8 +28,6 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-sys.path.insert(0, str(BENCH))
-sys.path.insert(1, str(REPO))
 
 SECTIONS = {
     "core": "bench_core",
@@ -39,8 +37,9 @@ SECTIONS = {
     "decoy": "bench_decoy",
     "monitor": "bench_monitor",
     "pipeline": "bench_pipeline",
-    "chaos": "chaos",
+    "chaos": "rendezvous.testing.chaos",
 }
+"""Section -> module: a benchmark of this folder, or a module of the package."""
 OPTIONAL: set[str] = set()
 """Sections whose module may not exist (yet): skipped, and said so."""
 
@@ -114,6 +113,8 @@ def run_section(name: str) -> str | None:
     if name in OPTIONAL and not (BENCH / f"{module_name}.py").exists():
         _progress(f"{name}: bench/{module_name}.py does not exist, skipped")
         return None
+    if "." not in module_name and __package__:  # run as `python -m bench.run`
+        module_name = f"{__package__}.{module_name}"
     module = importlib.import_module(module_name)
     return str(module.run())
 
@@ -130,48 +131,38 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}")
     names = chosen or list(SECTIONS)
 
-    os.chdir(REPO)  # sections resolve topics.yaml and models/ from here
-    from rendezvous import local
+    os.chdir(REPO)
     from rendezvous.settings import Settings
+    from rendezvous.testing.stack import lease
 
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    with tempfile.TemporaryDirectory(prefix="rendezvous-bench-") as tmp:
-        stack = None
-        if given:
-            os.environ["BENCH_GIVEN_KAFKA"] = "1"
-            bootstrap = given
-        else:
-            _progress("starting the local Kafka + Redis...")
-            stack = Settings(state_dir=Path(tmp) / "state")
-            endpoints = local.up(stack)
-            bootstrap = endpoints.bootstrap_servers
+    with (tempfile.TemporaryDirectory(prefix="rendezvous-bench-") as tmp,
+          lease(Settings(state_dir=Path(tmp) / "state"), _progress) as stack):
+        bootstrap = stack.bootstrap_servers
+        if stack.started:  # every section runs on this one
             os.environ["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
-            os.environ["REDIS_URL"] = endpoints.redis_url
-            os.environ["BENCH_KAFKA_PID"] = str(endpoints.kafka_pid)  # CPU accounting
+            os.environ["REDIS_URL"] = stack.redis_url
+            os.environ["BENCH_KAFKA_PID"] = str(stack.pids[0])  # CPU accounting
+        else:
+            os.environ["BENCH_GIVEN_KAFKA"] = "1"
         parts, failed = [header(bootstrap, names)], []
         started_all = time.monotonic()
-        try:
-            for name in names:
-                _progress(f"{name}: running...")
-                started = time.monotonic()
-                try:
-                    section = run_section(name)
-                except Exception as exc:  # one broken section must not lose the others
-                    traceback.print_exc()
-                    failed.append(name)
-                    section = (f"## {name}\n\nThis section failed: `{type(exc).__name__}: "
-                               f"{str(exc)[:300]}`\n")
-                finally:
-                    if affinity is not None:
-                        os.sched_setaffinity(0, affinity)
-                if section is not None:
-                    parts.append(section.rstrip() + "\n")
-                _progress(f"{name}: done in {time.monotonic() - started:.0f} s")
-        finally:
-            if stack is not None:
-                _progress("stopping the local stack...")
-                local.down(stack)
+        for name in names:
+            _progress(f"{name}: running...")
+            started = time.monotonic()
+            try:
+                section = run_section(name)
+            except Exception as exc:  # one broken section must not lose the others
+                traceback.print_exc()
+                failed.append(name)
+                section = (f"## {name}\n\nThis section failed: `{type(exc).__name__}: "
+                           f"{str(exc)[:300]}`\n")
+            finally:
+                if affinity is not None:
+                    os.sched_setaffinity(0, affinity)
+            if section is not None:
+                parts.append(section.rstrip() + "\n")
+            _progress(f"{name}: done in {time.monotonic() - started:.0f} s")
         parts.append(f"_All sections: {time.monotonic() - started_all:.0f} s._\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(parts))

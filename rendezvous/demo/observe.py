@@ -7,18 +7,17 @@ import json
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from rendezvous.archive import ArchiveError, read_archive
 from rendezvous.archive.layout import list_files
 from rendezvous.monitor.alerts import Alert
 from rendezvous.settings import Settings
+from rendezvous.transport.reader import NotAtEnd, TopicReader
 
 ARCHIVED_TOPICS = ("input", "decisions")
 
@@ -79,32 +78,15 @@ def wait_windows_closed(url: str, timeout_s: float) -> bool:
 
 
 def read_alerts(settings: Settings, timeout_s: float = 10.0) -> Counter[str]:
-    """Alerts on the alerts topic, counted by cause."""
-    topic = settings.topic("alerts")
-    consumer = Consumer(settings.kafka_config(**{
-        "group.id": f"{settings.group('demo-alerts')}-{uuid.uuid4().hex[:6]}",
-        "enable.auto.commit": False,
-        "isolation.level": "read_committed",
-    }))
+    """Alerts on the alerts topic, counted by cause (what was read in ``timeout_s``)."""
     causes: Counter[str] = Counter()
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in partitions}
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        give_up = time.monotonic() + timeout_s
-        done: set[int] = set()
-        while len(done) < len(ends) and time.monotonic() < give_up:
-            for p, end in ends.items():
-                if end == 0 or consumer.position([TopicPartition(topic, p)])[0].offset >= end:
-                    done.add(p)
-            for record in consumer.consume(500, 0.1):
-                value = record.value()
-                if record.error() is None and value:
-                    try:
-                        causes[msgspec.json.decode(value, type=Alert).cause] += 1
-                    except msgspec.DecodeError:
-                        causes["(undecodable)"] += 1
-    finally:
-        consumer.close()
+    with TopicReader(settings, settings.topic("alerts"), name="demo-alerts") as reader:
+        try:
+            for record in reader.read_to_end(timeout_s):
+                try:
+                    causes[msgspec.json.decode(record.value() or b"", type=Alert).cause] += 1
+                except msgspec.DecodeError:
+                    causes["(undecodable)"] += 1
+        except NotAtEnd:
+            pass
     return causes

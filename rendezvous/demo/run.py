@@ -20,7 +20,6 @@ from confluent_kafka import Producer
 
 from rendezvous.archive import ArchiveError
 from rendezvous.demo.components import Components, how_to_use, new_run, printer, watch
-from rendezvous.demo.load import ProgressLine, ScoredReader, run_load, warm_producer
 from rendezvous.demo.observe import (
     archive_stats,
     read_alerts,
@@ -29,11 +28,13 @@ from rendezvous.demo.observe import (
     windows_url,
 )
 from rendezvous.demo.signals import Interrupted, deferred, interruptible
-from rendezvous.demo.stack import lease
 from rendezvous.demo.summary import Summary, render
 from rendezvous.local.pipeline import PipelineSpec
 from rendezvous.model import ModelError, sample_events
+from rendezvous.replay.progress import Progress
 from rendezvous.settings import Settings
+from rendezvous.testing.load import ScoredReader, run_load, warm_producer
+from rendezvous.testing.stack import lease
 from rendezvous.transport.topics import apply_topics
 
 EXIT_OK = 0
@@ -77,7 +78,7 @@ def _demo(settings: Settings, options: DemoOptions, say: Callable[[str], None],
     run_id, run_dir = new_run(settings, "demo")
     archive = options.archive or run_dir / "archive"
     say(f"run directory {run_dir}")
-    with lease(settings, say) as stack:
+    with lease(settings, say, guard=lambda reraise: deferred(say, reraise)) as stack:
         demo_settings = stack.settings(settings, topic_prefix=f"{run_id}.")
         say(f"Kafka {stack.bootstrap_servers}, Redis {stack.redis_url} ({stack.origin}); "
             f"topics {demo_settings.topic_prefix}*")
@@ -115,7 +116,7 @@ def _measure(settings: Settings, options: DemoOptions, components: Components,
         say(f"sending {options.events:,} events at {options.rate:g}/s, "
             f"deadline {options.deadline_ms:g} ms")
         load = run_load(settings, producer, reader, events, options.rate, options.deadline_ms,
-                        options.wait_s, ProgressLine(options.events))
+                        options.wait_s, Progress(options.events, "sent", unit="/s"))
     finally:
         reader.close()
 

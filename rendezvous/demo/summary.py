@@ -7,33 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hdrh.histogram import HdrHistogram
-
-from rendezvous.demo.load import LoadResult
 from rendezvous.demo.observe import ArchiveStats
 from rendezvous.messages import Scored
-
-PERCENTILES = (50.0, 99.0, 99.9)
-
-
-@dataclass(frozen=True)
-class Latency:
-    """End-to-end latency percentiles in ms (HDR histogram, 3 significant digits)."""
-
-    count: int
-    p50: float
-    p99: float
-    p999: float
-    max: float
-
-
-def latency(values_us: Iterable[int]) -> Latency:
-    """Percentiles of latencies given in microseconds (1 us .. 10 min)."""
-    histogram = HdrHistogram(1, 600_000_000, 3)
-    for value in values_us:
-        histogram.record_value(min(max(value, 1), 600_000_000))
-    p50, p99, p999 = (histogram.get_value_at_percentile(p) / 1000 for p in PERCENTILES)
-    return Latency(histogram.get_total_count(), p50, p99, p999, histogram.get_max_value() / 1000)
+from rendezvous.testing.load import LoadResult, latency
 
 
 @dataclass(frozen=True)

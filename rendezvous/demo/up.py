@@ -13,9 +13,9 @@ from typing import TextIO
 
 from rendezvous.demo.components import Components, how_to_use, new_run, printer, watch
 from rendezvous.demo.signals import Interrupted, deferred, interruptible
-from rendezvous.demo.stack import lease
 from rendezvous.local.pipeline import PipelineSpec
 from rendezvous.settings import Settings
+from rendezvous.testing.stack import lease
 from rendezvous.transport.topics import apply_topics
 
 READY_LINE = "rendezvous up: ready"
@@ -43,7 +43,8 @@ def _up(settings: Settings, archive: Path | None, out: TextIO,
         say: Callable[[str], None]) -> None:
     _, run_dir = new_run(settings, "up")
     say(f"run directory {run_dir}")
-    with lease(settings, say, stop_started=False) as stack:
+    with lease(settings, say, stop_started=False,
+               guard=lambda reraise: deferred(say, reraise)) as stack:
         up_settings = stack.settings(settings)
         created = apply_topics(up_settings)
         say(f"topics {up_settings.topic_prefix}* from {up_settings.topics_file}: "

@@ -25,7 +25,7 @@ from rendezvous.replay.errors import ReplayError
 from rendezvous.replay.pacing import Mode, Pacer
 from rendezvous.replay.progress import Progress
 from rendezvous.settings import Settings
-from rendezvous.transport.clients import flush_or_raise, make_producer
+from rendezvous.transport.clients import flush_or_raise, make_producer, produce
 
 log = logging.getLogger(__name__)
 
@@ -148,13 +148,7 @@ def _produce(settings: Settings, config: ReplayConfig, table: pa.Table, pacer: P
         raw_headers = headers[row]
         if raw_headers is not None:
             extra["headers"] = [(h["key"], h["value"]) for h in raw_headers]
-        while True:
-            try:
-                producer.produce(config.topic, values[row], keys[row],
-                                 on_delivery=delivered, **extra)
-                break
-            except BufferError:  # local queue full: let deliveries drain
-                producer.poll(0.05)
+        produce(producer, config.topic, values[row], keys[row], on_delivery=delivered, **extra)
         if index % 1000 == 0:
             producer.poll(0)
         progress.advance()

@@ -26,7 +26,7 @@ class PolicyWatcher:
         # No group offsets: every reader replays the compacted topic from the start. The
         # topic is idle nearly always, so fetches wait as long as librdkafka's default.
         self._reader = TopicReader(settings, settings.topic("control"), name="control-reader",
-                                   leader_wait_s=0.0, **{"fetch.wait.max.ms": 500})
+                                   leader_wait_s=0.0, config={"fetch.wait.max.ms": 500})
         self._bad = BadRecords("control-reader")
 
     def read_current(self, timeout_s: float = 10.0) -> Policy | None:

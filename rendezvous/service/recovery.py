@@ -36,7 +36,8 @@ def answered_ids(settings: Settings, committed_inputs: dict[int, int | None],
 
     All partitions are read at once, to their ends (``read_committed``).
     """
-    with TopicReader(settings, settings.topic("scored"), {}, name="recovery", **FETCH) as reader:
+    scored = settings.topic("scored")
+    with TopicReader(settings, scored, {}, name="recovery", config=FETCH) as reader:
         resume = {p: c for p, c in committed_inputs.items() if c is not None and c >= 0}
         since = _timestamps_at(settings, resume)
         reader.assign({p: _start_offset(reader, p, since.get(p) if p in resume else _BEGINNING)
@@ -46,7 +47,7 @@ def answered_ids(settings: Settings, committed_inputs: dict[int, int | None],
         try:
             for record in reader.read_to_end(timeout_s):
                 try:
-                    ids[record.partition()].add(decode_scored(record.value()).id)
+                    ids[int(record.partition() or 0)].add(decode_scored(record.value()).id)
                 except Undecodable as exc:  # not ours: nothing it could have answered
                     bad.skip("scored", where(record), str(exc))
         except NotAtEnd as exc:
@@ -74,11 +75,11 @@ def _timestamps_at(settings: Settings, offsets: dict[int, int],
         return {}
     found: dict[int, float | None] = {}
     with TopicReader(settings, settings.topic("input"), offsets, name="recovery",
-                     **FETCH) as inputs:
+                     config=FETCH) as inputs:
         give_up = time.monotonic() + timeout_s
         while len(found) < len(offsets) and time.monotonic() < give_up:
             for record in inputs.poll(0.1, 100):
-                partition = record.partition()
+                partition = int(record.partition() or 0)
                 if partition not in found:
                     found[partition] = float(record.timestamp()[1])
                     inputs.consumer.pause([TopicPartition(inputs.topic, partition)])

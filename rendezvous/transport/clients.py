@@ -11,6 +11,7 @@ import logging
 import signal
 import socket
 import threading
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -32,7 +33,8 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     "enable.auto.commit": False,
     "enable.auto.offset.store": False,
     "auto.offset.reset": "earliest",
-    # Measured on the whole pipeline at 200 events/s (bench/loadgen.py), e2e p50:
+    # Measured on the whole pipeline at 200 events/s (the open-loop load of
+    # rendezvous.testing.load), e2e p50:
     # 1 ms -> 287 (fetch storm), 5 -> 56, 10 -> 71, 25 -> 37, 100 -> 108; noisy,
     # but both ends are clearly worse.
     "fetch.wait.max.ms": 25,
@@ -41,11 +43,17 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     "heartbeat.interval.ms": 1000,
 }
 
+READER_DEFAULTS: dict[str, Any] = {
+    "enable.partition.eof": True,
+    "isolation.level": "read_committed",
+}
+
 
 def make_producer(settings: Settings, **overrides: Any) -> Producer:
     """An idempotent producer (acks=all) for this deployment."""
     conf = settings.kafka_config(**{**PRODUCER_DEFAULTS, "client.id": _client_id()})
     conf.update(overrides)
+    conf.update(_diag("producer", ""))  # DIAG-TEMP
     return Producer(conf)
 
 
@@ -54,7 +62,39 @@ def make_consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
     conf = settings.kafka_config(**{**CONSUMER_DEFAULTS, "group.id": group,
                                     "client.id": _client_id()})
     conf.update(overrides)
+    conf.update(_diag("consumer", group))  # DIAG-TEMP
     return Consumer(conf)
+
+
+def _diag(kind: str, group: str) -> dict[str, Any]:  # DIAG-TEMP
+    import json
+    import os
+    found: dict[str, Any] = {}
+    for key, conf in json.loads(os.environ.get("RZ_DIAG_KAFKA", "{}")).items():
+        k, _, suffix = key.partition(":")
+        if k == kind and (not suffix or group.endswith(suffix)):
+            found.update(conf)
+    return found
+
+
+def make_reader(settings: Settings, name: str, group: str | None = None,
+                **overrides: Any) -> Consumer:
+    """A consumer for reading partitions assigned by hand, end-of-partition events on,
+    read_committed; in ``group`` (for its committed offsets) or a group of its own."""
+    group = group or f"{settings.group(name)}-{uuid.uuid4().hex[:8]}"
+    return make_consumer(settings, group, **{**READER_DEFAULTS, **overrides})
+
+
+def produce(producer: Producer, topic: str, value: bytes | None, key: str | bytes | None = None,
+            *, wait_s: float = 0.05, **options: Any) -> None:
+    """``producer.produce``; while the local queue is full (back-pressure), serve
+    delivery reports for up to ``wait_s`` and try again."""
+    while True:
+        try:
+            producer.produce(topic, value, key, **options)
+            return
+        except BufferError:
+            producer.poll(wait_s)
 
 
 def _client_id() -> str:

@@ -7,3 +7,7 @@ class TransportError(RuntimeError):
 
 class TopicMismatch(TransportError):
     """An existing topic differs from its declaration in topics.yaml."""
+
+
+class DeliveryFailed(TransportError):
+    """The broker did not acknowledge a batch's outputs; its input offsets were not committed."""

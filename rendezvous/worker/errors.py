@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from rendezvous.transport.errors import DeliveryFailed
+
+__all__ = ["DeliveryFailed", "WorkerError"]
+
 
 class WorkerError(RuntimeError):
     """The worker cannot start or cannot go on; the message says what to do."""
-
-
-class DeliveryFailed(WorkerError):
-    """The broker did not acknowledge a batch's scores; its input offsets were not committed."""

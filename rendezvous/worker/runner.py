@@ -28,10 +28,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer
 from prometheus_client import Counter, Gauge, Histogram
 
 from rendezvous.messages import Score, encode
@@ -40,9 +39,10 @@ from rendezvous.model import Model, ModelError, load_model, resolve_model
 from rendezvous.readiness import announce_ready
 from rendezvous.settings import Settings
 from rendezvous.transport import clients as kafka
-from rendezvous.transport.clients import Stopper, flush_or_raise
+from rendezvous.transport.clients import Stopper, produce
+from rendezvous.transport.relay import consume_loop
 from rendezvous.worker.batch import RowBuilder
-from rendezvous.worker.errors import DeliveryFailed, WorkerError
+from rendezvous.worker.errors import WorkerError
 
 log = logging.getLogger(__name__)
 
@@ -58,147 +58,11 @@ BATCH_SECONDS = Histogram(
 )
 LAG = Gauge("rendezvous_worker_lag", "Input records not consumed yet, when sampled.", ["model"])
 
-MAX_IN_FLIGHT = 64
-"""Batches awaiting acknowledgement before the loop blocks on them (bounds redelivery)."""
-COMMIT_INTERVAL_S = 0.05
 LAG_INTERVAL_S = 1.0
-
-Handle = Callable[[list[Message], Callable[..., None]], int]
-"""Processes one batch: produces its outputs with the given delivery callback, returns how many."""
 
 
 def now_ms() -> float:
     return time.time() * 1000.0
-
-
-class Tracked:
-    """One batch's input offsets and the delivery reports still due for its outputs."""
-
-    __slots__ = ("offsets", "pending", "error")
-
-    def __init__(self, offsets: list[TopicPartition]) -> None:
-        self.offsets = offsets
-        self.pending = 0
-        self.error: KafkaError | None = None
-
-    def delivered(self, error: KafkaError | None, _record: Message) -> None:
-        self.pending -= 1
-        if error is not None and self.error is None:
-            self.error = error
-
-
-class Pipeline:
-    """Commits each batch's input offsets, in order, once all of its outputs are acknowledged.
-
-    Acknowledged offsets are committed at most every ``COMMIT_INTERVAL_S`` (one
-    commit per batch of 1 would halve throughput); a crash re-scores at most
-    that much more.
-    """
-
-    def __init__(self, consumer: Consumer, producer: Producer,
-                 max_in_flight: int = MAX_IN_FLIGHT) -> None:
-        self.consumer, self.producer, self.max_in_flight = consumer, producer, max_in_flight
-        self.queue: deque[Tracked] = deque()
-        self.acked: dict[tuple[str, int], int] = {}
-        self.commit_at = 0.0
-        self.failed = False
-
-    def begin(self, records: list[Message]) -> Tracked:
-        tracked = Tracked(kafka.next_offsets(records))
-        self.queue.append(tracked)
-        return tracked
-
-    def settle(self, sync: bool = False) -> None:
-        """Serve delivery reports and commit the acknowledged prefix of batches."""
-        self.producer.poll(0)
-        if len(self.queue) > self.max_in_flight:
-            flush_or_raise(self.producer)
-        while self.queue and self.queue[0].pending <= 0:
-            tracked = self.queue.popleft()
-            if tracked.error is not None:
-                self.failed = True
-                raise DeliveryFailed(
-                    f"the broker refused a batch of scores ({tracked.error}); its input offsets "
-                    "were not committed, so a restarted worker scores it again (if it repeats, "
-                    "check the broker and `rendezvous topics list`: input and scores need the "
-                    "same partition count)"
-                )
-            for tp in tracked.offsets:
-                self.acked[(tp.topic, tp.partition)] = tp.offset
-        now = time.monotonic()
-        if self.acked and (sync or now >= self.commit_at):
-            offsets = [TopicPartition(t, p, o) for (t, p), o in self.acked.items()]
-            if sync:
-                self.consumer.commit(offsets=offsets, asynchronous=False)
-            else:
-                self.consumer.commit(offsets=offsets, asynchronous=True)
-            self.acked.clear()
-            self.commit_at = now + COMMIT_INTERVAL_S
-
-    def drain(self) -> None:
-        """Wait for every acknowledgement and commit everything, synchronously."""
-        if self.failed:
-            return
-        flush_or_raise(self.producer)
-        self.settle(sync=True)
-
-    def drop(self) -> None:
-        """Forget uncommitted batches (partitions lost: their commits would be refused)."""
-        self.producer.flush(10)
-        self.queue.clear()
-        self.acked.clear()
-
-
-def consume_loop(consumer: Consumer, producer: Producer, topic: str, handle: Handle, *,
-                 max_batch: int, max_wait_s: float, stopper: Stopper,
-                 on_first_assign: Callable[[], None] = lambda: None,
-                 on_poll: Callable[[list[Message], float], None] | None = None,
-                 max_in_flight: int = MAX_IN_FLIGHT) -> None:
-    """Run ``handle`` on micro-batches of ``topic`` until ``stopper`` is set, then drain.
-
-    Shared by the worker and the bare-relay benchmark, so both pay the same
-    Kafka costs. ``on_poll(records, seconds)`` observes every poll (``records``
-    may be empty); ``max_in_flight=0`` flushes after every batch (no pipelining).
-    """
-    pipeline = Pipeline(consumer, producer, max_in_flight)
-    assigned_once = False
-
-    def on_assign(_c: Consumer, partitions: list[TopicPartition]) -> None:
-        nonlocal assigned_once
-        log.info("assigned %s", _describe(partitions))
-        if not assigned_once:
-            assigned_once = True
-            on_first_assign()
-
-    def on_revoke(_c: Consumer, partitions: list[TopicPartition]) -> None:
-        log.info("revoked %s; committing what was scored", _describe(partitions))
-        pipeline.drain()
-
-    def on_lost(_c: Consumer, partitions: list[TopicPartition]) -> None:
-        log.warning("lost %s; uncommitted batches will be scored again", _describe(partitions))
-        pipeline.drop()
-
-    consumer.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_lost)
-    try:
-        while not stopper.stopped:
-            records = kafka.poll_batch(consumer, max_batch, max_wait_s)
-            started = time.perf_counter()
-            if records:
-                tracked = pipeline.begin(records)
-                tracked.pending += handle(records, tracked.delivered)
-            if on_poll is not None:
-                on_poll(records, time.perf_counter() - started)
-            pipeline.settle()
-        pipeline.drain()
-    except BaseException:
-        pipeline.failed = True  # close() runs on_revoke: it must commit nothing more
-        raise
-    finally:
-        consumer.close()
-
-
-def _describe(partitions: list[TopicPartition]) -> str:
-    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"
 
 
 class Scorer:
@@ -245,7 +109,8 @@ class Scorer:
                 message = Score(rid, name, version, "error", received_ms=received,
                                 scored_ms=scored, reason="model returned a non-finite score")
                 bad += 1
-            _produce(producer, topic, encode(message), rid, partition, on_delivery)
+            produce(producer, topic, encode(message), rid, partition=partition,
+                    on_delivery=on_delivery)
         self.scored.inc(len(batch.ids) - bad)
         if bad:
             self.errors.inc(bad)
@@ -257,19 +122,10 @@ class Scorer:
         for rid, partition in zip(ids, partitions, strict=True):
             message = Score(rid, self.model.name, self.model.version, "error",
                             received_ms=received, scored_ms=scored, reason=reason)
-            _produce(self.producer, self.topic, encode(message), rid, partition, on_delivery)
+            produce(self.producer, self.topic, encode(message), rid, partition=partition,
+                    on_delivery=on_delivery)
         self.errors.inc(len(ids))
         return len(ids)
-
-
-def _produce(producer: Producer, topic: str, value: bytes, key: str, partition: int,
-             on_delivery: Callable[..., None]) -> None:
-    while True:
-        try:
-            producer.produce(topic, value, key, partition=partition, on_delivery=on_delivery)
-            return
-        except BufferError:  # local queue full: let deliveries drain, then retry
-            producer.poll(0.05)
 
 
 def load(settings: Settings, model_name: str, version: str | None = None) -> Model:

@@ -12,15 +12,15 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from bench.chaos import ChaosConfig, run_chaos, to_markdown
 from rendezvous import local
 from rendezvous.local.processes import alive
 from rendezvous.local.stack import read, restart_broker
 from rendezvous.settings import Settings
+from rendezvous.testing.chaos import ChaosConfig, run_chaos, to_markdown
 from rendezvous.transport.clients import flush_or_raise, make_producer
+from rendezvous.transport.reader import OFFSET_STORED, TopicReader
 
 pytestmark = pytest.mark.integration
 
@@ -35,29 +35,11 @@ def _topic_with_records(settings: Settings, topic: str, n: int) -> None:
 
 
 def _read_all(settings: Settings, topic: str, group: str, commit: bool = False) -> list[bytes]:
-    consumer = Consumer(settings.kafka_config(**{
-        "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False,
-        "enable.partition.eof": True}))
-    consumer.assign([TopicPartition(topic, p) for p in (0, 1)])  # from the committed offsets
-    # An end-of-partition event can come before the first fetch of a new topic: trust it
-    # only at the high watermark.
-    high = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in (0, 1)}
-    values, at_end = [], set()
-    for _ in range(300):
-        for record in consumer.consume(100, 0.1):
-            error = record.error()
-            if error is None:
-                values.append(record.value())
-            elif (error.code() == KafkaError._PARTITION_EOF
-                  and record.offset() >= high[record.partition()]):
-                at_end.add(record.partition())
-            # else: transient (a topic just created, a broker just restarted): go on
-        if at_end == {0, 1}:
-            break
-    if commit:
-        consumer.commit(asynchronous=False)
-    consumer.close()
+    """Both partitions from ``group``'s committed offsets (else the beginning) to their end."""
+    with TopicReader(settings, topic, OFFSET_STORED, group=group) as reader:
+        values = [record.value() for record in reader.read_to_end(30)]
+        if commit:
+            reader.commit()
     return values
 
 

@@ -6,6 +6,7 @@ import collections
 import threading
 import time
 
+import msgspec
 import pytest
 
 from rendezvous.client import Client
@@ -14,7 +15,9 @@ from rendezvous.messages import Policy, decode_decision, decode_scored
 from rendezvous.model import load_model, resolve_model, sample_events
 from rendezvous.service.control import publish_policy
 from rendezvous.settings import Settings
+from rendezvous.testing.load import OpenLoop
 from rendezvous.testing.streams import TopicRecords, produce_events, producer_for
+from rendezvous.transport.clients import flush_or_raise
 
 pytestmark = pytest.mark.integration
 
@@ -115,17 +118,19 @@ def _raw(settings: Settings, rid: str) -> bytes:
 
 def _stream(settings: Settings, n: int, seed: int,
             rate_per_s: float) -> tuple[threading.Thread, list[str]]:
-    """Produce ``n`` events at a steady rate in the background."""
-    ids: list[str] = []
+    """Produce ``n`` events at a steady rate (open loop, round-robin over the 4 partitions)
+    in the background; every one is acknowledged when the thread ends."""
+    batch = events(n, seed=seed, deadline_ms=300)
+    ids = [e["id"] for e in batch]
+    producer = producer_for(settings)  # warm, before the clock starts
+    loop = OpenLoop(producer, settings.topic("input"), rate_per_s,
+                    lambda i, ts: (ids[i].encode(), msgspec.json.encode({**batch[i], "ts": ts})),
+                    partitions=4)
 
     def produce() -> None:
-        batch = events(n, seed=seed, deadline_ms=300)
-        step = 20
-        for i in range(0, n, step):
-            ids.extend(produce_events(settings, batch[i:i + step], first=i))
-            time.sleep(step / rate_per_s)
+        loop.run(n)
+        flush_or_raise(producer)
 
-    producer_for(settings)  # warm, before the clock starts
     thread = threading.Thread(target=produce)
     thread.start()
     return thread, ids

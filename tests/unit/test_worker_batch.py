@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from rendezvous.model import sample_events
+from rendezvous.transport.relay import Pipeline
 from rendezvous.worker.batch import TIMESTAMP_NOT_AVAILABLE, RowBuilder, prepare
 from rendezvous.worker.errors import DeliveryFailed
-from rendezvous.worker.runner import Pipeline
 
 NOW = 1_700_000_000_000.0
 NAMES = ["a", "b", "c"]
@@ -135,7 +135,7 @@ def test_sample_events_round_trip_exactly_as_float32() -> None:
     np.testing.assert_array_equal(batch.rows, expected)
 
 
-class FakeConsumer:
+class CommitRecorder:
     def __init__(self) -> None:
         self.commits: list[dict[tuple[str, int], int]] = []
 
@@ -151,8 +151,8 @@ class FakeProducer:
         return 0
 
 
-def pipeline() -> tuple[Pipeline, FakeConsumer]:
-    consumer = FakeConsumer()
+def pipeline() -> tuple[Pipeline, CommitRecorder]:
+    consumer = CommitRecorder()
     return Pipeline(consumer, FakeProducer()), consumer  # type: ignore[arg-type]
 
 

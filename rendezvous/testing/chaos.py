@@ -1,6 +1,6 @@
 """Chaos run: kill -9 a worker, the decoy and the rendezvous under load, then restart the broker.
 
-    python bench/chaos.py [--rate 200] [--deadline-ms 50] [--broker-kill] [--monitor]
+    python -m rendezvous.testing.chaos [--rate 200] [--deadline-ms 50] [--broker-kill] [--monitor]
 
 An open-loop producer sends events at a fixed rate (each with its own ``ts``
 and ``deadline_ms``) while the whole pipeline runs as separate processes
@@ -29,137 +29,48 @@ import argparse
 import collections
 import logging
 import os
-import platform
 import shutil
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import confluent_kafka
 import msgspec
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Message, TopicPartition
 
-from rendezvous import local
 from rendezvous.archive import read_archive
-from rendezvous.local.kafka import kafka_version
 from rendezvous.local.pipeline import PipelineSpec, component_env, start_pipeline
 from rendezvous.local.processes import alive, tail
 from rendezvous.local.stack import restart_broker
 from rendezvous.local.supervisor import Supervisor
-from rendezvous.messages import decode_scored
+from rendezvous.messages import Undecodable, decode_scored
 from rendezvous.model import sample_events
 from rendezvous.settings import Settings
-from rendezvous.transport.clients import flush_or_raise, make_producer
+from rendezvous.testing.chaos_report import (
+    BROKER,
+    COMMAND,
+    ChaosConfig,
+    ChaosResult,
+    Crash,
+    Phase,
+    PhaseResult,
+    to_markdown,
+)
+from rendezvous.testing.load import OpenLoop, warm_producer
+from rendezvous.testing.stack import lease
+from rendezvous.transport.clients import flush_or_raise, make_consumer
+from rendezvous.transport.reader import TopicReader
 from rendezvous.transport.topics import apply_topics
 
-REPO = Path(__file__).resolve().parents[1]
-COMPONENT_FAULTS = ("primary", "decoy", "serve-0")
-"""Components killed with SIGKILL, in this order (names of :func:`start_pipeline`)."""
-BROKER = "broker"
-STATUSES = ("ok", "fallback", "timeout", "rejected")
-
-QUIET = logging.getLogger("bench.chaos.librdkafka")
+QUIET = logging.getLogger("rendezvous.testing.chaos.librdkafka")
 """The harness's own Kafka clients log here, not to stderr: while the broker restarts,
 every one of them reports each refused connection."""
 QUIET.addHandler(logging.NullHandler())
 QUIET.propagate = False
-
-
-@dataclass(frozen=True)
-class ChaosConfig:
-    """Load and timing of one chaos run."""
-
-    rate_per_s: float = 200.0
-    """Open-loop send rate (events per second), whatever the pipeline does."""
-    deadline_ms: float = 50.0
-    """``deadline_ms`` of every event."""
-    steady_s: float = 10.0
-    """Load before the first fault (the steady-state baseline) and after the last one."""
-    outage_s: float = 1.0
-    """How long a killed component stays down before it is restarted."""
-    settle_s: float = 8.0
-    """Load after a component (or the broker) is back, before the next fault."""
-    faults: tuple[str, ...] = (*COMPONENT_FAULTS, BROKER)
-    broker_kill: bool = False
-    """Stop the broker with SIGKILL instead of SIGTERM."""
-    monitor: bool = False
-    """Also run the monitor (off the results path; off by default to leave CPU to the rest)."""
-    answer_timeout_s: float = 120.0
-    """How long to wait, after the load, for every request's result."""
-    archive_timeout_s: float = 60.0
-    """How long to wait, after the load, for the decoy to commit every input."""
-    late_slack_ms: float = 10.0
-    """A result later than ``deadline_ms`` plus this is counted as past its deadline."""
-
-
-@dataclass
-class Phase:
-    """A stretch of the run: requests whose ``ts`` is in ``[start_ms, end_ms)``."""
-
-    name: str
-    start_ms: float
-    end_ms: float = float("inf")
-    down_s: float | None = None
-    """Kill (or broker stop) until the component answered again."""
-
-
-@dataclass
-class Crash:
-    """A component that exited by itself during the run (restarted by the harness)."""
-
-    name: str
-    at_ms: float
-    log_tail: str
-
-
-@dataclass
-class PhaseResult:
-    phase: Phase
-    requests: int
-    statuses: dict[str, int]
-    lost: int
-    duplicated: int
-    late: int
-    p50_ms: float | None
-    p99_ms: float | None
-    crashes: list[str]
-
-
-@dataclass
-class ChaosResult:
-    """The verdict of a run, from the topics and the archive."""
-
-    config: ChaosConfig
-    phases: list[PhaseResult]
-    produced: int
-    produce_failures: int
-    accepted: int
-    """Requests on the input topic."""
-    answered: int
-    lost: list[str]
-    duplicated: dict[str, int]
-    unexpected: list[str]
-    """Result ids that no input carried."""
-    archived: int
-    missing_from_archive: list[str]
-    crashes: list[Crash]
-    skipped: list[str] = field(default_factory=list)
-    """Faults not run, with the reason."""
-    pids: list[int] = field(default_factory=list)
-    """Every component pid the run started (all gone when it returns)."""
-    server_pids: list[int] = field(default_factory=list)
-    """Every Kafka and Redis pid of the run's own local stack (all gone when it returns)."""
-    load_average: tuple[float, float] = (0.0, 0.0)
-    """The machine's 1-minute load average when the load started and when it stopped."""
-    log_dir: Path | None = None
 
 
 # -- load --------------------------------------------------------------------
@@ -169,114 +80,58 @@ class Load:
     """Produces events at a fixed rate in a thread (open loop: sends never wait for answers)."""
 
     def __init__(self, settings: Settings, rate_per_s: float, deadline_ms: float) -> None:
-        self.settings, self.rate, self.deadline_ms = settings, rate_per_s, deadline_ms
-        self.features = [e["features"] for e in sample_events(1000, seed=17)]
-        self.producer = make_producer(settings, logger=QUIET)
-        self.sent: dict[str, float] = {}
-        self.failed: dict[str, str] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="chaos-load", daemon=True)
-        self._warm_up()
+        features = [msgspec.json.encode(e["features"]) for e in sample_events(1000, seed=17)]
+        deadline = msgspec.json.encode(deadline_ms)
 
-    def _warm_up(self) -> None:
-        """Get the idempotent producer its id before the clock starts."""
-        topic = self.settings.topic("chaos-warm-up")
-        admin = AdminClient(self.settings.kafka_config(logger=QUIET))
-        admin.create_topics([NewTopic(topic, 1, 1)])[topic].result()
-        self.producer.produce(topic, b"")
-        flush_or_raise(self.producer)
+        def make(i: int, ts: float) -> tuple[bytes, bytes]:
+            rid = b"chaos-%07d" % i
+            return rid, (b'{"id":"%s","features":%s,"deadline_ms":%s,"ts":%.3f}'
+                         % (rid, features[i % 1000], deadline, ts))
+
+        self.producer = warm_producer(settings, logger=QUIET)
+        self.loop = OpenLoop(self.producer, settings.topic("input"), rate_per_s, make, track=True)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def sent(self) -> dict[str, float]:
+        """Request id -> ``ts`` of every event sent."""
+        return {f"chaos-{i:07d}": self.loop.ts(i) for i in range(self.loop.sent)}
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return self.loop.failed
 
     def start(self) -> None:
-        self._thread.start()
+        self._thread = self.loop.start(self._stop)
 
     def stop(self, flush_timeout_s: float = 120.0) -> None:
         self._stop.set()
-        self._thread.join(30)
+        if self._thread is not None:
+            self._thread.join(30)
         flush_or_raise(self.producer, flush_timeout_s)
-
-    def _delivered(self, error: KafkaError | None, record: Message) -> None:
-        if error is not None:
-            self.failed[_key(record)] = str(error)
-
-    def _run(self) -> None:
-        topic = self.settings.topic("input")
-        produce, poll = self.producer.produce, self.producer.poll
-        started, i = time.perf_counter(), 0
-        while not self._stop.is_set():
-            wait = started + i / self.rate - time.perf_counter()
-            if wait > 0 and self._stop.wait(wait):
-                break
-            rid = f"chaos-{i:07d}"
-            ts = time.time() * 1000.0
-            value = msgspec.json.encode({"id": rid, "features": self.features[i % 1000],
-                                         "deadline_ms": self.deadline_ms, "ts": ts})
-            while True:
-                try:
-                    produce(topic, value, rid.encode(), on_delivery=self._delivered)
-                    break
-                except BufferError:  # local queue full (broker away for long): wait for room
-                    poll(0.05)
-            self.sent[rid] = ts
-            poll(0)
-            i += 1
 
 
 # -- reading back --------------------------------------------------------------
 
 
-class TopicTail:
-    """Reads every partition of a topic from the beginning, read_committed, without a group."""
-
-    def __init__(self, settings: Settings, logical: str) -> None:
-        topic = settings.topic(logical)
-        self.consumer = Consumer(settings.kafka_config(**{
-            "group.id": f"{settings.group('chaos-reader')}-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "isolation.level": "read_committed",
-            "logger": QUIET,
-        }))
-        meta = self.consumer.list_topics(topic, timeout=30).topics[topic]
-        self.partitions = set(meta.partitions)
-        self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
-                              for p in self.partitions])
-        self.at_end: set[int] = set()
-
-    def poll(self, timeout_s: float = 0.2) -> list[Message]:
-        records = []
-        for record in self.consumer.consume(5000, timeout_s):
-            error = record.error()
-            if error is None:
-                self.at_end.discard(record.partition())
-                records.append(record)
-            elif error.code() == KafkaError._PARTITION_EOF:
-                self.at_end.add(int(record.partition() or 0))
-        return records
-
-    def read_to_end(self, timeout_s: float = 60.0) -> Iterator[Message]:
-        """Every record up to the end of each partition (call once nothing writes any more)."""
-        give_up = time.monotonic() + timeout_s
-        while self.at_end != self.partitions:
-            if time.monotonic() > give_up:
-                raise TimeoutError(f"partitions {sorted(self.partitions - self.at_end)} "
-                                   f"not read to their end in {timeout_s:.0f} s")
-            yield from self.poll()
-
-    def close(self) -> None:
-        self.consumer.close()
+def _reader(settings: Settings, logical: str) -> TopicReader:
+    """Every partition of a topic from the beginning, read_committed, without a group."""
+    return TopicReader(settings, settings.topic(logical), name="chaos-reader",
+                       config={"logger": QUIET})
 
 
 class Answers:
     """The ids with a result on ``scored`` so far (read_committed), read incrementally."""
 
     def __init__(self, settings: Settings) -> None:
-        self.reader, self.seen = TopicTail(settings, "scored"), set[str]()
+        self.reader, self.seen = _reader(settings, "scored"), set[str]()
 
     def cover(self, ids: set[str], timeout_s: float) -> bool:
         """Read on until every id in ``ids`` has a result; whether they all had in time."""
         give_up = time.monotonic() + timeout_s
         while not ids <= self.seen and time.monotonic() < give_up:
-            self.seen.update(_key(r) for r in self.reader.poll())
+            self.seen.update(_key(r) for r in self.reader.poll(0.2, 5000))
         return ids <= self.seen
 
     def close(self) -> None:
@@ -286,8 +141,7 @@ class Answers:
 def wait_for_decoy(settings: Settings, timeout_s: float) -> bool:
     """Whether the decoy committed (so: made durable) every input record in time."""
     topic = settings.topic("input")
-    probe = Consumer(settings.kafka_config(**{"group.id": settings.group("decoy"),
-                                              "enable.auto.commit": False, "logger": QUIET}))
+    probe = make_consumer(settings, settings.group("decoy"), logger=QUIET)
     try:
         partitions = list(probe.list_topics(topic, timeout=30).topics[topic].partitions)
         give_up = time.monotonic() + timeout_s
@@ -423,16 +277,19 @@ class Chaos:
     # verdict
 
     def _verdict(self, load: Load) -> ChaosResult:
-        inputs = TopicTail(self.settings, "input")
         accepted: dict[str, tuple[int, int]] = {}
-        for record in inputs.read_to_end():
-            accepted[_key(record)] = (int(record.partition() or 0), int(record.offset() or 0))
-        inputs.close()
-        scored = TopicTail(self.settings, "scored")
+        with _reader(self.settings, "input") as inputs:
+            for record in inputs.read_to_end():
+                accepted[_key(record)] = (int(record.partition() or 0),
+                                          int(record.offset() or 0))
         results: dict[str, list[Any]] = collections.defaultdict(list)
-        for record in scored.read_to_end():
-            results[_key(record)].append(decode_scored(record.value() or b""))
-        scored.close()
+        with _reader(self.settings, "scored") as scored:
+            for record in scored.read_to_end():
+                try:
+                    results[_key(record)].append(decode_scored(record.value()))
+                except Undecodable as exc:  # not a result: say so, count nothing
+                    print(f"chaos: skipped an undecodable result at {record.topic()}/"
+                          f"{record.partition()}/{record.offset()}: {exc}", file=sys.stderr)
         archive = read_archive(self.archive, topic="input")
         archived = set(zip(archive["partition"].to_pylist(), archive["offset"].to_pylist(),
                            strict=True))
@@ -513,32 +370,9 @@ def _now_ms() -> float:
 # -- entry points ----------------------------------------------------------------
 
 
-@contextmanager
-def local_stack(state_dir: Path) -> Iterator[tuple[Settings, list[int]]]:
-    """A local Kafka + Redis of this run alone: (its settings, every server pid it had).
-
-    The list grows when the broker is restarted; on the way out every server is
-    stopped by pid, and any that is still alive is an error.
-    """
-    stack = Settings(state_dir=state_dir)
-    endpoints = local.up(stack)
-    pids = [endpoints.kafka_pid, endpoints.redis_pid]
-    try:
-        yield stack.model_copy(update={"bootstrap_servers": endpoints.bootstrap_servers,
-                                       "redis_url": endpoints.redis_url}), pids
-    finally:
-        local.down(stack)
-        leftover = [p for p in pids if alive(p)]
-        if leftover:
-            raise RuntimeError(f"chaos: local stack processes outlived the run: {leftover}")
-
-
 def chaos_settings(base: Settings) -> Settings:
     """``base``'s Kafka and Redis, with topics of this run alone."""
-    return base.model_copy(update={
-        "bootstrap_servers": base.kafka_bootstrap(), "redis_url": base.redis(),
-        "topic_prefix": f"chaos{uuid.uuid4().hex[:8]}.",
-        "topics_file": REPO / "topics.yaml", "models_dir": REPO / "models"})
+    return base.model_copy(update={"topic_prefix": f"chaos{uuid.uuid4().hex[:8]}."})
 
 
 def run_chaos(work_dir: Path, config: ChaosConfig, own_stack: bool | None = None) -> ChaosResult:
@@ -546,88 +380,17 @@ def run_chaos(work_dir: Path, config: ChaosConfig, own_stack: bool | None = None
     ``KAFKA_BOOTSTRAP_SERVERS`` is set), else on the environment's cluster."""
     if own_stack is None:
         own_stack = not os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if not own_stack:
-        return Chaos(chaos_settings(Settings()), work_dir, config, stack=None).run()
-    with local_stack(work_dir / "state") as (stack, server_pids):
-        chaos = Chaos(chaos_settings(stack), work_dir, config, stack)
+    with lease(Settings(state_dir=work_dir / "state"), own=own_stack) as stack:
+        chaos = Chaos(chaos_settings(stack.settings(Settings())), work_dir, config, stack.local)
         try:
             result = chaos.run()
         finally:
-            server_pids.extend(chaos.server_pids)
-        result.server_pids = server_pids
-        return result
+            stack.pids.extend(chaos.server_pids)  # the lease checks they are gone too
+        result.server_pids = stack.pids
+    return result
 
 
-def to_markdown(result: ChaosResult, command: str = "python bench/chaos.py") -> str:
-    """The result as the Markdown section ``## Chaos run``."""
-    c = result.config
-    broker = "an existing cluster" if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") \
-        else f"a local single-node broker (Kafka {kafka_version()})"
-    lines = [
-        "## Chaos run",
-        "",
-        f"Command: `{command}`",
-        "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}, confluent-kafka {confluent_kafka.__version__} / "
-        f"librdkafka {confluent_kafka.libversion()[0]}, {broker} and Redis on the same machine; "
-        f"1-minute load average {result.load_average[0]:.1f} when the load started, "
-        f"{result.load_average[1]:.1f} when it stopped (latencies are only comparable "
-        f"between runs at a similar load).",
-        "",
-        f"Open-loop load of {c.rate_per_s:g} events/s, `deadline_ms` {c.deadline_ms:g}, through "
-        f"the whole pipeline as separate processes (primary and canary workers, decoy, one "
-        f"serve{', monitor' if c.monitor else ''}). {c.steady_s:g} s of steady load, then in "
-        f"turn: each component killed with SIGKILL and restarted after {c.outage_s:g} s, then "
-        f"the broker {'killed (SIGKILL)' if c.broker_kill else 'stopped (SIGTERM)'} and started "
-        f"again on the same ports and data; {c.settle_s:g} s of load after each recovery. A "
-        f"request counts in the window its `ts` falls in (a fault's window runs from the kill "
-        f"to the next fault; *down* = kill until the component answered again). *late* = "
-        f"result more than {c.late_slack_ms:g} ms past the deadline. Statuses and latency "
-        f"(request `ts` to decision) are read back from `scored` (read_committed) after every "
-        f"component stopped; *lost* = on `input` without a result, *duplicated* = more than "
-        f"one result.",
-        "",
-        "| window | from-to (s) | down (s) | requests | ok | fallback | timeout | rejected "
-        "| late | p50 / p99 latency (ms) | lost | duplicated | exited by itself |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    start = result.phases[0].phase.start_ms if result.phases else 0.0
-    for r in result.phases:
-        p = r.phase
-        span = f"{(p.start_ms - start) / 1000:.1f}-{(p.end_ms - start) / 1000:.1f}"
-        down = f"{p.down_s:.1f}" if p.down_s is not None else ""
-        latency = (f"{r.p50_ms:,.0f} / {r.p99_ms:,.0f}"
-                   if r.p50_ms is not None and r.p99_ms is not None else "")
-        name = p.name if p.name in ("steady", "steady (after)", BROKER) \
-            else f"kill -9 {p.name}"
-        if p.name == BROKER:
-            name = f"broker {'kill -9' if c.broker_kill else 'restart'}"
-        lines.append(
-            f"| {name} | {span} | {down} | {r.requests:,} | "
-            + " | ".join(f"{r.statuses.get(s, 0):,}" for s in STATUSES)
-            + f" | {r.late:,} | {latency} | {r.lost} | {r.duplicated} "
-              f"| {', '.join(r.crashes) or '-'} |")
-    lines += [
-        "",
-        f"Totals: {result.produced:,} events sent ({result.produce_failures} not acknowledged), "
-        f"{result.accepted:,} on the input topic, {result.answered:,} answered, "
-        f"**{len(result.lost)} lost, {len(result.duplicated)} duplicated**, "
-        f"{len(result.unexpected)} results for unknown ids; raw archive: "
-        f"{result.archived:,} input records (deduplicated), "
-        f"**{len(result.missing_from_archive)} inputs missing**.",
-    ]
-    for crash in result.crashes:
-        last = crash.log_tail.strip().splitlines()[-1:] or ["(empty log)"]
-        lines.append(f"\n- `{crash.name}` exited by itself at "
-                     f"+{(crash.at_ms - start) / 1000:.1f} s and was restarted; last log "
-                     f"line: `{last[0][:200]}`")
-    for reason in result.skipped:
-        lines.append(f"\nSkipped: {reason}.")
-    return "\n".join(lines) + "\n"
-
-
-def run(config: ChaosConfig | None = None, command: str = "python bench/chaos.py") -> str:
+def run(config: ChaosConfig | None = None, command: str = COMMAND) -> str:
     """Run the chaos run (on its own local stack unless one is given); the Markdown section.
 
     The logs are kept (their directory printed to stderr) when something was lost,
@@ -650,7 +413,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="SIGKILL the broker instead of stopping it cleanly")
     parser.add_argument("--monitor", action="store_true", help="also run the monitor")
     args = parser.parse_args(argv)
-    command = "python bench/chaos.py" + "".join(f" {a}" for a in (argv or sys.argv[1:]))
+    command = COMMAND + "".join(f" {a}" for a in (argv or sys.argv[1:]))
     print(run(ChaosConfig(rate_per_s=args.rate, deadline_ms=args.deadline_ms,
                           broker_kill=args.broker_kill, monitor=args.monitor), command))
 

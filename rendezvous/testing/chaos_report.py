@@ -1,0 +1,177 @@
+"""What a chaos run (:mod:`rendezvous.testing.chaos`) configures and finds, and its
+Markdown section ``## Chaos run``."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import confluent_kafka
+
+from rendezvous.local.kafka import kafka_version
+
+COMMAND = "python -m rendezvous.testing.chaos"
+COMPONENT_FAULTS = ("primary", "decoy", "serve-0")
+"""Components killed with SIGKILL, in this order (names of :func:`start_pipeline`)."""
+BROKER = "broker"
+STATUSES = ("ok", "fallback", "timeout", "rejected")
+
+
+@dataclass(frozen=True)
+class ChaosConfig:
+    """Load and timing of one chaos run."""
+
+    rate_per_s: float = 200.0
+    """Open-loop send rate (events per second), whatever the pipeline does."""
+    deadline_ms: float = 50.0
+    """``deadline_ms`` of every event."""
+    steady_s: float = 10.0
+    """Load before the first fault (the steady-state baseline) and after the last one."""
+    outage_s: float = 1.0
+    """How long a killed component stays down before it is restarted."""
+    settle_s: float = 8.0
+    """Load after a component (or the broker) is back, before the next fault."""
+    faults: tuple[str, ...] = (*COMPONENT_FAULTS, BROKER)
+    broker_kill: bool = False
+    """Stop the broker with SIGKILL instead of SIGTERM."""
+    monitor: bool = False
+    """Also run the monitor (off the results path; off by default to leave CPU to the rest)."""
+    answer_timeout_s: float = 120.0
+    """How long to wait, after the load, for every request's result."""
+    archive_timeout_s: float = 60.0
+    """How long to wait, after the load, for the decoy to commit every input."""
+    late_slack_ms: float = 10.0
+    """A result later than ``deadline_ms`` plus this is counted as past its deadline."""
+
+
+@dataclass
+class Phase:
+    """A stretch of the run: requests whose ``ts`` is in ``[start_ms, end_ms)``."""
+
+    name: str
+    start_ms: float
+    end_ms: float = float("inf")
+    down_s: float | None = None
+    """Kill (or broker stop) until the component answered again."""
+
+
+@dataclass
+class Crash:
+    """A component that exited by itself during the run (restarted by the harness)."""
+
+    name: str
+    at_ms: float
+    log_tail: str
+
+
+@dataclass
+class PhaseResult:
+    phase: Phase
+    requests: int
+    statuses: dict[str, int]
+    lost: int
+    duplicated: int
+    late: int
+    p50_ms: float | None
+    p99_ms: float | None
+    crashes: list[str]
+
+
+@dataclass
+class ChaosResult:
+    """The verdict of a run, from the topics and the archive."""
+
+    config: ChaosConfig
+    phases: list[PhaseResult]
+    produced: int
+    produce_failures: int
+    accepted: int
+    """Requests on the input topic."""
+    answered: int
+    lost: list[str]
+    duplicated: dict[str, int]
+    unexpected: list[str]
+    """Result ids that no input carried."""
+    archived: int
+    missing_from_archive: list[str]
+    crashes: list[Crash]
+    skipped: list[str] = field(default_factory=list)
+    """Faults not run, with the reason."""
+    pids: list[int] = field(default_factory=list)
+    """Every component pid the run started (all gone when it returns)."""
+    server_pids: list[int] = field(default_factory=list)
+    """Every Kafka and Redis pid of the run's own local stack (all gone when it returns)."""
+    load_average: tuple[float, float] = (0.0, 0.0)
+    """The machine's 1-minute load average when the load started and when it stopped."""
+    log_dir: Path | None = None
+
+
+def to_markdown(result: ChaosResult, command: str = COMMAND) -> str:
+    """The result as the Markdown section ``## Chaos run``."""
+    c = result.config
+    broker = "an existing cluster" if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") \
+        else f"a local single-node broker (Kafka {kafka_version()})"
+    lines = [
+        "## Chaos run",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, confluent-kafka {confluent_kafka.__version__} / "
+        f"librdkafka {confluent_kafka.libversion()[0]}, {broker} and Redis on the same machine; "
+        f"1-minute load average {result.load_average[0]:.1f} when the load started, "
+        f"{result.load_average[1]:.1f} when it stopped (latencies are only comparable "
+        f"between runs at a similar load).",
+        "",
+        f"Open-loop load of {c.rate_per_s:g} events/s, `deadline_ms` {c.deadline_ms:g}, through "
+        f"the whole pipeline as separate processes (primary and canary workers, decoy, one "
+        f"serve{', monitor' if c.monitor else ''}). {c.steady_s:g} s of steady load, then in "
+        f"turn: each component killed with SIGKILL and restarted after {c.outage_s:g} s, then "
+        f"the broker {'killed (SIGKILL)' if c.broker_kill else 'stopped (SIGTERM)'} and started "
+        f"again on the same ports and data; {c.settle_s:g} s of load after each recovery. A "
+        f"request counts in the window its `ts` falls in (a fault's window runs from the kill "
+        f"to the next fault; *down* = kill until the component answered again). *late* = "
+        f"result more than {c.late_slack_ms:g} ms past the deadline. Statuses and latency "
+        f"(request `ts` to decision) are read back from `scored` (read_committed) after every "
+        f"component stopped; *lost* = on `input` without a result, *duplicated* = more than "
+        f"one result.",
+        "",
+        "| window | from-to (s) | down (s) | requests | ok | fallback | timeout | rejected "
+        "| late | p50 / p99 latency (ms) | lost | duplicated | exited by itself |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    start = result.phases[0].phase.start_ms if result.phases else 0.0
+    for r in result.phases:
+        p = r.phase
+        span = f"{(p.start_ms - start) / 1000:.1f}-{(p.end_ms - start) / 1000:.1f}"
+        down = f"{p.down_s:.1f}" if p.down_s is not None else ""
+        latency = (f"{r.p50_ms:,.0f} / {r.p99_ms:,.0f}"
+                   if r.p50_ms is not None and r.p99_ms is not None else "")
+        name = p.name if p.name in ("steady", "steady (after)", BROKER) \
+            else f"kill -9 {p.name}"
+        if p.name == BROKER:
+            name = f"broker {'kill -9' if c.broker_kill else 'restart'}"
+        lines.append(
+            f"| {name} | {span} | {down} | {r.requests:,} | "
+            + " | ".join(f"{r.statuses.get(s, 0):,}" for s in STATUSES)
+            + f" | {r.late:,} | {latency} | {r.lost} | {r.duplicated} "
+              f"| {', '.join(r.crashes) or '-'} |")
+    lines += [
+        "",
+        f"Totals: {result.produced:,} events sent ({result.produce_failures} not acknowledged), "
+        f"{result.accepted:,} on the input topic, {result.answered:,} answered, "
+        f"**{len(result.lost)} lost, {len(result.duplicated)} duplicated**, "
+        f"{len(result.unexpected)} results for unknown ids; raw archive: "
+        f"{result.archived:,} input records (deduplicated), "
+        f"**{len(result.missing_from_archive)} inputs missing**.",
+    ]
+    for crash in result.crashes:
+        last = crash.log_tail.strip().splitlines()[-1:] or ["(empty log)"]
+        lines.append(f"\n- `{crash.name}` exited by itself at "
+                     f"+{(crash.at_ms - start) / 1000:.1f} s and was restarted; last log "
+                     f"line: `{last[0][:200]}`")
+    for reason in result.skipped:
+        lines.append(f"\nSkipped: {reason}.")
+    return "\n".join(lines) + "\n"
