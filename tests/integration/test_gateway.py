@@ -129,3 +129,23 @@ def test_wrong_shape_is_400(settings: Settings, pipeline: triton.InferenceServer
     with pytest.raises(InferenceServerException) as unknown:
         pipeline.infer("no-such-model", [features_input(matrix)])
     assert unknown.value.status() == "400"
+
+
+def test_sequential_requests_all_answered(settings: Settings,
+                                          pipeline: triton.InferenceServerClient) -> None:
+    """50 one-row requests one after the other, all answered by a model; prints how much
+    of the time a caller waits is spent outside the pipeline (HTTP + gateway + Redis hop):
+    a measurement, not an assertion."""
+    matrix, _ = rows(settings, 50, seed=15)
+    client_ms, pipeline_ms, statuses = [], [], []
+    for row in matrix:
+        started = time.monotonic()
+        result = pipeline.infer(MODEL, [features_input(row[None, :].copy())], timeout=2_000_000)
+        client_ms.append((time.monotonic() - started) * 1000)
+        pipeline_ms.append(result.get_response()["parameters"]["latency_ms"])
+        statuses += texts(result, "status")
+    assert set(statuses) <= {"ok", "fallback"} and len(statuses) == 50
+    outside = sorted(c - p for c, p in zip(client_ms, pipeline_ms, strict=True))
+    print(f"50 sequential requests: client p50 {np.median(client_ms):.1f} ms, pipeline p50 "
+          f"{np.median(pipeline_ms):.1f} ms, outside the pipeline p50 {outside[25]:.1f} ms, "
+          f"max {outside[-1]:.1f} ms")
