@@ -94,6 +94,8 @@ class Candidate(msgspec.Struct, frozen=True):
     valid: bool
     late: bool = False
     reason: str | None = None
+    service_ms: float | None = None
+    """The worker's own time on it (scored - received), when it said."""
 
 
 class Decision(msgspec.Struct, frozen=True):

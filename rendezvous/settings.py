@@ -154,6 +154,17 @@ class DecoySettings(BaseModel):
     """Static group membership (``group.instance.id``): a restarted decoy takes its
     partitions back at once instead of after the session timeout."""
 
+    niceness: int = Field(default=10, ge=0, le=19)
+    """How much the decoy lowers its CPU priority (``nice``): it is off the latency path,
+    and on a small machine the workers and serve must get the CPU first."""
+
+    fetch_min_bytes: int = Field(default=1024 * 1024, ge=1)
+    """The broker answers the decoy's fetch once this much is there (or after
+    ``fetch_wait_max_ms``): a few large fetches instead of one per record."""
+
+    fetch_wait_max_ms: int = Field(default=250, ge=1)
+    """Longest a fetch waits for ``fetch_min_bytes``."""
+
 
 class Thresholds(BaseModel):
     """When a closed monitor window raises an alert; ``None`` disables a cause
@@ -214,6 +225,17 @@ class MonitorSettings(BaseModel):
 
     replication_factor: int = Field(default=1, ge=1)
     """Replication factor of the changelog topic faust creates."""
+
+    niceness: int = Field(default=10, ge=0, le=19)
+    """How much the monitor lowers its CPU priority (``nice``): it is off the latency path."""
+
+    max_cpu: float = Field(default=0.15, gt=0, le=1)
+    """Most of one core the monitor uses; beyond it the monitor lags (its lag gauge says
+    so) and catches up when the load drops, so the hot path keeps its CPU."""
+
+    fetch_min_bytes: int = Field(default=256 * 1024, ge=1)
+    """The broker answers the monitor's fetch once this much is there (or after faust's
+    1.5 s wait): a few large fetches instead of one per record."""
 
 
 class Settings(BaseSettings):
@@ -286,6 +308,19 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     """Address the ``/metrics`` (and monitor) HTTP endpoint binds; ``0.0.0.0`` in a
     container, so its published port is reachable."""
+
+    fetch_wait_max_ms: int = Field(default=8, ge=0)
+    """Longest a consumer's fetch waits at the broker for ``fetch_min_bytes`` (librdkafka
+    ``fetch.wait.max.ms``): paid at most once per hop. Measured in docs/benchmarks.md."""
+
+    fetch_min_bytes: int = Field(default=64 * 1024, ge=1)
+    """The broker answers a fetch once this much is there (``fetch.min.bytes``). With 1,
+    every record ends a fetch: thousands of fetches a second per consumer, which cost more
+    CPU on a 2-core machine than they saved in latency (measured)."""
+
+    linger_ms: float = Field(default=2.0, ge=0)
+    """How long a producer waits to batch records (librdkafka ``linger.ms``, default 5 there):
+    paid at every hop, input -> scores -> scored."""
 
     kafka_heap: str = "512m"
     """Heap of the local broker's JVM (``-Xmx``), at most 1 GiB on a small machine."""

@@ -81,7 +81,7 @@ class Mailbox:
         self.candidates.append(
             Candidate(
                 model, score.version, score.score, arrived_ms - self.ts_ms, reason is None, False,
-                reason,
+                reason, score.scored_ms - score.received_ms if score.scored_ms else None,
             )
         )  # fmt: skip
         rank = self.policy.rank.get(model, -1)

@@ -19,6 +19,7 @@ from rendezvous.decoy.batches import payload_bytes, to_batches
 from rendezvous.decoy.errors import DecoyError
 from rendezvous.decoy.writer import ArchiveWriter
 from rendezvous.metrics import BATCH_BUCKETS, LagProbe, serve_metrics
+from rendezvous.process import yield_cpu
 from rendezvous.readiness import announce_ready
 from rendezvous.settings import DecoySettings, Settings
 from rendezvous.transport.bad_records import SKIPPED
@@ -50,7 +51,10 @@ class Recorder:
         self.writer = ArchiveWriter(config.archive, config.compression)
         self.records_seen = 0
         self._logical = {settings.topic(name): name for name in config.topics}
-        overrides = {"group.instance.id": config.instance_id} if config.instance_id else {}
+        overrides: dict[str, object] = {"fetch.min.bytes": config.fetch_min_bytes,
+                                        "fetch.wait.max.ms": config.fetch_wait_max_ms}
+        if config.instance_id:
+            overrides["group.instance.id"] = config.instance_id
         self._group = settings.group("decoy")
         self.consumer: Consumer = make_consumer(settings, self._group, **overrides)
         self.lag = LagProbe(self.consumer, LAG)
@@ -139,6 +143,7 @@ def run(settings: Settings) -> None:
     """Record as ``settings.decoy`` says until SIGTERM/SIGINT, then roll what is
     buffered, commit and return."""
     stopper = Stopper()
+    yield_cpu(settings.decoy.niceness)
     recorder = Recorder(settings, settings.decoy)
     recorder.metrics_port = serve_metrics(settings)
     recorder.start()

@@ -1,7 +1,8 @@
 """The faust-streaming app of the monitor: it wires topics to :class:`MonitorState`.
 
-One agent reads the input, scores, decisions and feedback topics as raw bytes
-and decodes them through :mod:`rendezvous.messages`; a timer closes windows,
+One agent reads the input, decisions and feedback topics as raw bytes (each
+decision carries every model's answer, so the scores topic is not read twice) and
+decodes them through :mod:`rendezvous.messages`; a timer closes windows,
 sends alerts and persists changed keys to a faust table, whose changelog topic
 faust creates and replays on start, so windows survive a restart. Each key
 always goes to the same changelog partition (a hash of the key), because one
@@ -15,6 +16,7 @@ keeps it up with the stream).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import zlib
@@ -27,14 +29,16 @@ from rendezvous import messages
 from rendezvous.monitor import exposition, http
 from rendezvous.monitor.drift import DriftReference
 from rendezvous.monitor.errors import MonitorError
+from rendezvous.monitor.fetching import QuietSensor, fetch_in_bulk
 from rendezvous.monitor.state import MonitorState
+from rendezvous.process import CpuBudget, yield_cpu
 from rendezvous.readiness import announce_ready
 from rendezvous.settings import Settings
 from rendezvous.transport.bad_records import BadRecords
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("input", "scores", "decisions", "feedback")
+SOURCES = ("input", "decisions", "feedback")
 
 
 def sampled(request_id: str, ratio: float) -> bool:
@@ -64,6 +68,7 @@ class Monitor:
             # faust's 60 s default keeps a crashed monitor's partitions that long after a restart
             broker_session_timeout=10.0, broker_heartbeat_interval=1.0,
         )
+        self.app.monitor = QuietSensor()
         self.topics = {settings.topic(t): t for t in SOURCES}
         self.source = self.app.topic(*self.topics, key_serializer="raw", value_serializer="raw")
         self.alerts_topic = self.app.topic(settings.topic("alerts"), key_serializer="raw",
@@ -80,7 +85,11 @@ class Monitor:
         exposition.SAMPLE_RATIO.set(options.sample)
 
     async def _consume(self, stream: Any) -> None:
+        budget = CpuBudget(self.settings.monitor.max_cpu)
         async for event in stream.events():
+            pause = budget.pause_s()
+            if pause:
+                await asyncio.sleep(pause)
             started = time.perf_counter()
             message = event.message
             self.offsets[message.tp] = message.offset
@@ -107,8 +116,6 @@ class Monitor:
             fits = self.state.observe_input(decoded, record_ts_ms)
             if not fits:
                 exposition.INVALID.labels(kind).inc()
-        elif isinstance(decoded, messages.Score):
-            self.state.observe_score(decoded, record_ts_ms)
         elif isinstance(decoded, messages.Decision):
             self.state.observe_decision(decoded)
         else:
@@ -184,7 +191,7 @@ def _decode(kind: str, value: bytes | None) -> Any:
         return messages.decode_input(value)
     if not value:
         return messages.Invalid("empty record")
-    decoder = {"scores": messages.decode_score, "decisions": messages.decode_decision,
+    decoder = {"decisions": messages.decode_decision,
                "feedback": messages.decode_feedback}[kind]
     return decoder(value)
 
@@ -217,6 +224,8 @@ def _credentials(settings: Settings) -> Any:
 def run(settings: Settings) -> None:
     """Run the monitor (``settings.monitor``) until SIGTERM/SIGINT (faust's worker drains
     and stops)."""
+    yield_cpu(settings.monitor.niceness)
+    fetch_in_bulk(settings.monitor.fetch_min_bytes)
     monitor = Monitor(settings)
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     # override_logging=False: keep the one log format the CLI set up (rendezvous.logs).

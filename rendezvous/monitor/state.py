@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from rendezvous.messages import Decision, Feedback, InputEvent, Score, feature_row
+from rendezvous.messages import Decision, Feedback, InputEvent, feature_row
 from rendezvous.monitor import alerts
 from rendezvous.monitor.drift import DriftReference
 from rendezvous.monitor.windows import (
@@ -73,21 +73,6 @@ class MonitorState:
         self._dirty.add(key)
         return agg
 
-    def observe_score(self, score: Score, record_ts_ms: float) -> None:
-        ws = self._window(score.scored_ms or record_ts_ms)
-        if ws is None:
-            return
-        m: ModelWindow = self._agg("model", score.model, ws)
-        m.scores += 1
-        if score.status == "error":
-            m.errors += 1
-        elif score.status == "expired":
-            m.expired += 1
-        if score.score is not None and math.isfinite(score.score):
-            m.score.add(score.score)
-        if score.scored_ms and score.received_ms:
-            m.service_ms.add(max(score.scored_ms - score.received_ms, 0.0))
-
     def observe_decision(self, decision: Decision) -> None:
         ws = self._window(decision.decided_ms or decision.ts)
         if ws is None:
@@ -96,15 +81,25 @@ class MonitorState:
         d.count += 1
         setattr(d, decision.status, getattr(d, decision.status) + 1)
         valid: dict[str, float] = {}
+        # Every answer that reached the rendezvous is a candidate of its decision, so the
+        # decisions alone describe each model (reading the scores topic too doubled the
+        # monitor's load for the same numbers).
         for c in decision.candidates:
             m: ModelWindow = self._agg("model", c.model, ws)
             m.candidates += 1
+            m.scores += 1
             m.latency_ms.add(max(c.latency_ms, 0.0))
             m.late += int(c.late)
-            if c.valid and c.score is not None and math.isfinite(c.score):
-                valid[c.model] = c.score
-            else:
-                m.invalid += 1
+            if c.service_ms is not None:
+                m.service_ms.add(max(c.service_ms, 0.0))
+            if c.reason is not None and c.reason.startswith("status error"):
+                m.errors += 1
+            if c.score is not None and math.isfinite(c.score):
+                m.score.add(c.score)
+                if c.valid:
+                    valid[c.model] = c.score
+                    continue
+            m.invalid += 1
         if self.primary in valid and self.canary in valid:
             pair: PairWindow = self._agg("pair", "all", ws)
             pair.both += 1

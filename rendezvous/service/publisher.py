@@ -44,7 +44,7 @@ class Step:
         self.error: KafkaError | None = None
         self.offsets: list[TopicPartition] = []
         self.replies: list[tuple[str, Scored]] = []
-        self.started = time.perf_counter()
+        self.started = 0.0  # when its first record was produced
 
     def delivered(self, error: KafkaError | None, _record: Message) -> None:
         self.pending -= 1
@@ -74,6 +74,8 @@ class Publisher:
     def produce(self, record: Record) -> None:
         topic, value, key, partition, headers = record
         step = self._step
+        if not step.pending:
+            step.started = time.perf_counter()
         step.pending += 1
         while True:
             try:
@@ -133,7 +135,7 @@ class Publisher:
                 self._acked = step.offsets
             if step.replies:
                 self._replier.submit(self._deliver, step.replies)
-            if step.pending == 0 and (step.offsets or step.replies):
+            if step.started:
                 ack_ms = (time.perf_counter() - step.started) * 1000.0
                 ACK_MS.observe(ack_ms)
                 self._ack_ms.append(ack_ms)

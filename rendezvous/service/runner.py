@@ -53,7 +53,8 @@ from rendezvous.messages import (
     decode_score,
     encode,
 )
-from rendezvous.metrics import serve_metrics
+from rendezvous.metrics import BATCH_BUCKETS, LagProbe, serve_metrics
+from rendezvous.process import watch_gc
 from rendezvous.readiness import announce_ready
 from rendezvous.service.committer import Batch, CommitFailed, Committer, Record
 from rendezvous.service.control import PolicyWatcher
@@ -80,6 +81,14 @@ SLACK_MS = Histogram("rendezvous_serve_deadline_slack_ms",
 STUCK_COMMIT_S = 30.0
 
 RECORDS = Counter("rendezvous_serve_records", "Records consumed", ["topic"])
+LAG = Gauge("rendezvous_serve_lag", "Input and score records not consumed yet, when sampled")
+BATCH_SECONDS = Histogram("rendezvous_serve_batch_seconds",
+                          "Time of one loop step from its poll's return (decide, produce)",
+                          buckets=BATCH_BUCKETS)
+POLL_OVERSHOOT_MS = Histogram("rendezvous_serve_poll_overshoot_ms",
+                              "How much longer a poll took than asked (the process was not "
+                              "running: CPU starved, or a pause)",
+                              buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500))
 MARGIN_MS = Gauge("rendezvous_serve_delivery_margin_ms",
                   "How long before its deadline a request is decided (measured output path)")
 DEADLETTER_MAX_BYTES = 256 * 1024
@@ -123,7 +132,7 @@ class Service:
             # backoff then made a commit ~100 ms, 2 ms made it ~20 (measured).
             "retry.backoff.ms": 2,
             "retry.backoff.max.ms": 20,
-        } if self.transactional else {"linger.ms": 0}))
+        } if self.transactional else {}))
         self.margin = DeliveryMargin(margin_min_ms, margin_max_ms)
         if self.transactional:  # every result waits for a commit: keep the widest margin
             self.margin = DeliveryMargin(margin_max_ms, margin_max_ms)
@@ -144,11 +153,13 @@ class Service:
         self.consumed = {"input": 0, "scores": 0}
         self.decided = {s: DECISIONS.labels(s) for s in ("ok", "fallback", "timeout", "rejected")}
         self.metrics_due = 0.0
+        self.lag = LagProbe(self.consumer, LAG)
 
     # -- lifecycle ---------------------------------------------------------
 
     def run(self) -> None:
         self.metrics_port = serve_metrics(self.settings)
+        watch_gc()
         if self.transactional:
             # Aborts whatever a dead predecessor with this transactional id left open.
             self.producer.init_transactions(30)
@@ -181,7 +192,10 @@ class Service:
         next_deadline = self._next_deadline()
         if next_deadline is not None:
             wait = max(0.0, min(wait, (next_deadline - self.clock()) / 1000.0))
+        polled = time.perf_counter()
         records = poll_batch(self.consumer, self.max_batch, wait)
+        started = time.perf_counter()
+        POLL_OVERSHOOT_MS.observe(max(0.0, (started - polled - wait) * 1000.0))
         for record in records:
             self._dispatch(record)
         for state in self.partitions.values():
@@ -197,6 +211,9 @@ class Service:
             self._publish_step()
         else:
             self._handoff()
+        self.lag.maybe_update()
+        if records:
+            BATCH_SECONDS.observe(time.perf_counter() - started)
 
     def _publish_step(self) -> None:
         """``dedup``: results are already produced; close the step and commit behind acks."""

@@ -1,8 +1,10 @@
 """Kafka clients built from settings, with latency knobs chosen on purpose.
 
-librdkafka's ``linger.ms`` defaults to 5 ms and is paid at every hop of the
-pipeline (input -> scores -> scored), so producers here linger 1 ms: enough to
-batch under load, small next to a 50 ms deadline.
+Every client is built here, so the hot path's knobs are set once, from settings
+(``linger_ms``, ``fetch_wait_max_ms``, ``fetch_min_bytes``; measured in
+docs/benchmarks.md): librdkafka's ``linger.ms`` defaults to 5 ms, paid at every
+hop (input -> scores -> scored); a ``fetch.min.bytes`` of 1 makes every record
+end a fetch, which on two cores cost more CPU than it saved in latency.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ log = logging.getLogger(__name__)
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "acks": "all",
     "enable.idempotence": True,
-    "linger.ms": 1,
     "batch.num.messages": 10000,
     "compression.type": "none",
 }
@@ -33,12 +34,6 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     "enable.auto.commit": False,
     "enable.auto.offset.store": False,
     "auto.offset.reset": "earliest",
-    # Measured on the whole pipeline at 200 events/s (the open-loop load of
-    # rendezvous.testing.load), e2e p50:
-    # 1 ms -> 287 (fetch storm), 5 -> 56, 10 -> 71, 25 -> 37, 100 -> 108; noisy,
-    # but both ends are clearly worse.
-    "fetch.wait.max.ms": 25,
-    "fetch.min.bytes": 1,
     "session.timeout.ms": 10000,
     "heartbeat.interval.ms": 1000,
 }
@@ -51,30 +46,20 @@ READER_DEFAULTS: dict[str, Any] = {
 
 def make_producer(settings: Settings, **overrides: Any) -> Producer:
     """An idempotent producer (acks=all) for this deployment."""
-    conf = settings.kafka_config(**{**PRODUCER_DEFAULTS, "client.id": _client_id()})
+    conf = settings.kafka_config(**{**PRODUCER_DEFAULTS, "client.id": _client_id(),
+                                    "linger.ms": settings.linger_ms})
     conf.update(overrides)
-    conf.update(_diag("producer", ""))  # DIAG-TEMP
     return Producer(conf)
 
 
 def make_consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
     """A consumer in ``group`` that commits only when told to."""
     conf = settings.kafka_config(**{**CONSUMER_DEFAULTS, "group.id": group,
-                                    "client.id": _client_id()})
+                                    "client.id": _client_id(),
+                                    "fetch.wait.max.ms": settings.fetch_wait_max_ms,
+                                    "fetch.min.bytes": settings.fetch_min_bytes})
     conf.update(overrides)
-    conf.update(_diag("consumer", group))  # DIAG-TEMP
     return Consumer(conf)
-
-
-def _diag(kind: str, group: str) -> dict[str, Any]:  # DIAG-TEMP
-    import json
-    import os
-    found: dict[str, Any] = {}
-    for key, conf in json.loads(os.environ.get("RZ_DIAG_KAFKA", "{}")).items():
-        k, _, suffix = key.partition(":")
-        if k == kind and (not suffix or group.endswith(suffix)):
-            found.update(conf)
-    return found
 
 
 def make_reader(settings: Settings, name: str, group: str | None = None,

@@ -8,10 +8,11 @@ exactly one of three places:
   the wrong length. Counted and skipped: the rendezvous answers it ``rejected``.
 - **shed** — valid, but its absolute deadline
   (:func:`rendezvous.messages.deadline_at`) less the rendezvous' smallest
-  delivery margin had already passed when the batch arrived. Counted and skipped, not scored and no ``expired`` record either: the
-  rendezvous has already answered it with a fallback or ``timeout``, so any
-  record for it would be pure load at the worst moment (a worker falls behind
-  exactly when the system is overloaded).
+  delivery margin had already passed when the batch arrived. Counted and
+  skipped, not scored and no ``expired`` record either: the rendezvous has
+  already answered it with a fallback or ``timeout``, so any record for it would
+  be pure load at the worst moment (a worker falls behind exactly when the
+  system is overloaded).
 - **a row** of :attr:`Prepared.rows`, in the model's feature order, with its
   request id and the input record's partition number (the score goes to the same
   partition number: co-partitioning).

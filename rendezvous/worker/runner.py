@@ -30,11 +30,11 @@ import math
 import time
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Message, Producer
 from prometheus_client import Counter, Gauge, Histogram
 
 from rendezvous.messages import Score, encode
-from rendezvous.metrics import serve_metrics
+from rendezvous.metrics import LagProbe, serve_metrics
 from rendezvous.model import Model, ModelError, load_model, resolve_model
 from rendezvous.readiness import announce_ready
 from rendezvous.settings import Settings
@@ -58,7 +58,6 @@ BATCH_SECONDS = Histogram(
 )
 LAG = Gauge("rendezvous_worker_lag", "Input records not consumed yet, when sampled.", ["model"])
 
-LAG_INTERVAL_S = 1.0
 
 
 def now_ms() -> float:
@@ -69,9 +68,10 @@ class Scorer:
     """The worker's batch handler: decode, one predict call, one produce loop."""
 
     def __init__(self, model: Model, producer: Producer, topic: str,
-                 default_deadline_ms: float, delay_ms: float = 0.0) -> None:
+                 default_deadline_ms: float, delay_ms: float = 0.0,
+                 margin_ms: float = 0.0) -> None:
         self.model, self.producer, self.topic = model, producer, topic
-        self.builder = RowBuilder(model.feature_names, default_deadline_ms)
+        self.builder = RowBuilder(model.feature_names, default_deadline_ms, margin_ms)
         self.delay_s = delay_ms / 1000.0
         labels = {"model": model.name}
         self.records, self.scored = RECORDS.labels(**labels), SCORED.labels(**labels)
@@ -136,25 +136,6 @@ def load(settings: Settings, model_name: str, version: str | None = None) -> Mod
         raise WorkerError(str(exc)) from exc
 
 
-class LagProbe:
-    """Consumer lag from cached watermarks (no broker round trip), at most once a second."""
-
-    def __init__(self, consumer: Consumer, gauge: Gauge) -> None:
-        self.consumer, self.gauge, self.next_at = consumer, gauge, 0.0
-
-    def maybe_update(self) -> None:
-        now = time.monotonic()
-        if now < self.next_at:
-            return
-        self.next_at = now + LAG_INTERVAL_S
-        total = 0
-        for tp in self.consumer.position(self.consumer.assignment()):
-            _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
-            if high >= 0 and tp.offset >= 0:
-                total += max(0, high - tp.offset)
-        self.gauge.set(total)
-
-
 def run(settings: Settings, model_name: str, *, version: str | None = None,
         max_batch: int = 512, max_wait_ms: float = 2.0, delay_ms: float = 0.0,
         metrics_port: int | None = None, instance: str | None = None,
@@ -170,7 +151,7 @@ def run(settings: Settings, model_name: str, *, version: str | None = None,
     consumer = kafka.make_consumer(settings, group, **extra)
     producer = kafka.make_producer(settings)
     scorer = Scorer(model, producer, settings.topic("scores"), settings.default_deadline_ms,
-                    delay_ms)
+                    delay_ms, margin_ms=settings.serve.margin_min_ms)
     batch_seconds = BATCH_SECONDS.labels(model=model.name)
     lag = LagProbe(consumer, LAG.labels(model=model.name))
 

@@ -15,7 +15,7 @@ from confluent_kafka import TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from rendezvous.local.supervisor import Supervisor
-from rendezvous.messages import Candidate, Decision, Feedback, Score, encode
+from rendezvous.messages import Candidate, Decision, Feedback, encode
 from rendezvous.model import sample_events
 from rendezvous.monitor.drift import DriftReference
 from rendezvous.monitor.windows import window_start
@@ -105,9 +105,6 @@ def read_alerts(settings: Settings, quiet_s: float = 2.0, timeout_s: float = 30.
 def test_round_trip_and_documented_metrics(settings: Settings, supervisor: Supervisor) -> None:
     port = start_monitor(supervisor, "--window-s", "2")
     ts = time.time() * 1000 - 4000  # a window that is already over, so it closes at once
-    scores = [Score(f"s{i}", "primary", "1", "ok", score=i / 100, received_ms=ts - 5,
-                    scored_ms=ts) for i in range(50)]
-    produce(settings, "scores", [(s.id, encode(s)) for s in scores])
     produce(settings, "decisions", [(d.id, encode(d)) for d in decisions(50, ts, seed=1)])
     produce(settings, "feedback", [(f"r{i}", encode(Feedback(f"r{i}", i % 2))) for i in range(50)])
     events = sample_events(50, seed=3)
