@@ -59,6 +59,8 @@ class Monitor:
                                   options.grace_s, options.keep_windows, options.join_ttl_s,
                                   options.thresholds)
         self.partitions = _min_partitions(settings, [settings.topic(t) for t in SOURCES])
+        settings.monitor_datadir.mkdir(parents=True, exist_ok=True)  # faust does not
+        settings.monitor_datadir.parent.mkdir(parents=True, exist_ok=True)  # faust makes one level
         self.app = faust.App(
             settings.group("monitor"), broker=f"kafka://{settings.kafka_bootstrap()}",
             store="memory://", web_enabled=False, topic_partitions=self.partitions,
