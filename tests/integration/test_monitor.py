@@ -117,7 +117,7 @@ def test_round_trip_and_documented_metrics(settings: Settings, supervisor: Super
         w = windows(port).get(ws)
         return bool(w and w["closed"] and w["models"]["primary"]["scores"] == 50
                     and w["models"]["primary"]["feedback"]["labelled"] == 50
-                    and w["drift"]["inputs"] == 50)
+                    and w.get("drift", {}).get("inputs") == 50)
 
     wait_for(complete, what="the monitor to consume every record (faust round trip)")
     wait_for(lambda: 'rendezvous_monitor_invalid_total{topic="input"} 1.0' in get(port, "/metrics"),
