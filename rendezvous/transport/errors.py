@@ -1,7 +1,9 @@
 """Errors of the Kafka transport."""
 
+from rendezvous.errors import RendezvousError
 
-class TransportError(RuntimeError):
+
+class TransportError(RendezvousError, RuntimeError):
     """Kafka could not do what was asked; the message says what to do."""
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from rendezvous.errors import RendezvousError
 from rendezvous.transport.errors import DeliveryFailed
 
 __all__ = ["DeliveryFailed", "WorkerError"]
 
 
-class WorkerError(RuntimeError):
+class WorkerError(RendezvousError, RuntimeError):
     """The worker cannot start or cannot go on; the message says what to do."""
