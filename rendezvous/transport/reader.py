@@ -89,8 +89,28 @@ class TopicReader:
         """Read these partitions (and no others) from these offsets, from now on."""
         self.ends = {p: self.high_watermark(p) for p in starts}
         self.at_end = set()
-        self.consumer.assign([TopicPartition(self.topic, p, self.ends[p] if o == OFFSET_END else o)
+        stored = self._committed([p for p, o in starts.items() if o == OFFSET_STORED])
+        resolved = {OFFSET_END: self.ends, OFFSET_STORED: stored}
+        self.consumer.assign([TopicPartition(self.topic, p, resolved[o][p] if o in resolved else o)
                               for p, o in starts.items()])
+
+    def _committed(self, partitions: list[int], timeout_s: float = 30.0) -> dict[int, int]:
+        """The group's committed offsets (else the beginning), asked for here rather than
+        left to the consumer: its own fetch, refused while a new broker elects the group's
+        coordinator, was seen not to be retried."""
+        if not partitions:
+            return {}
+        give_up = time.monotonic() + timeout_s
+        while True:
+            try:
+                found = self.consumer.committed(
+                    [TopicPartition(self.topic, p) for p in partitions], timeout=10)
+                return {tp.partition: tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+                        for tp in found}
+            except KafkaException:
+                if time.monotonic() > give_up:
+                    raise
+                time.sleep(0.2)
 
     def poll(self, timeout_s: float = 0.1, max_records: int = 1000) -> list[Message]:
         """The records that have arrived, up to ``max_records``, waiting at most ``timeout_s``
