@@ -53,8 +53,8 @@ KEEP_UP_P99_MS = 1000.0
 backlog does not grow (over a 15 s overload it would reach seconds)."""
 COMMAND = "make bench  (or: python bench/bench_pipeline.py)"
 SYSTEMS = ("pipeline", "relay", "faust")
-SERVE_MODE = os.environ.get("BENCH_SERVE_MODE", "transactions")
-"""``serve --exactly-once`` of the pipeline: transactions (default) or dedup."""
+SERVE_MODE = os.environ.get("BENCH_SERVE_MODE", "dedup")
+"""``serve --exactly-once`` of the pipeline: dedup (serve's default) or transactions."""
 LABELS = {"pipeline": "pipeline", "relay": "bare relay", "faust": "faust peer"}
 
 

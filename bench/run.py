@@ -30,6 +30,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 
 SECTIONS = {
+    "deadline": "bench_deadline",
     "core": "bench_core",
     "inference": "bench_inference",
     "worker": "bench_worker",
@@ -77,7 +78,7 @@ def _kafka_version(bootstrap: str) -> str:
     return "an existing cluster (KAFKA_BOOTSTRAP_SERVERS)"
 
 
-def header(bootstrap: str, sections: list[str]) -> str:
+def header(bootstrap: str, sections: list[str], some: bool = False) -> str:
     import confluent_kafka
 
     cpus = os.cpu_count()
@@ -99,12 +100,32 @@ def header(bootstrap: str, sections: list[str]) -> str:
         f"| Kafka | {_kafka_version(bootstrap)} |",
         f"| client | confluent-kafka {confluent_kafka.__version__} / librdkafka "
         f"{confluent_kafka.libversion()[0]} |",
-        f"| sections | {', '.join(sections)} |",
+        f"| sections | {', '.join(sections)}"
+        + (" (run on this date; the others are kept from their last run, with their own "
+           "machine notes and load) |" if some else " |"),
     ]
     if load:
         lines.append(f"| load average at start | {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
                      "(1/5/15 min; the machine is shared, so the numbers are noisy) |")
     return "\n".join(lines) + "\n"
+
+
+MARK = "<!-- section: {} -->"
+
+
+def _sections(path: Path) -> dict[str, str]:
+    """Section name -> its Markdown (with its mark), from a file this script wrote."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return {}
+    found: dict[str, str] = {}
+    pieces = text.split("<!-- section: ")[1:]
+    for piece in pieces:
+        name, _, body = piece.partition(" -->")
+        body = body.split("\n_These sections:")[0].split("\n_All sections:")[0]
+        found[name] = f"{MARK.format(name)}{body.rstrip()}\n"
+    return found
 
 
 def run_section(name: str) -> str | None:
@@ -145,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["BENCH_KAFKA_PID"] = str(stack.pids[0])  # CPU accounting
         else:
             os.environ["BENCH_GIVEN_KAFKA"] = "1"
-        parts, failed = [header(bootstrap, names)], []
+        parts, failed = [header(bootstrap, names, bool(chosen))], []
         started_all = time.monotonic()
         for name in names:
             _progress(f"{name}: running...")
@@ -161,9 +182,12 @@ def main(argv: list[str] | None = None) -> int:
                 if affinity is not None:
                     os.sched_setaffinity(0, affinity)
             if section is not None:
-                parts.append(section.rstrip() + "\n")
+                parts.append(f"{MARK.format(name)}\n{section.rstrip()}\n")
             _progress(f"{name}: done in {time.monotonic() - started:.0f} s")
-        parts.append(f"_All sections: {time.monotonic() - started_all:.0f} s._\n")
+        parts.append(f"_These sections: {time.monotonic() - started_all:.0f} s._\n")
+    if chosen:  # keep the other sections of the last full run
+        kept = _sections(args.out)
+        parts[1:1] = [text for name, text in kept.items() if name not in names]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(parts))
     _progress(f"wrote {args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}"

@@ -53,7 +53,9 @@ class Client:
             message = self._pubsub.get_message(timeout=left)
             if message and message["type"] == "message":
                 scored = decode_scored(message["data"])
-                self._early[scored.id] = scored
+                # The first result of an id is the answer; a second one can only come from
+                # a paused serve resumed after another took over (README: exactly once).
+                self._early.setdefault(scored.id, scored)
         found = self._early.pop(request_id, None)
         if found is None:  # missed the notification (reconnect): the kept copy
             kept = self._redis.get(result_key(self.reply_to, request_id))

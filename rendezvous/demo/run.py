@@ -33,6 +33,7 @@ from rendezvous.local.pipeline import PipelineSpec
 from rendezvous.model import ModelError, sample_events
 from rendezvous.replay.progress import Progress
 from rendezvous.settings import Settings
+from rendezvous.testing.baseline import relay_line
 from rendezvous.testing.load import ScoredReader, run_load, warm_producer
 from rendezvous.testing.stack import lease
 from rendezvous.transport.topics import apply_topics
@@ -133,7 +134,7 @@ def _measure(settings: Settings, options: DemoOptions, components: Components,
     alerts = read_alerts(settings)
 
     summary = Summary(options.events, options.rate, options.deadline_ms, load, stats, alerts,
-                      closed)
+                      closed, relay=relay_line(settings))
     return _with_backtest(summary, settings, archive, run_dir / "backtest", say)
 
 

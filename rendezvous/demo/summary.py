@@ -26,6 +26,8 @@ class Summary:
     backtest: dict[str, Any] | None = None
     backtest_exit: int | None = None
     report: str | None = None
+    relay: str = ""
+    """The bare relay's figures from the last ``make bench`` (see testing.baseline)."""
 
     @property
     def deadline_misses(self) -> int:
@@ -37,6 +39,13 @@ class Summary:
         """Results the client received later than the deadline after it sent the request."""
         limit = self.deadline_ms * 1000
         return sum(1 for us in self.load.latency_us.values() if us > limit)
+
+    @property
+    def in_time(self) -> float:
+        """Share of the requests sent whose result the client received within the deadline."""
+        limit = self.deadline_ms * 1000
+        within = sum(1 for us in self.load.latency_us.values() if us <= limit)
+        return within / max(self.load.sent, 1)
 
     @property
     def exactly_once(self) -> bool:
@@ -58,6 +67,8 @@ def rows(summary: Summary) -> list[tuple[str, str]]:
     load, lat = summary.load, latency(summary.load.latency_us.values())
     results = load.results.values()
     out = [
+        ("in time", f"{summary.in_time * 100:.2f} % of requests received within their "
+                    f"{summary.deadline_ms:g} ms deadline   ({summary.relay})"),
         ("events sent", f"{load.sent:,} in {load.send_seconds:.1f} s "
                         f"({load.sent / max(load.send_seconds, 1e-9):,.0f}/s; asked "
                         f"{summary.rate:,.0f}/s), send errors {load.send_errors}"),

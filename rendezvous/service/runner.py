@@ -89,6 +89,10 @@ POLL_OVERSHOOT_MS = Histogram("rendezvous_serve_poll_overshoot_ms",
                               "How much longer a poll took than asked (the process was not "
                               "running: CPU starved, or a pause)",
                               buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500))
+PAUSES = Counter("rendezvous_serve_pauses", "Times the process found it had been paused")
+PAUSED_S = 3.0
+"""A poll this much longer than asked means the process was stopped, not busy: another
+instance may have answered its requests meanwhile (session timeout: 10 s)."""
 MARGIN_MS = Gauge("rendezvous_serve_delivery_margin_ms",
                   "How long before its deadline a request is decided (measured output path)")
 DEADLETTER_MAX_BYTES = 256 * 1024
@@ -195,7 +199,11 @@ class Service:
         polled = time.perf_counter()
         records = poll_batch(self.consumer, self.max_batch, wait)
         started = time.perf_counter()
-        POLL_OVERSHOOT_MS.observe(max(0.0, (started - polled - wait) * 1000.0))
+        overshoot_s = max(0.0, started - polled - wait)
+        POLL_OVERSHOOT_MS.observe(overshoot_s * 1000.0)
+        if overshoot_s > PAUSED_S and self.partitions:
+            self._after_pause(overshoot_s)
+            return
         for record in records:
             self._dispatch(record)
         for state in self.partitions.values():
@@ -247,6 +255,17 @@ class Service:
         if self.dirty and committer.idle and now - self.last_handoff >= self.commit_interval_ms:
             committer.submit(self._take_batch())
             self.last_handoff = now
+
+    def _after_pause(self, paused_s: float) -> None:
+        """This process was stopped (SIGSTOP, a VM pause, swap) long enough for another
+        instance to have taken its partitions and answered their requests. Decide nothing
+        from memory: read back what is answered on ``scored`` and re-read the inputs from
+        the committed offsets first (:meth:`_rewind`); a rebalance, if one happened,
+        follows on the next poll."""
+        PAUSES.inc()
+        log.warning("this process was paused for %.1f s; rebuilding from Kafka before "
+                    "deciding anything", paused_s)
+        self._rewind()
 
     def _next_deadline(self) -> float | None:
         deadlines = [d for s in self.partitions.values()
