@@ -95,14 +95,6 @@ class Mailbox:
             self.frontier += 1
         return True
 
-    def settled(self) -> bool:
-        """True when waiting longer cannot improve the answer.
-
-        That is when every model preferred to the best valid answer has already
-        answered (invalidly); with no valid answer, when every preferred model has.
-        """
-        return self.frontier >= self.best_rank
-
     def decide(self, now_ms: float) -> Outcome:
         """The decision from what is here at ``now_ms``: the most preferred valid answer."""
         best = self.best

@@ -29,10 +29,6 @@ class CompiledPolicy:
         self.rules: dict[str, ModelRule] = dict(policy.rules)
         self.deadline_ms: float = float(policy.deadline_ms)
 
-    def rule(self, model: str) -> ModelRule:
-        """The validity rule of ``model`` (the default rule when the policy names none)."""
-        return self.rules.get(model, DEFAULT_RULE)
-
     def judge(self, score: Score) -> str | None:
         """Why ``score`` is not a valid answer under this policy, or None when it is."""
         rule = self.rules.get(score.model, DEFAULT_RULE)

@@ -123,7 +123,7 @@ class Rendezvous:
             for score, arrived in self._orphans.take(request_id):
                 if not box.add(score, arrived):
                     self._n_duplicates += 1
-        # box.settled(), inlined: this runs for every request.
+        # Settled (waiting cannot improve the answer) or past the deadline: decide now.
         if box.frontier >= box.best_rank or now >= deadline_at_ms:
             return [self._finish(box, now)]
         self._pending[request_id] = box
