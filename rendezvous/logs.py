@@ -40,6 +40,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
+class RetryingIsInfo(logging.Filter):
+    """librdkafka warns of conditions it retries by itself (``GETPID ... Coordinator load
+    in progress: retrying`` on a broker that just started): those are info, not warnings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and record.getMessage().endswith(": retrying"):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            return KAFKA_LOGGER.isEnabledFor(logging.INFO)
+        return True
+
+
+KAFKA_LOGGER.addFilter(RetryingIsInfo())
+
+
 def formatter(fmt: LogFormat) -> logging.Formatter:
     return JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT)
 

@@ -66,3 +66,14 @@ def test_cli_prints_errors_a_user_can_act_on_as_one_line_and_bugs_with_traceback
     assert ours.exit_code == 1 and ours.output.strip() == "Error: do X"
     with pytest.raises(ValueError, match="a bug"):
         CliRunner().invoke(fails, ["bug"], catch_exceptions=False)
+
+
+def test_a_warning_librdkafka_retries_by_itself_is_info(caplog) -> None:
+    from rendezvous.logs import KAFKA_LOGGER
+
+    KAFKA_LOGGER.setLevel(logging.WARNING)
+    with caplog.at_level(logging.WARNING, logger="rendezvous.kafka"):
+        KAFKA_LOGGER.warning("GETPID [p#producer-1] [thrd:main]: Failed to acquire idempotence "
+                             "PID from broker b/1: Broker: Coordinator load in progress: retrying")
+        KAFKA_LOGGER.warning("FAIL [p#producer-1]: b/1: Disconnected")
+    assert [r.getMessage().split(":")[-1] for r in caplog.records] == [" Disconnected"]
