@@ -416,6 +416,8 @@ class Service:
         go back to the committed offsets, and decide those requests again."""
         self.batch, self.dirty = Batch(), False
         if self.publisher is not None:
+            # Results still in flight land (or fail) first, so the read-back below sees them.
+            self.producer.flush(STUCK_COMMIT_S)
             self.publisher.discard()
         committed = self.consumer.committed(self.consumer.assignment(), timeout=30)
         self._rebuild(committed)
