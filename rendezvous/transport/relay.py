@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from rendezvous.transport.clients import Stopper, flush_or_raise, next_offsets, poll_batch
 from rendezvous.transport.errors import DeliveryFailed
@@ -78,12 +78,7 @@ class Pipeline:
             tracked = self.queue.popleft()
             if tracked.error is not None:
                 self.failed = True
-                raise DeliveryFailed(
-                    f"the broker refused a batch of outputs ({tracked.error}); its input offsets "
-                    "were not committed, so a restart handles it again (if it repeats, check "
-                    "the broker and `rendezvous topics list`: co-partitioned topics need the "
-                    "same partition count)"
-                )
+                raise refused(tracked.error)
             for tp in tracked.offsets:
                 self.acked[(tp.topic, tp.partition)] = tp.offset
         now = time.monotonic()
@@ -145,7 +140,10 @@ def consume_loop(consumer: Consumer, producer: Producer, topic: str, handle: Han
             started = time.perf_counter()
             if records:
                 tracked = pipeline.begin(records)
-                tracked.pending += handle(records, tracked.delivered)
+                try:
+                    tracked.pending += handle(records, tracked.delivered)
+                except KafkaException as exc:  # refused at once (e.g. an unknown partition)
+                    raise refused(exc.args[0]) from exc
             if on_poll is not None:
                 on_poll(records, time.perf_counter() - started)
             pipeline.settle()
@@ -155,6 +153,14 @@ def consume_loop(consumer: Consumer, producer: Producer, topic: str, handle: Han
         raise
     finally:
         consumer.close()
+
+
+def refused(error: object) -> DeliveryFailed:
+    """The error of a batch whose outputs the broker (or the client) refused."""
+    return DeliveryFailed(
+        f"the broker refused a batch of outputs ({error}); its input offsets were not "
+        "committed, so a restart handles it again (if it repeats, check the broker and "
+        "`rendezvous topics list`: co-partitioned topics need the same partition count)")
 
 
 def _describe(partitions: list[TopicPartition]) -> str:
