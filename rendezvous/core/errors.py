@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from rendezvous.errors import RendezvousError
 
-class CoreError(Exception):
+
+class CoreError(RendezvousError):
     """Base class of every error the core raises."""
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import KafkaException, Producer, TopicPartition
 from prometheus_client import Histogram
 
+from rendezvous.errors import RendezvousError
 from rendezvous.messages import Scored
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 COMMIT_SECONDS = Histogram("rendezvous_serve_commit_seconds", "Transaction commit time",
                            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5))
 
-Record = tuple[str, bytes, bytes, int, list[tuple[str, bytes]] | None]
+Record = tuple[str, bytes, bytes, int, list[tuple[str, str | bytes | None]] | None]
 """(topic, value, key, partition, headers)."""
 
 
@@ -41,7 +42,7 @@ class Batch:
     replies: list[tuple[str, Scored]] = field(default_factory=list)
 
 
-class CommitFailed(RuntimeError):
+class CommitFailed(RendezvousError, RuntimeError):
     """A transaction failed for good; the process must restart to recover from what Kafka holds."""
 
 

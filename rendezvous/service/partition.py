@@ -23,6 +23,7 @@ from rendezvous.messages import (
     feature_row,
 )
 from rendezvous.service.margin import DeliveryMargin
+from rendezvous.transport.bad_records import offset_of
 
 
 class PartitionState:
@@ -47,7 +48,7 @@ class PartitionState:
             if isinstance(row, Invalid):
                 event = row
         ts = float(record.timestamp()[1])
-        offset = record.offset()
+        offset = offset_of(record)
         if isinstance(event, Invalid):
             rid = event.id or _key_or_position(record)
             self.inputs.track(offset, rid, resolved=True)
@@ -66,11 +67,11 @@ class PartitionState:
     def reject(self, record: Message, reason: str) -> list[Outcome]:
         """Answer the request in ``record`` ``rejected`` (once), whatever its bytes."""
         rid = _key_or_position(record)
-        self.inputs.track(record.offset(), rid, resolved=True)
+        self.inputs.track(offset_of(record), rid, resolved=True)
         return self.core.reject(rid, reason, float(record.timestamp()[1]))
 
     def on_score(self, record: Message, score: Score) -> list[Outcome]:
-        self.scores_next = record.offset() + 1
+        self.scores_next = offset_of(record) + 1
         return self.core.offer(score)
 
     def settle(self, outcomes: list[Outcome]) -> list[tuple[str, Outcome]]:

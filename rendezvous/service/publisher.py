@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import Histogram
 
+from rendezvous.errors import RendezvousError
 from rendezvous.messages import Scored
 from rendezvous.service.committer import Record
 
@@ -52,7 +53,7 @@ class Step:
             self.error = error
 
 
-class DeliveryFailed(RuntimeError):
+class DeliveryFailed(RendezvousError, RuntimeError):
     """A result could not be written; what was decided since the last commit must be redone."""
 
 
@@ -141,9 +142,12 @@ class Publisher:
                 self._ack_ms.append(ack_ms)
 
     def _commit(self, asynchronous: bool) -> None:
-        offsets, self._acked = self._acked, None
+        offsets, self._acked = self._acked or [], None
         self._commit_at = time.monotonic() + self._commit_interval_s
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=asynchronous)
+            if asynchronous:
+                self._consumer.commit(offsets=offsets, asynchronous=True)
+            else:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:  # harmless: the next commit covers these offsets
             log.warning("offset commit failed: %s", exc)

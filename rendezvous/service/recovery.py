@@ -10,9 +10,11 @@ record's timestamp gives the ids not to answer again.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
+from rendezvous.errors import RendezvousError
 from rendezvous.messages import Undecodable, decode_scored
 from rendezvous.settings import Settings
 from rendezvous.transport.bad_records import BadRecords, where
@@ -26,11 +28,11 @@ _BEGINNING = -1.0
 """No committed input offset: read the partition's answers from the beginning."""
 
 
-class RecoveryError(RuntimeError):
+class RecoveryError(RendezvousError, RuntimeError):
     """The answered ids of a partition could not be read back."""
 
 
-def answered_ids(settings: Settings, committed_inputs: dict[int, int | None],
+def answered_ids(settings: Settings, committed_inputs: Mapping[int, int | None],
                  timeout_s: float = 60.0) -> dict[int, set[str]]:
     """Per partition: the ids answered on ``scored`` since its committed input offset.
 

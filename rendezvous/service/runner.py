@@ -64,7 +64,13 @@ from rendezvous.service.publisher import DeliveryFailed, Publisher
 from rendezvous.service.recovery import answered_ids
 from rendezvous.service.replies import Replies
 from rendezvous.settings import Settings
-from rendezvous.transport.bad_records import BadRecords, where
+from rendezvous.transport.bad_records import (
+    BadRecords,
+    offset_of,
+    partition_of,
+    topic_of,
+    where,
+)
 from rendezvous.transport.clients import Stopper, make_consumer, make_producer, poll_batch
 
 log = logging.getLogger(__name__)
@@ -275,9 +281,9 @@ class Service:
     # -- records -----------------------------------------------------------
 
     def _dispatch(self, record: Message) -> None:
-        kind = self.topics[record.topic()]
+        kind = self.topics[topic_of(record)]
         self.consumed[kind] += 1
-        state = self.partitions.get(record.partition())
+        state = self.partitions.get(partition_of(record))
         if state is None:  # a record fetched just before its partition was revoked
             return
         self.dirty = True
@@ -294,7 +300,7 @@ class Service:
                 self._reject(state, record, f"internal error on this record: {exc!r}"[:300])
             else:
                 self.bad_records.skip("scores", where(record), repr(exc))
-                state.scores_next = record.offset() + 1
+                state.scores_next = offset_of(record) + 1
 
     def _on_input(self, state: PartitionState, record: Message) -> None:
         outcomes, invalid = state.on_input(record)
@@ -307,7 +313,7 @@ class Service:
             score = decode_score(record.value())
         except Undecodable as exc:
             self.bad_records.skip("scores", where(record), str(exc))
-            state.scores_next = record.offset() + 1
+            state.scores_next = offset_of(record) + 1
             return
         self._emit(state, state.on_score(record, score))
 
@@ -344,8 +350,9 @@ class Service:
 
     def _dead_letter(self, record: Message, reason: str) -> None:
         value, key = record.value() or b"", record.key() or b""
-        headers = [(DEADLETTER_REASON_HEADER, reason.encode()),
-                   ("rendezvous.source", where(record).encode())]
+        headers: list[tuple[str, str | bytes | None]] = [
+            (DEADLETTER_REASON_HEADER, reason.encode()),
+            ("rendezvous.source", where(record).encode())]
         if len(value) + len(key) > DEADLETTER_MAX_BYTES:
             # The raw archive keeps every byte; a dead letter must fit any topic's limit.
             headers.append(("rendezvous.truncated", str(len(value)).encode()))
@@ -430,7 +437,8 @@ class Service:
         # Commit what was decided, so the next owner starts where this one stops.
         self._commit()
         for tp in partitions:
-            if self.topics[tp.topic] == "input" and self.partitions.pop(tp.partition, None):
+            if self.topics[tp.topic] == "input" and tp.partition in self.partitions:
+                del self.partitions[tp.partition]
                 log.info("revoked partition %d", tp.partition)
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Protocol
+from typing import Protocol, cast
 
 from prometheus_client import Counter
 
@@ -21,6 +21,21 @@ class Located(Protocol):
     def partition(self) -> int | None: ...
 
     def offset(self) -> int | None: ...
+
+
+def topic_of(record: Located) -> str:
+    """A consumed record's topic (the client's types allow None; a consumed record has one)."""
+    return cast(str, record.topic())
+
+
+def partition_of(record: Located) -> int:
+    """A consumed record's partition."""
+    return cast(int, record.partition())
+
+
+def offset_of(record: Located) -> int:
+    """A consumed record's offset."""
+    return cast(int, record.offset())
 
 
 def where(record: Located) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from rendezvous.settings import Settings
+from rendezvous.transport.bad_records import offset_of, partition_of, topic_of
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +118,8 @@ def next_offsets(records: Iterable[Message]) -> list[TopicPartition]:
     """The offsets to commit after ``records``: per partition, the highest + 1."""
     highest: dict[tuple[str, int], int] = {}
     for record in records:
-        key = (record.topic(), record.partition())
-        offset = record.offset()
+        key = (topic_of(record), partition_of(record))
+        offset = offset_of(record)
         if offset > highest.get(key, -1):
             highest[key] = offset
     return [TopicPartition(t, p, o + 1) for (t, p), o in highest.items()]
