@@ -51,7 +51,7 @@ class _Aborted(Exception):
 
 
 # How long a retriable error (broker away, coordinator moving) is retried: under the
-# runner's 30 s limit on a commit (STUCK_COMMIT_S), which would act first anyway.
+# runner's 30 s limit on a commit (serve.stuck_commit_s), which would act first anyway.
 RETRY_FOR_S = 25.0
 
 

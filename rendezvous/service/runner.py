@@ -81,11 +81,6 @@ PENDING = Gauge("rendezvous_serve_pending", "Requests waiting for a decision")
 SLACK_MS = Histogram("rendezvous_serve_deadline_slack_ms",
                      "Decision time minus deadline, for requests decided at the deadline",
                      buckets=(0.1, 0.5, 1, 2, 5, 10, 20, 50, 100, 1000))
-# A commit stuck this long (3 transaction timeouts) will not finish: after a broker
-# restart send_offsets_to_transaction was seen blocking for minutes past its own
-# timeout (librdkafka 2.16). Exiting lets a restart recover from the committed state.
-STUCK_COMMIT_S = 30.0
-
 RECORDS = Counter("rendezvous_serve_records", "Records consumed", ["topic"])
 LAG = Gauge("rendezvous_serve_lag", "Input and score records not consumed yet, when sampled")
 BATCH_SECONDS = Histogram("rendezvous_serve_batch_seconds",
@@ -101,8 +96,6 @@ PAUSED_S = 3.0
 instance may have answered its requests meanwhile (session timeout: 10 s)."""
 MARGIN_MS = Gauge("rendezvous_serve_delivery_margin_ms",
                   "How long before its deadline a request is decided (measured output path)")
-DEADLETTER_MAX_BYTES = 256 * 1024
-"""A dead letter's value and key are cut to this (the full record is in the raw archive)."""
 
 
 def clock_ms() -> float:
@@ -163,6 +156,10 @@ class Service:
         self.consumed = {"input": 0, "scores": 0}
         self.decided = {s: DECISIONS.labels(s) for s in ("ok", "fallback", "timeout", "rejected")}
         self.metrics_due = 0.0
+        # A commit stuck this long will not finish: after a broker restart a transaction
+        # call was seen blocking for minutes past its own timeout (librdkafka 2.16).
+        # Exiting lets a restart recover from the committed state.
+        self.stuck_commit_s = settings.serve.stuck_commit_s
         self.lag = LagProbe(self.consumer, LAG)
 
     # -- lifecycle ---------------------------------------------------------
@@ -254,8 +251,8 @@ class Service:
         committer.raise_if_failed()
         if committer.take_aborted():
             self._rewind()
-        elif committer.busy_for() > STUCK_COMMIT_S:
-            raise CommitFailed(f"a commit has not finished in {STUCK_COMMIT_S:.0f} s; exiting "
+        elif committer.busy_for() > self.stuck_commit_s:
+            raise CommitFailed(f"a commit has not finished in {self.stuck_commit_s:.0f} s; exiting "
                                "so a restart recovers from the committed state")
         now = self.clock()
         if self.dirty and committer.idle and now - self.last_handoff >= self.commit_interval_ms:
@@ -353,10 +350,10 @@ class Service:
         headers: list[tuple[str, str | bytes | None]] = [
             (DEADLETTER_REASON_HEADER, reason.encode()),
             ("rendezvous.source", where(record).encode())]
-        if len(value) + len(key) > DEADLETTER_MAX_BYTES:
+        if len(value) + len(key) > self.settings.serve.deadletter_max_bytes:
             # The raw archive keeps every byte; a dead letter must fit any topic's limit.
             headers.append(("rendezvous.truncated", str(len(value)).encode()))
-            value, key = value[:DEADLETTER_MAX_BYTES // 2], key[:MAX_ID_LENGTH]
+            value, key = value[:self.settings.serve.deadletter_max_bytes // 2], key[:MAX_ID_LENGTH]
         self._out((self.settings.topic("deadletter"), value, key, 0, headers))
 
     # -- transactions ------------------------------------------------------
@@ -383,12 +380,12 @@ class Service:
         if self.publisher is not None:
             try:
                 self.publisher.end_step(self._offsets())
-                self.publisher.drain(STUCK_COMMIT_S)
+                self.publisher.drain(self.stuck_commit_s)
             except DeliveryFailed as exc:  # the next owner re-reads what was not committed
                 log.warning("%s; the uncommitted requests are decided again", exc)
                 self.publisher.discard()
         elif self.committer is not None:
-            self.committer.flush(self._take_batch() if self.dirty else None, STUCK_COMMIT_S)
+            self.committer.flush(self._take_batch() if self.dirty else None, self.stuck_commit_s)
 
     def _offsets(self) -> list[TopicPartition]:
         offsets = []
@@ -424,7 +421,7 @@ class Service:
         self.batch, self.dirty = Batch(), False
         if self.publisher is not None:
             # Results still in flight land (or fail) first, so the read-back below sees them.
-            self.producer.flush(STUCK_COMMIT_S)
+            self.producer.flush(self.stuck_commit_s)
             self.publisher.discard()
         committed = self.consumer.committed(self.consumer.assignment(), timeout=30)
         self._rebuild(committed)

@@ -96,7 +96,7 @@ def test_chaos_exactly_once_and_archive_complete(tmp_path: Path) -> None:
     assert all(r.requests > 0 for r in result.phases), report
     assert sum(r.statuses.get("ok", 0) for r in result.phases) > 0
     # serve may exit by itself (and is restarted) when a transaction call hangs after the
-    # broker restart (see STUCK_COMMIT_S); nothing else may.
+    # broker restart (see serve.stuck_commit_s); nothing else may.
     assert {crash.name for crash in result.crashes} <= {"serve-0"}, report
     # Nothing left running: every component and every broker/Redis the run started.
     assert result.pids and not [pid for pid in result.pids if alive(pid)]
