@@ -41,7 +41,9 @@ from rendezvous.testing.stack import scratch
 RATES = (1000, 2000)
 REPEATS = 3
 SECONDS = 10.0
-WARM_UP_S = 5.0
+WARM_UP_S = 10.0
+BROKER_WARM_UP_S = 20.0
+"""Before the first system: a fresh broker's JIT makes its first ~10 s slow for anyone."""
 TARGET = 0.999
 CLIENT_RATE = 50.0
 """Synchronous ``Client.score()`` calls per second, one after the other, beside the load."""
@@ -91,7 +93,8 @@ def measure(base: Settings, tmp: Path, rates: tuple[float, ...], repeats: int,
         supervisors: list[Supervisor] = []
         try:
             settings = start(system, base, tmp, supervisors)
-            warm = measure_rate(settings, rates[0], WARM_UP_S)
+            first = system == next(iter(runs))
+            warm = measure_rate(settings, rates[0], WARM_UP_S + (BROKER_WARM_UP_S if first else 0))
             _log(f"{LABELS[system]:10} warm-up {warm.line()}")
             for rate in rates:
                 for _ in range(repeats):

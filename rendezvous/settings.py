@@ -325,6 +325,10 @@ class Settings(BaseSettings):
     kafka_heap: str = "512m"
     """Heap of the local broker's JVM (``-Xmx``), at most 1 GiB on a small machine."""
 
+    kafka_gc: str = "-XX:+UseG1GC -XX:MaxGCPauseMillis=20"
+    """Garbage-collector options of the local broker's JVM: its pauses stop every hop of
+    the pipeline at once. Measured in docs/benchmarks.md."""
+
     gateway: GatewaySettings = GatewaySettings()
     """``rendezvous gateway`` (env ``RENDEZVOUS_GATEWAY__<FIELD>``)."""
 

@@ -85,13 +85,12 @@ def ensure_jars(cache_dir: Path) -> Path:
     return libs
 
 
-def _java_command(java: str, libs: Path, heap: str, log4j: Path) -> list[str]:
-    return [java, f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
+def _java_command(java: str, libs: Path, heap: str, log4j: Path, gc: str) -> list[str]:
+    return [java, f"-Xmx{heap}", f"-Xms{heap}", *gc.split(), "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
 
 
-def start_kafka(run_dir: Path, cache_dir: Path, heap: str,
+def start_kafka(run_dir: Path, cache_dir: Path, heap: str, gc: str,
                 timeout_s: float = 90) -> tuple[int, str]:
     """Format storage and start the broker; returns (pid, bootstrap) once it answers."""
     java = require("java", JAVA_FIX)
@@ -111,7 +110,7 @@ def start_kafka(run_dir: Path, cache_dir: Path, heap: str,
     props.write_text("".join(f"{k}={v}\n" for k, v in config.items()))
     log4j = run_dir / "log4j2.properties"
     log4j.write_text(LOG4J2.format(log=run_dir / "kafka-server.log"))
-    command = _java_command(java, libs, heap, log4j)
+    command = _java_command(java, libs, heap, log4j, gc)
 
     # StorageTool calls System.exit, so it runs in a JVM of its own.
     cluster_id = _cluster_id()
@@ -158,7 +157,8 @@ def _quiet_logger() -> logging.Logger:
     return logger
 
 
-def restart_kafka(run_dir: Path, cache_dir: Path, heap: str, pid: int, *, kill: bool = False,
+def restart_kafka(run_dir: Path, cache_dir: Path, heap: str, gc: str, pid: int, *,
+                  kill: bool = False,
                   timeout_s: float = 90) -> tuple[int, str]:
     """Stop the broker ``pid`` and start it again on the same ports and data; (new pid, bootstrap).
 
@@ -172,7 +172,7 @@ def restart_kafka(run_dir: Path, cache_dir: Path, heap: str, pid: int, *, kill: 
         raise LocalStackError(f"no broker configuration in {run_dir}: start it first")
     config = dict(line.split("=", 1) for line in props.read_text().splitlines() if "=" in line)
     bootstrap = config["advertised.listeners"].removeprefix("PLAINTEXT://")
-    command = _java_command(require("java", JAVA_FIX), ensure_jars(cache_dir), heap, log4j)
+    command = _java_command(require("java", JAVA_FIX), ensure_jars(cache_dir), heap, log4j, gc)
     if kill:
         _kill9(pid)
     else:

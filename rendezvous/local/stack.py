@@ -53,7 +53,8 @@ def up(settings: Settings) -> Endpoints:
     redis_server()  # fail before the slow broker start
     state = settings.state_dir
     state.mkdir(parents=True, exist_ok=True)
-    kafka_pid, bootstrap = start_kafka(state, settings.cache_dir, settings.kafka_heap)
+    kafka_pid, bootstrap = start_kafka(state, settings.cache_dir, settings.kafka_heap,
+                                       settings.kafka_gc)
     try:
         redis_pid, url = start_redis(state)
     except BaseException:
@@ -92,7 +93,7 @@ def restart_broker(settings: Settings, kill: bool = False) -> Endpoints:
     if running is None:
         raise LocalStackError(f"no local stack recorded in {settings.state_dir}: run `up` first")
     pid, bootstrap = restart_kafka(settings.state_dir, settings.cache_dir, settings.kafka_heap,
-                                   running.kafka_pid, kill=kill)
+                                   settings.kafka_gc, running.kafka_pid, kill=kill)
     _pids_file(settings).write_text(json.dumps({"kafka": pid, "redis": running.redis_pid}))
     return Endpoints(bootstrap, running.redis_url, pid, running.redis_pid)
 
