@@ -33,12 +33,12 @@ def test_paused_serve_resumed_after_takeover(settings: Settings, supervisor: Sup
     start_workers(supervisor)
     supervisor.start("serve-a", ["serve", "--instance-id", "a"])
     supervisor.start("serve-b", ["serve", "--instance-id", "b"])
-    thread, ids = _stream(settings, 3000, seed=9, rate_per_s=100)  # 30 s of load
-    time.sleep(4)
+    thread, ids = _stream(settings, 2200, seed=9, rate_per_s=100)  # 22 s of load
+    time.sleep(3)
     paused = supervisor.components["serve-a"].pid
     os.kill(paused, signal.SIGSTOP)
     try:
-        time.sleep(15)  # past the 10 s session timeout: serve-b takes every partition
+        time.sleep(13)  # past the 10 s session timeout: serve-b takes every partition
     finally:
         os.kill(paused, signal.SIGCONT)
     thread.join()
