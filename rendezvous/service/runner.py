@@ -204,7 +204,7 @@ class Service:
         started = time.perf_counter()
         overshoot_s = max(0.0, started - polled - wait)
         POLL_OVERSHOOT_MS.observe(overshoot_s * 1000.0)
-        if overshoot_s > PAUSED_S and self.partitions:
+        if overshoot_s > PAUSED_S:
             self._after_pause(overshoot_s)
             return
         for record in records:
@@ -268,7 +268,8 @@ class Service:
         PAUSES.inc()
         log.warning("this process was paused for %.1f s; rebuilding from Kafka before "
                     "deciding anything", paused_s)
-        self._rewind()
+        if self.partitions:  # else they were revoked or lost already: nothing to rebuild
+            self._rewind()
 
     def _next_deadline(self) -> float | None:
         deadlines = [d for s in self.partitions.values()
