@@ -154,7 +154,11 @@ def test_kill9_serve_mid_stream_exactly_once(settings: Settings, supervisor: Sup
     start_workers(supervisor)
     supervisor.start("serve", ["serve", "--instance-id", "a", "--exactly-once", mode])
     thread, ids = _stream(settings, 1200, seed=5, rate_per_s=300)
-    time.sleep(1.5)
+    # Kill once serve has answered some (a fresh transactional producer may still be
+    # waiting for its coordinator when a fixed sleep ends: then nothing was answered).
+    answered = TopicRecords(settings, "scored")
+    answered.read_until(lambda rs: len(rs) >= 50, timeout_s=30)
+    answered.close()
     supervisor.kill9("serve")
     time.sleep(0.5)
     supervisor.restart("serve")
