@@ -156,6 +156,7 @@ class Service:
         self.consumed = {"input": 0, "scores": 0}
         self.decided = {s: DECISIONS.labels(s) for s in ("ok", "fallback", "timeout", "rejected")}
         self.metrics_due = 0.0
+        self.rebalanced = False  # a rebalance callback ran during the current poll
         # A commit stuck this long will not finish: after a broker restart a transaction
         # call was seen blocking for minutes past its own timeout (librdkafka 2.16).
         # Exiting lets a restart recover from the committed state.
@@ -200,11 +201,14 @@ class Service:
         if next_deadline is not None:
             wait = max(0.0, min(wait, (next_deadline - self.clock()) / 1000.0))
         polled = time.perf_counter()
+        self.rebalanced = False
         records = poll_batch(self.consumer, self.max_batch, wait)
         started = time.perf_counter()
         overshoot_s = max(0.0, started - polled - wait)
         POLL_OVERSHOOT_MS.observe(overshoot_s * 1000.0)
-        if overshoot_s > PAUSED_S:
+        # A rebalance callback inside the poll (recovery reads scored) also makes it long;
+        # with transactions, the group metadata in each commit fences a zombie instead.
+        if overshoot_s > PAUSED_S and not self.rebalanced and self.publisher is not None:
             self._after_pause(overshoot_s)
             return
         for record in records:
@@ -402,6 +406,7 @@ class Service:
     # -- rebalances and policy ----------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.rebalanced = True
         self._rebuild(consumer.committed(partitions, timeout=30))
         announce_ready("serve", f"partitions={sorted(self.partitions)} metrics={self.metrics_port}")
 
@@ -432,6 +437,7 @@ class Service:
         log.warning("rewound %d partitions to their committed offsets", len(committed))
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.rebalanced = True
         # Commit what was decided, so the next owner starts where this one stops.
         self._commit()
         for tp in partitions:
@@ -440,6 +446,7 @@ class Service:
                 log.info("revoked partition %d", tp.partition)
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.rebalanced = True
         # Lost (not revoked): our transaction can no longer commit these offsets.
         for tp in partitions:
             self.partitions.pop(tp.partition, None)
