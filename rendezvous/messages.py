@@ -106,7 +106,8 @@ class Decision(msgspec.Struct, frozen=True):
     chosen: str | None
     candidates: list[Candidate]
     deadline_ms: float
-    """Absolute deadline, epoch ms."""
+    """When the request had to be decided, epoch ms: its deadline less serve's delivery
+    margin, so that the result is received by the deadline."""
     decided_ms: float
     ts: float
     v: int = SCHEMA_VERSION

@@ -60,7 +60,6 @@ class Monitor:
                                   options.thresholds)
         self.partitions = _min_partitions(settings, [settings.topic(t) for t in SOURCES])
         settings.monitor_datadir.mkdir(parents=True, exist_ok=True)  # faust does not
-        settings.monitor_datadir.parent.mkdir(parents=True, exist_ok=True)  # faust makes one level
         self.app = faust.App(
             settings.group("monitor"), broker=f"kafka://{settings.kafka_bootstrap()}",
             store="memory://", web_enabled=False, topic_partitions=self.partitions,
@@ -87,7 +86,7 @@ class Monitor:
         exposition.SAMPLE_RATIO.set(options.sample)
 
     async def _consume(self, stream: Any) -> None:
-        budget = CpuBudget(self.settings.monitor.max_cpu)
+        budget = CpuBudget(self.options.max_cpu)
         async for event in stream.events():
             pause = budget.pause_s()
             if pause:
@@ -96,11 +95,11 @@ class Monitor:
             message = event.message
             self.offsets[message.tp] = message.offset
             self.handle(self.topics[message.topic], event.value, message.timestamp * 1000,
-                        f"{message.topic}/{message.partition}/{message.offset}")
+                        message)
             exposition.BATCH_LATENCY.observe(time.perf_counter() - started)
 
     def handle(self, kind: str, value: bytes | None, record_ts_ms: float,
-               location: str = "?") -> None:
+               message: Any = None) -> None:
         """Decode one record of topic ``kind`` and count it into the state."""
         exposition.RECORDS.labels(kind).inc()
         try:
@@ -110,7 +109,9 @@ class Monitor:
         if isinstance(decoded, messages.Invalid):
             exposition.INVALID.labels(kind).inc()
             if kind != "input":  # invalid inputs are the rendezvous' to dead-letter
-                self.bad_records.skip(kind, location, decoded.reason)
+                at = (f"{message.topic}/{message.partition}/{message.offset}"
+                      if message is not None else "?")  # built only for a bad record
+                self.bad_records.skip(kind, at, decoded.reason)
             return
         if not sampled(decoded.id, self.options.sample):
             return

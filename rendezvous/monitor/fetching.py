@@ -26,14 +26,14 @@ def fetch_in_bulk(min_bytes: int = FETCH_MIN_BYTES) -> None:
     if getattr(base, "bulk_fetch", False):
         return
 
-    class BulkFetchConsumer(base):  # type: ignore[misc, valid-type]
+    class BulkFetching(base):  # type: ignore[misc, valid-type]
         bulk_fetch = True
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs.setdefault("fetch_min_bytes", min_bytes)
             super().__init__(*args, **kwargs)
 
-    module.AIOKafkaConsumer = BulkFetchConsumer
+    module.AIOKafkaConsumer = BulkFetching
 
 
 class QuietSensor(Monitor):

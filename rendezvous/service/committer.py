@@ -22,6 +22,7 @@ from prometheus_client import Histogram
 
 from rendezvous.errors import RendezvousError
 from rendezvous.messages import Scored
+from rendezvous.transport.clients import produce
 
 log = logging.getLogger(__name__)
 
@@ -150,14 +151,8 @@ class Committer:
                 self._idle.set()
 
     def _produce(self, batch: Batch) -> None:
-        producer = self._producer
         for topic, value, key, partition, headers in batch.records:
-            while True:
-                try:
-                    producer.produce(topic, value, key, partition=partition, headers=headers)
-                    break
-                except BufferError:  # local queue full: let deliveries drain
-                    producer.poll(0.01)
+            produce(self._producer, topic, value, key, partition=partition, headers=headers)
 
     def _commit(self, batch: Batch) -> None:
         started = time.perf_counter()

@@ -28,6 +28,7 @@ from prometheus_client import Histogram
 from rendezvous.errors import RendezvousError
 from rendezvous.messages import Scored
 from rendezvous.service.committer import Record
+from rendezvous.transport.clients import produce
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +76,11 @@ class Publisher:
     def produce(self, record: Record) -> None:
         topic, value, key, partition, headers = record
         step = self._step
-        if not step.pending:
+        if not step.started:
             step.started = time.perf_counter()
         step.pending += 1
-        while True:
-            try:
-                self._producer.produce(topic, value, key, partition=partition, headers=headers,
-                                       on_delivery=step.delivered)
-                return
-            except BufferError:  # local queue full: serve delivery reports, then retry
-                self._producer.poll(0.005)
+        produce(self._producer, topic, value, key, partition=partition, headers=headers,
+                on_delivery=step.delivered)
 
     def reply(self, reply_to: str, scored: Scored) -> None:
         self._step.replies.append((reply_to, scored))

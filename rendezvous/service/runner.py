@@ -136,9 +136,9 @@ class Service:
             "retry.backoff.ms": 2,
             "retry.backoff.max.ms": 20,
         } if self.transactional else {}))
-        self.margin = DeliveryMargin(margin_min_ms, margin_max_ms)
-        if self.transactional:  # every result waits for a commit: keep the widest margin
-            self.margin = DeliveryMargin(margin_max_ms, margin_max_ms)
+        # With transactions every result waits for a commit: keep the widest margin.
+        self.margin = DeliveryMargin(margin_max_ms if self.transactional else margin_min_ms,
+                                     margin_max_ms)
         self.watcher = PolicyWatcher(settings)
         self.policy = self.watcher.read_current() or Policy(
             deadline_ms=settings.default_deadline_ms)
@@ -238,8 +238,7 @@ class Service:
             publisher.end_step(self._offsets() if self.dirty else [])
         except DeliveryFailed as exc:
             log.warning("%s; deciding again from the committed offsets", exc)
-            publisher.discard()
-            self._rewind()
+            self._rewind()  # forgets the publisher's uncommitted steps
             return
         self.dirty = False
         now = self.clock()
@@ -355,10 +354,11 @@ class Service:
         headers: list[tuple[str, str | bytes | None]] = [
             (DEADLETTER_REASON_HEADER, reason.encode()),
             ("rendezvous.source", where(record).encode())]
-        if len(value) + len(key) > self.settings.serve.deadletter_max_bytes:
+        limit = self.settings.serve.deadletter_max_bytes
+        if len(value) + len(key) > limit:
             # The raw archive keeps every byte; a dead letter must fit any topic's limit.
             headers.append(("rendezvous.truncated", str(len(value)).encode()))
-            value, key = value[:self.settings.serve.deadletter_max_bytes // 2], key[:MAX_ID_LENGTH]
+            value, key = value[:limit // 2], key[:MAX_ID_LENGTH]
         self._out((self.settings.topic("deadletter"), value, key, 0, headers))
 
     # -- transactions ------------------------------------------------------

@@ -11,12 +11,12 @@ from rendezvous.cli.common import settings as cli_settings
 
 SCRIPT = """
 import logging
-from confluent_kafka import Producer
 from rendezvous import logs
 from rendezvous.settings import Settings
+from rendezvous.transport.clients import make_producer
 
 logs.setup(logging.INFO, {fmt!r})
-producer = Producer(Settings(bootstrap_servers="127.0.0.1:1").kafka_config())
+producer = make_producer(Settings(bootstrap_servers="127.0.0.1:1"))
 producer.poll(1.5)  # log lines are served by poll, like delivery reports
 """
 
