@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import sys
 import tempfile
 import time
@@ -36,10 +35,9 @@ from pathlib import Path
 
 import msgspec
 
-from rendezvous.local.pipeline import component_env
+from rendezvous.local.pipeline import component_env, gateway_address
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.model import load_manifest, resolve_model, sample_events
-from rendezvous.readiness import READY_MARK
 from rendezvous.settings import Settings
 from rendezvous.testing.load import DEADLINE_MS, RateResult, latency_stats, measure_rate
 
@@ -144,18 +142,15 @@ def measure_http(url: str, model: str, bodies: list[bytes], rate: float, seconds
     return uvloop.run(_open_loop(url, model, bodies, rate, seconds, deadline_ms))
 
 
-GATEWAY_URL = re.compile(rf"{READY_MARK} gateway http://([\d.]+:\d+)")
-
-
 def start_gateway(settings: Settings, log_dir: Path) -> tuple[Supervisor, str]:
     """``rendezvous gateway`` on a free port against the pipeline of ``settings``."""
     supervisor = Supervisor(log_dir, component_env(settings))
-    component = supervisor.start("gateway", ["gateway", "--port", "0"], timeout_s=90)
-    found = GATEWAY_URL.search(component.log.read_text())
-    if not found:
+    try:
+        component = supervisor.start("gateway", ["gateway", "--port", "0"], timeout_s=90)
+        return supervisor, gateway_address(component)
+    except BaseException:
         supervisor.stop_all()
-        raise RuntimeError(f"no gateway address in {component.log}")
-    return supervisor, found.group(1)
+        raise
 
 
 def measure(settings: Settings, url: str, rates: tuple[float, ...] = RATES,

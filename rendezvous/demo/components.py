@@ -11,9 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from rendezvous.demo.gateway_call import curl_line
 from rendezvous.local.pipeline import (
     PipelineSpec,
     component_env,
+    gateway_address,
     metrics_endpoints,
     start_pipeline,
 )
@@ -103,6 +105,10 @@ def how_to_use(settings: Settings, components: Components) -> list[str]:
     ]
     endpoints = components.endpoints()
     lines += [f"  {name:<9} {url}" for name, url in endpoints.items()]
+    gateway = components.supervisor.components.get("gateway")
+    if gateway is not None:
+        lines += ["HTTP gateway (Open Inference Protocol v2), one row scored:",
+                  f"  {curl_line(settings, gateway_address(gateway))}"]
     lines += ["status of every component:", f"  {status_command(endpoints)}"]
     lines.append(f"logs         {components.supervisor.log_dir}")
     return lines

@@ -20,6 +20,7 @@ from confluent_kafka import Producer
 
 from rendezvous.archive import ArchiveError
 from rendezvous.demo.components import Components, how_to_use, new_run, printer, watch
+from rendezvous.demo.gateway_call import call_once, curl_line
 from rendezvous.demo.observe import (
     archive_stats,
     read_alerts,
@@ -29,7 +30,7 @@ from rendezvous.demo.observe import (
 )
 from rendezvous.demo.signals import Interrupted, deferred, interruptible
 from rendezvous.demo.summary import Summary, render
-from rendezvous.local.pipeline import PipelineSpec
+from rendezvous.local.pipeline import PipelineSpec, gateway_address
 from rendezvous.model import ModelError, sample_events
 from rendezvous.replay.progress import Progress
 from rendezvous.settings import Settings
@@ -85,7 +86,8 @@ def _demo(settings: Settings, options: DemoOptions, say: Callable[[str], None],
             f"topics {demo_settings.topic_prefix}*")
         apply_topics(demo_settings)
         producer = warm_producer(demo_settings)
-        spec = PipelineSpec(archive=archive, monitor_window_s=options.monitor_window_s)
+        spec = PipelineSpec(archive=archive, monitor_window_s=options.monitor_window_s,
+                            gateway=True)
         components = Components(demo_settings, run_dir, spec, say)
         try:
             say("starting the pipeline:")
@@ -126,6 +128,11 @@ def _measure(settings: Settings, options: DemoOptions, components: Components,
     components.supervisor.terminate("decoy")  # SIGTERM: it rolls what it buffered, then exits
     stats = archive_stats(archive)
 
+    # After the archive is complete, so its counts are the load's alone.
+    address = gateway_address(components.supervisor.components["gateway"])
+    gateway = (curl_line(settings, address, options.deadline_ms),
+               call_once(settings, address, options.deadline_ms))
+
     monitor = components.endpoints().get("monitor")
     closed = False
     if monitor:
@@ -134,7 +141,7 @@ def _measure(settings: Settings, options: DemoOptions, components: Components,
     alerts = read_alerts(settings)
 
     summary = Summary(options.events, options.rate, options.deadline_ms, load, stats, alerts,
-                      closed, relay=relay_line(settings))
+                      closed, relay=relay_line(settings), gateway=gateway)
     return _with_backtest(summary, settings, archive, run_dir / "backtest", say)
 
 

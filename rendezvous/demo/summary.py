@@ -28,6 +28,8 @@ class Summary:
     report: str | None = None
     relay: str = ""
     """The bare relay's figures from the last ``make bench`` (see testing.baseline)."""
+    gateway: tuple[str, str] | None = None
+    """The curl line of one call through the HTTP gateway, and what it answered."""
 
     @property
     def deadline_misses(self) -> int:
@@ -82,6 +84,9 @@ def rows(summary: Summary) -> list[tuple[str, str]]:
         ("deadline misses", f"{summary.deadline_misses:,} decided after {summary.deadline_ms:g} ms"
                             f"   (client saw {summary.client_over_deadline:,} over it)"),
     ]
+    if summary.gateway is not None:
+        command, answer = summary.gateway
+        out += [("HTTP gateway", answer), ("  try it", command)]
     if summary.archive is not None:
         a = summary.archive
         out.append(("archive", f"{a.files:,} files, {a.bytes:,} bytes   "

@@ -49,7 +49,7 @@ def _up(settings: Settings, archive: Path | None, out: TextIO,
         created = apply_topics(up_settings)
         say(f"topics {up_settings.topic_prefix}* from {up_settings.topics_file}: "
             f"{len(created)} created")
-        spec = PipelineSpec(archive=archive or run_dir / "archive")
+        spec = PipelineSpec(archive=archive or run_dir / "archive", gateway=True)
         components = Components(up_settings, run_dir, spec, say)
         try:
             say("starting the pipeline:")

@@ -34,6 +34,7 @@ from rendezvous.gateway.codec import (
     parse_deadline_header,
 )
 from rendezvous.gateway.errors import BadRequest, GatewayError, Unauthorized
+from rendezvous.gateway.metrics import REQUESTS, exposition
 from rendezvous.gateway.openapi import document
 from rendezvous.gateway.service import Gateway
 from rendezvous.readiness import announce_ready
@@ -103,16 +104,23 @@ def create_app(gateway: Gateway) -> Starlette:
         deadline_ms = choose_deadline(call.timeout_ms,
                                       parse_deadline_header(request.headers.get("x-deadline-ms")),
                                       gateway.default_deadline_ms, gateway.config.max_deadline_ms)
-        return _json(await gateway.infer(call, deadline_ms))
+        answer = _json(await gateway.infer(call, deadline_ms))
+        REQUESTS.labels("200").inc()
+        return answer
 
     async def openapi_json(request: Request) -> Response:
         return Response(openapi, media_type=JSON)
+
+    async def metrics(request: Request) -> Response:
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
 
     routes = [
         Route("/v2/health/live", live),
         Route("/v2/health/ready", ready),
         Route("/v2", server_metadata),
         Route("/openapi.json", openapi_json),
+        Route("/metrics", metrics),
     ]
     for base in ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}"):
         routes += [Route(base, model_metadata), Route(f"{base}/ready", model_ready),
@@ -126,8 +134,13 @@ def create_app(gateway: Gateway) -> Starlette:
         finally:
             await gateway.stop()
 
+    def refused(request: Request, status: int) -> None:
+        if request.url.path.endswith("/infer"):
+            REQUESTS.labels(str(status)).inc()
+
     async def gateway_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, GatewayError)
+        refused(request, exc.status)
         response = _error(exc.status, str(exc))
         if isinstance(exc, Unauthorized):
             response.headers["WWW-Authenticate"] = "Bearer"
@@ -135,10 +148,12 @@ def create_app(gateway: Gateway) -> Starlette:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        refused(request, exc.status_code)
         return _error(exc.status_code, str(exc.detail))
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
+        refused(request, 500)
         return _error(500, "internal error")
 
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={
@@ -177,7 +192,9 @@ def run(settings: Settings, access_log: bool = False) -> None:
             await asyncio.sleep(0.05)
         if not serving.done():
             host, port = server.servers[0].sockets[0].getsockname()[:2]
-            announce_ready("gateway", f"http://{host}:{port} reply_to={gateway.reply_to}")
+            # port= is what supervisors read to find /metrics, as for every component
+            announce_ready("gateway", f"http://{host}:{port} port={port} "
+                                      f"reply_to={gateway.reply_to}")
         await serving
 
     import uvloop

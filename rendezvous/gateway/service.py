@@ -23,6 +23,7 @@ from rendezvous.gateway.codec import (
     response,
 )
 from rendezvous.gateway.errors import BadRequest, Unavailable
+from rendezvous.gateway.metrics import PENDING, REQUEST_SECONDS, ROWS, TIMEOUTS_AT_GATEWAY
 from rendezvous.gateway.pending import Pending, ReplyListener, wait_for_rows
 from rendezvous.gateway.upstream import Upstream
 from rendezvous.messages import InputEvent, Scored
@@ -133,6 +134,7 @@ class Gateway:
         ids = [f"{base}.{i}" for i in range(len(call.rows))]
         waiter = self._pending.add(ids)
         epoch = self._listener.epoch
+        PENDING.inc(len(ids))
         try:
             self._upstream.send([
                 InputEvent(id=rid, features=row, deadline_ms=deadline_ms, reply_to=self.reply_to,
@@ -142,8 +144,13 @@ class Gateway:
                 await self._listener.recover(waiter, RECOVER_S)
         finally:
             self._pending.discard(waiter)
+            PENDING.dec(len(ids))
         elapsed_ms = (time.monotonic() - started) * 1000.0
         results = [waiter.results.get(rid) or _gateway_timeout(rid, elapsed_ms) for rid in ids]
+        for result in results:
+            ROWS.labels(result.status).inc()
+        TIMEOUTS_AT_GATEWAY.inc(len(ids) - len(waiter.results))
+        REQUEST_SECONDS.observe(elapsed_ms / 1000.0)
         versions = sorted({f"{r.model}:{r.version}" for r in results if r.model})
         parameters: dict[str, str | float | bool] = {
             "deadline_ms": deadline_ms,

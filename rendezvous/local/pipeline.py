@@ -9,7 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rendezvous.local.supervisor import Supervisor
+from rendezvous.local.errors import LocalStackError
+from rendezvous.local.supervisor import Component, Supervisor
+from rendezvous.readiness import READY_MARK
 from rendezvous.settings import Settings
 
 
@@ -23,6 +25,8 @@ class PipelineSpec:
     monitor: bool = True
     monitor_window_s: float = 10.0
     decoy: bool = True
+    gateway: bool = False
+    """The HTTP gateway too (``rendezvous up`` and the demo; the benchmarks start their own)."""
     extra: dict[str, list[str]] = field(default_factory=dict)
     """Extra arguments per component name (``primary``, ``canary``, ``serve-0``, ...)."""
 
@@ -52,6 +56,8 @@ def commands(spec: PipelineSpec) -> dict[str, list[str]]:
                          "--roll-seconds", "5", "--metrics-port", "0"]
     for i in range(spec.serve_instances):
         cmds[f"serve-{i}"] = ["serve", "--instance-id", str(i), "--metrics-port", "0"]
+    if spec.gateway:
+        cmds["gateway"] = ["gateway", "--port", "0"]
     if spec.monitor:
         cmds["monitor"] = ["monitor", "--metrics-port", "0",
                            "--window-s", str(spec.monitor_window_s)]
@@ -78,3 +84,14 @@ def metrics_endpoints(supervisor: Supervisor) -> dict[str, str]:
         if match:
             found[name] = f"http://127.0.0.1:{match[-1]}/metrics"
     return found
+
+
+_GATEWAY_URL = re.compile(rf"{READY_MARK} gateway http://([\d.]+:\d+)")
+
+
+def gateway_address(component: Component) -> str:
+    """``host:port`` of a started ``rendezvous gateway``, read from its ready line."""
+    found = _GATEWAY_URL.findall(component.log.read_text(errors="replace"))
+    if not found:
+        raise LocalStackError(f"no gateway address in {component.log}")
+    return str(found[-1])

@@ -58,10 +58,17 @@ KINDS: dict[str, Columns] = {
         invalid=(Series("rendezvous_monitor_invalid"),),  # bad records included
         lag=Series("rendezvous_monitor_consumer_lag"),
         batch=Series("rendezvous_monitor_batch_latency_seconds")),
+    "gateway": Columns(
+        processed=(Series("rendezvous_gateway_rows"),),
+        invalid=(Series("rendezvous_gateway_requests", {"code": "400"}),),
+        lag=Series("rendezvous_gateway_pending_rows"),
+        batch=Series("rendezvous_gateway_request_seconds")),
 }
 """Per kind of component: processed = records it consumed (serve: results it emitted),
 invalid = records it rejected or skipped, lag = records of its topics not consumed yet,
-batch = time of one processing step (the monitor's step is one record)."""
+batch = time of one processing step (the monitor's step is one record, the gateway's one
+HTTP request; its processed = rows answered, invalid = requests refused as malformed, lag =
+rows waiting for their result)."""
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
@@ -23,12 +25,25 @@ from rendezvous.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-COMPONENTS = {"primary", "canary", "decoy", "serve-0", "monitor"}
+COMPONENTS = {"primary", "canary", "decoy", "serve-0", "gateway", "monitor"}
 
 
 def command_env(settings: Settings, state: Path) -> dict[str, str]:
     """The session's broker and Redis, this test's topics, and a state dir of its own."""
     return {**os.environ, **component_env(settings), "RENDEZVOUS_STATE_DIR": str(state)}
+
+
+def run_curl_line(text: str) -> dict[str, Any]:
+    """Make the call of the ``curl`` line printed in ``text`` (without needing curl here)."""
+    line = re.search(r"^\s+(curl -s .*)$", text, re.M)
+    assert line, text
+    words = shlex.split(line.group(1))
+    url, body = words[2], words[words.index("-d") + 1]
+    header = words[words.index("-H") + 1].split(": ", 1)
+    request = urllib.request.Request(url, data=body.encode(), headers=dict([header]))
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+        return dict(json.loads(response.read()))
 
 
 def started_pids(state: Path, kind: str) -> dict[str, list[int]]:
@@ -92,6 +107,10 @@ def test_demo_answers_every_request_once_and_stops_everything(
     assert list(archive.glob("input/date=*/hour=*/*.parquet"))
     assert re.search(r"^latency e2e\s+p50 [\d.]+ ms\s+p99 [\d.]+ ms\s+p99.9 [\d.]+ ms", summary,
                      re.M), output
+    assert re.search(r"^HTTP gateway\s+HTTP 200 in [\d.]+ ms: status (ok|fallback), model "
+                     r"(primary|canary), score [\d.]+$", summary, re.M), output
+    assert re.search(r"^  try it\s+curl -s http://127\.0\.0\.1:\d+/v2/models/rendezvous/infer ",
+                     summary, re.M), output
     assert re.search(r"^monitor alerts\s+\S", summary, re.M), output
     assert re.search(r"^backtest\s+canary/\d+ vs chosen: [\d,]+ rows, agreement", summary,
                      re.M), output
@@ -135,6 +154,9 @@ def test_up_prints_how_to_connect_and_ctrl_c_stops_its_components(
         out.wait_for(re.escape(READY_LINE), 120)
         pids = started_pids(state, "up")
         assert all(alive(p) for pid_list in pids.values() for p in pid_list), err.text
+        answer = run_curl_line(out.text)  # the printed curl line, as a user runs it
+        status_output = next(o for o in answer["outputs"] if o["name"] == "status")
+        assert status_output["data"][0] in ("ok", "fallback"), answer
         proc.send_signal(signal.SIGINT)
         status = proc.wait(timeout=90)
     finally:

@@ -3,7 +3,6 @@ no one here wrote) against the real broker, Redis, workers and serve."""
 
 from __future__ import annotations
 
-import re
 import time
 
 import numpy as np
@@ -11,23 +10,19 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
+from rendezvous.local.pipeline import gateway_address
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.model import load_model, resolve_model, sample_events
-from rendezvous.readiness import READY_MARK
 from rendezvous.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 MODEL = "rendezvous"
-URL = re.compile(rf"{READY_MARK} gateway http://([\d.]+:\d+)")
 
 
 def start_gateway(supervisor: Supervisor) -> str:
     """Start ``rendezvous gateway`` on a free port; its ``host:port``."""
-    component = supervisor.start("gateway", ["gateway", "--port", "0"])
-    found = URL.search(component.log.read_text())
-    assert found, component.log.read_text()
-    return found.group(1)
+    return gateway_address(supervisor.start("gateway", ["gateway", "--port", "0"]))
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from rendezvous.monitor.status import Row, scrape
 from rendezvous.settings import Settings
 from rendezvous.transport.clients import flush_or_raise, make_producer
 
-from .test_demo import Lines
+from .test_demo import Lines, run_curl_line
 
 pytestmark = pytest.mark.integration
 
@@ -64,9 +64,10 @@ def test_up_outside_the_checkout_prints_a_status_command_that_fills_every_column
         assert command, out.text
         words = shlex.split(command.group(1))
         endpoints = dict(w.split("=", 1) for w in words[2:] if w != "--endpoint")
-        assert set(endpoints) == {"primary", "canary", "serve-0", "decoy", "monitor"}
+        assert set(endpoints) == {"primary", "canary", "serve-0", "decoy", "gateway", "monitor"}
 
         _produce(settings, 200)
+        run_curl_line(out.text)  # fills the gateway's columns
         deadline, missing = time.monotonic() + 60, ["nothing scraped"]
         while missing and time.monotonic() < deadline:
             rows = [scrape(name, url) for name, url in endpoints.items()]
