@@ -158,6 +158,11 @@ class DecoySettings(BaseModel):
     """How much the decoy lowers its CPU priority (``nice``): it is off the latency path,
     and on a small machine the workers and serve must get the CPU first."""
 
+    max_cpu: float = Field(default=0.25, gt=0, le=1.0)
+    """Share of one core the decoy may use, rolls included (it pauses between batches and
+    between row groups; 1.0 = never): its bursts of encoding stalled the hot path even
+    niced (docs/benchmarks.md). It lags under a burst of load and catches up after."""
+
     fetch_min_bytes: int = Field(default=1024 * 1024, ge=1)
     """The broker answers the decoy's fetch once this much is there (or after
     ``fetch_wait_max_ms``): a few large fetches instead of one per record."""

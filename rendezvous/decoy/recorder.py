@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Any
 
+import pyarrow as pa
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -19,7 +20,7 @@ from rendezvous.decoy.batches import payload_bytes, to_batches
 from rendezvous.decoy.errors import DecoyError
 from rendezvous.decoy.writer import ArchiveWriter
 from rendezvous.metrics import BATCH_BUCKETS, LagProbe, serve_metrics
-from rendezvous.process import yield_cpu
+from rendezvous.process import CpuBudget, yield_cpu
 from rendezvous.readiness import announce_ready
 from rendezvous.settings import DecoySettings, Settings
 from rendezvous.transport.bad_records import SKIPPED
@@ -48,7 +49,9 @@ class Recorder:
         if config.archive is None:
             raise DecoyError("no archive directory: set --archive or RENDEZVOUS_DECOY__ARCHIVE")
         self.config = config
-        self.writer = ArchiveWriter(config.archive, config.compression)
+        self.budget = CpuBudget(config.max_cpu, every=1)
+        """Shared by the steps and the rolls: the decoy's work as a whole stays within it."""
+        self.writer = ArchiveWriter(config.archive, config.compression, self.budget)
         self.records_seen = 0
         self._logical = {settings.topic(name): name for name in config.topics}
         overrides: dict[str, object] = {"fetch.min.bytes": config.fetch_min_bytes,
@@ -94,9 +97,9 @@ class Recorder:
             BATCH_SECONDS.observe(time.perf_counter() - started)
         return len(records)
 
-    def roll_and_commit(self, commit: bool = True) -> None:
+    def roll_and_commit(self, commit: bool = True, paced: bool = True) -> None:
         """Make everything buffered durable, then commit the offsets it covers."""
-        rolled = self.writer.roll()
+        rolled = self.writer.roll(paced)
         for file in rolled:
             FILES.labels(file.topic).inc()
             RECORDS.labels(file.topic).inc(file.records)
@@ -119,7 +122,7 @@ class Recorder:
         """Roll what is buffered and commit (unless ``commit`` is False), then leave."""
         try:
             if commit:
-                self.roll_and_commit()
+                self.roll_and_commit(paced=False)
         finally:
             self.consumer.close()
 
@@ -132,11 +135,11 @@ class Recorder:
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Still the owner here: finish the files and commit before another member starts.
-        self.roll_and_commit()
+        self.roll_and_commit(paced=False)
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # No longer the owner: keep the data, but a commit would be refused.
-        self.roll_and_commit(commit=False)
+        self.roll_and_commit(commit=False, paced=False)
 
 
 def run(settings: Settings) -> None:
@@ -144,12 +147,16 @@ def run(settings: Settings) -> None:
     buffered, commit and return."""
     stopper = Stopper()
     yield_cpu(settings.decoy.niceness)
+    # Arrow's pools default to one thread per core: a roll would take both cores at once.
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
     recorder = Recorder(settings, settings.decoy)
     recorder.metrics_port = serve_metrics(settings)
     recorder.start()
     try:
         while not stopper.stopped:
             recorder.step()
+            time.sleep(recorder.budget.pause_s())
     except BaseException:
         # Whatever is buffered stays uncommitted and is read again after a restart.
         recorder.close(commit=False)

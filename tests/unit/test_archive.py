@@ -24,7 +24,8 @@ from rendezvous.archive import (
 from rendezvous.archive.layout import HOUR_MS
 from rendezvous.archive.schema import VERSION_KEY
 from rendezvous.decoy.batches import payload_bytes, to_batches
-from rendezvous.decoy.writer import ArchiveWriter
+from rendezvous.decoy.writer import ROW_GROUP_ROWS, ArchiveWriter
+from rendezvous.process import CpuBudget
 from rendezvous.replay.pacing import Pacer
 from rendezvous.replay.replayer import replay_order
 
@@ -152,21 +153,21 @@ def test_a_failed_roll_leaves_no_temporary_file_and_keeps_the_buffer(
                                    LOGICAL, T0).items():
         writer.add(group, batch)
     calls = {"n": 0}
-    real = pq.write_table
+    real = pq.ParquetWriter.write_batch
 
     def fail_second(*args: object, **kwargs: object) -> None:
         calls["n"] += 1
         if calls["n"] == 2:
             raise OSError("disk full")
-        real(*args, **kwargs)
+        real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pq, "write_table", fail_second)
+    monkeypatch.setattr(pq.ParquetWriter, "write_batch", fail_second)
     with pytest.raises(OSError, match="disk full"):
         writer.roll()
     assert list(tmp_path.rglob("*.parquet*")) == []
     assert list(tmp_path.rglob(".*.tmp")) == []
     assert writer.buffered_records == 4
-    monkeypatch.setattr(pq, "write_table", real)
+    monkeypatch.setattr(pq.ParquetWriter, "write_batch", real)
     assert sum(f.records for f in writer.roll()) == 4
     assert writer.buffered_records == 0 and writer.buffered_bytes == 0
     assert read_archive(tmp_path).num_rows == 4
@@ -223,3 +224,33 @@ def test_empty_archive_reads_as_an_empty_table(tmp_path: Path) -> None:
     assert table.num_rows == 0 and table.schema.equals(ARCHIVE_SCHEMA)
     assert len(replay_order(table)) == 0
     assert np.asarray(replay_order(table)).dtype == np.int64
+
+
+class CountingBudget(CpuBudget):
+    """A budget that never sleeps, and counts how often the writer asked it."""
+
+    def __init__(self) -> None:
+        super().__init__(0.25, every=1)
+        self.asked = 0
+
+    def pause_s(self) -> float:
+        self.asked += 1
+        return 0.0
+
+
+def test_a_paced_roll_encodes_bounded_row_groups_and_asks_the_budget_after_each(
+        tmp_path: Path) -> None:
+    rows = 2 * ROW_GROUP_ROWS + 10
+    budget = CountingBudget()
+    writer = ArchiveWriter(tmp_path, budget=budget)
+    for group, batch in to_batches([record(i) for i in range(rows)], LOGICAL, T0).items():
+        writer.add(group, batch)
+    [rolled] = writer.roll()
+    assert pq.ParquetFile(rolled.path).metadata.num_row_groups == 3
+    assert budget.asked == 3
+    assert read_archive(tmp_path).num_rows == rows
+
+    for group, batch in to_batches([record(rows + i) for i in range(10)], LOGICAL, T0).items():
+        writer.add(group, batch)
+    writer.roll(paced=False)  # a revoke or a shutdown does not wait for the budget
+    assert budget.asked == 3
