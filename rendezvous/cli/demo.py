@@ -19,11 +19,14 @@ from rendezvous.cli.common import clear_errors, settings
 @click.option("--archive", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory for the decoy's archive [default: archive/ in the run "
                    "directory, under RENDEZVOUS_STATE_DIR].")
+@click.option("--warm-up-s", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="Seconds of the same load first, not counted: a fresh broker and fresh "
+                   "components answer their first seconds slowly. 0 = none.")
 @click.option("--keep-running", is_flag=True,
               help="After the summary, keep the pipeline up for other clients until Ctrl-C.")
 @click.pass_context
 def demo(ctx: click.Context, events: int, rate: float, deadline_ms: float,
-         archive: Path | None, keep_running: bool) -> None:
+         archive: Path | None, warm_up_s: float, keep_running: bool) -> None:
     """Start Kafka + Redis (unless given) and every component, stream events, print a summary.
 
     Uses KAFKA_BOOTSTRAP_SERVERS/REDIS_URL or a running `rendezvous local up`,
@@ -35,7 +38,7 @@ def demo(ctx: click.Context, events: int, rate: float, deadline_ms: float,
     from rendezvous.demo import DemoOptions, run_demo
 
     options = DemoOptions(events=events, rate=rate, deadline_ms=deadline_ms, archive=archive,
-                          keep_running=keep_running)
+                          keep_running=keep_running, warm_up_s=warm_up_s)
     with clear_errors():
         status = run_demo(settings(), options)
     ctx.exit(status)

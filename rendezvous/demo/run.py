@@ -35,7 +35,7 @@ from rendezvous.model import ModelError, sample_events
 from rendezvous.replay.progress import Progress
 from rendezvous.settings import Settings
 from rendezvous.testing.baseline import relay_line
-from rendezvous.testing.load import ScoredReader, run_load, warm_producer
+from rendezvous.testing.load import LoadResult, ScoredReader, run_load, warm_producer
 from rendezvous.testing.stack import lease
 from rendezvous.transport.topics import apply_topics
 
@@ -59,6 +59,9 @@ class DemoOptions:
     """Short windows, so the monitor judges (and alerts on) the load before the summary."""
     wait_s: float = 60.0
     """How long to wait for the last results after the last event was sent."""
+    warm_up_s: float = 10.0
+    """Seconds of load at ``rate`` before the measured events, not counted: a fresh broker
+    and fresh components answer their first seconds slowly (JIT, first connections)."""
     seed: int = 0
 
 
@@ -112,8 +115,9 @@ def _measure(settings: Settings, options: DemoOptions, components: Components,
              producer: Producer, archive: Path, run_dir: Path,
              say: Callable[[str], None]) -> Summary:
     """The load, then everything read back from the archive, the monitor and a backtest."""
+    warm = _warm_up(settings, options, producer, say)
     events = sample_events(options.events, seed=options.seed, prefix="demo")
-    reader = ScoredReader(settings)
+    reader = ScoredReader(settings, prefix="demo-")
     reader.start()
     try:
         say(f"sending {options.events:,} events at {options.rate:g}/s, "
@@ -124,7 +128,8 @@ def _measure(settings: Settings, options: DemoOptions, components: Components,
         reader.close()
 
     say("waiting for the decoy to archive every input and decision...")
-    wait_archived(archive, {"input": load.sent, "decisions": len(load.results)}, 30.0)
+    wait_archived(archive, {"input": load.sent + warm.sent,
+                            "decisions": len(load.results) + len(warm.results)}, 30.0)
     components.supervisor.terminate("decoy")  # SIGTERM: it rolls what it buffered, then exits
     stats = archive_stats(archive)
 
@@ -141,8 +146,25 @@ def _measure(settings: Settings, options: DemoOptions, components: Components,
     alerts = read_alerts(settings)
 
     summary = Summary(options.events, options.rate, options.deadline_ms, load, stats, alerts,
-                      closed, relay=relay_line(settings), gateway=gateway)
+                      closed, relay=relay_line(settings), gateway=gateway, warm_up=warm.sent)
     return _with_backtest(summary, settings, archive, run_dir / "backtest", say)
+
+
+def _warm_up(settings: Settings, options: DemoOptions, producer: Producer,
+             say: Callable[[str], None]) -> LoadResult:
+    """``options.warm_up_s`` of the same load, answered and archived but not counted."""
+    n = int(options.rate * options.warm_up_s)
+    if n == 0:
+        return LoadResult(0, 0, 0.0, {}, {}, 0, [])
+    say(f"warming up: {n:,} events at {options.rate:g}/s, not counted")
+    reader = ScoredReader(settings, prefix="warmup-")
+    reader.start()
+    try:
+        return run_load(settings, producer, reader,
+                        sample_events(n, seed=options.seed + 1, prefix="warmup"), options.rate,
+                        options.deadline_ms, options.wait_s, Progress(n, "warm-up", unit="/s"))
+    finally:
+        reader.close()
 
 
 def _with_backtest(summary: Summary, settings: Settings, archive: Path, report: Path,

@@ -28,6 +28,8 @@ class Summary:
     report: str | None = None
     relay: str = ""
     """The bare relay's figures from the last ``make bench`` (see testing.baseline)."""
+    warm_up: int = 0
+    """Events sent before the measured ones, not counted (they are in the archive)."""
     gateway: tuple[str, str] | None = None
     """The curl line of one call through the HTTP gateway, and what it answered."""
 
@@ -73,7 +75,9 @@ def rows(summary: Summary) -> list[tuple[str, str]]:
                     f"{summary.deadline_ms:g} ms deadline   ({summary.relay})"),
         ("events sent", f"{load.sent:,} in {load.send_seconds:.1f} s "
                         f"({load.sent / max(load.send_seconds, 1e-9):,.0f}/s; asked "
-                        f"{summary.rate:,.0f}/s), send errors {load.send_errors}"),
+                        f"{summary.rate:,.0f}/s), send errors {load.send_errors}"
+                        + (f"   (after {summary.warm_up:,} warm-up events, not counted)"
+                           if summary.warm_up else "")),
         ("results", f"{len(load.results):,}   duplicates {load.duplicates}   "
                     f"missing {len(load.missing)}"),
         ("  by status", _counts(Counter(r.status for r in results))),
@@ -91,6 +95,7 @@ def rows(summary: Summary) -> list[tuple[str, str]]:
         a = summary.archive
         out.append(("archive", f"{a.files:,} files, {a.bytes:,} bytes   "
                                + "   ".join(f"{t} {n:,}" for t, n in a.records.items())
+                               + ("   (warm-up included)" if summary.warm_up else "")
                                + f"   {a.root}"))
     if summary.alerts is not None:
         note = "" if summary.alerts_complete else "   (monitor windows still open)"

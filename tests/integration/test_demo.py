@@ -91,7 +91,7 @@ def test_demo_answers_every_request_once_and_stops_everything(
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "rendezvous", "demo", "--events", "300", "--rate", "150",
-         "--deadline-ms", "500", "--archive", str(archive)],
+         "--warm-up-s", "1", "--deadline-ms", "500", "--archive", str(archive)],
         env=command_env(settings, state), cwd=tmp_path, capture_output=True, text=True,
         timeout=140)
     output = done.stdout + done.stderr
@@ -101,7 +101,9 @@ def test_demo_answers_every_request_once_and_stops_everything(
     by_status = re.search(r"^  by status\s+(.*)$", summary, re.M)
     assert by_status and sum(int(n.replace(",", "")) for n in
                              re.findall(r"[a-z]+ ([\d,]+)", by_status.group(1))) == 300
-    files = re.search(r"^archive\s+([\d,]+) files, ([\d,]+) bytes\s+input 300\s+decisions 300",
+    assert re.search(r"^events sent\s+300 in .*\(after 150 warm-up events, not counted\)$",
+                     summary, re.M), output
+    files = re.search(r"^archive\s+([\d,]+) files, ([\d,]+) bytes\s+input 450\s+decisions 450",
                       summary, re.M)
     assert files and int(files.group(1)) > 0 and int(files.group(2).replace(",", "")) > 0, output
     assert list(archive.glob("input/date=*/hour=*/*.parquet"))
@@ -130,7 +132,7 @@ def test_demo_interrupted_by_sigterm_mid_load_leaves_no_process(
     try:
         assert proc.stdout is not None and proc.stderr is not None
         out, err = Lines(proc.stdout), Lines(proc.stderr)
-        err.wait_for(r"^sending 100,000 events", 120)
+        err.wait_for(r"^warming up: 1,000 events", 120)  # mid-load: the warm-up's
         proc.send_signal(signal.SIGTERM)
         status = proc.wait(timeout=90)
     finally:
