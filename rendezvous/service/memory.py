@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from rendezvous.messages import Policy, Scored, Undecodable, decode_scored
 from rendezvous.service.control import newest_policy
-from rendezvous.service.ports import Headers, Listener, Offsets, OutRecord
+from rendezvous.service.ports import Headers, Listener, Offsets, OutRecord, Redo
 from rendezvous.settings import Settings
 from rendezvous.transport.bad_records import BadRecords
 
@@ -175,33 +175,48 @@ class MemorySource:
 
 
 class MemorySink:
-    """Writes to a :class:`Broker` at once (acknowledged on the spot); commits the offsets
-    and sends the replies of a step when the step ends."""
+    """Writes to a :class:`Broker` when a step ends, as if acknowledged then; commits the
+    step's offsets and sends its replies only behind those writes.
+
+    :meth:`fail_next_step` makes the next step's writes fail, as a broker that refuses
+    them would (:class:`~.ports.Redo`: nothing of the step lands or is committed).
+    """
 
     fences_zombies = False
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
+        self._records: list[OutRecord] = []
         self._replies: list[tuple[str, Scored]] = []
+        self._fail = False
+
+    def fail_next_step(self) -> None:
+        self._fail = True
 
     def write(self, record: OutRecord) -> None:
-        topic, value, key, partition, headers = record
-        self.broker.append_topic(topic, value, key, partition, headers)
+        self._records.append(record)
 
     def reply(self, reply_to: str, scored: Scored) -> None:
         self._replies.append((reply_to, scored))
 
     def end_step(self, offsets: Callable[[], Offsets] | None) -> bool:
+        if self._fail:
+            self._fail = False
+            self.discard()
+            raise Redo("a result was not written (injected)")
         self.commit_all(offsets() if offsets is not None else [])
         return True
 
     def commit_all(self, offsets: Offsets) -> None:
+        for topic, value, key, partition, headers in self._records:
+            self.broker.append_topic(topic, value, key, partition, headers)
         for tp in offsets:
             self.broker.committed[(tp.topic, tp.partition)] = tp.offset
         self.broker.replies.extend(self._replies)
-        self._replies.clear()
+        self.discard()
 
     def discard(self, settle_s: float = 0.0) -> None:
+        self._records.clear()
         self._replies.clear()
 
     def output_p99_ms(self) -> float | None:

@@ -8,6 +8,8 @@ decisions, dead letters, replies and committed offsets.
 from __future__ import annotations
 
 import collections
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -24,8 +26,9 @@ from rendezvous.messages import (
     decode_scored,
     encode,
 )
+from rendezvous.service import loop
 from rendezvous.service.loop import ServeLoop
-from rendezvous.service.memory import Broker, MemorySink, MemorySource
+from rendezvous.service.memory import Broker, MemorySink, MemorySource, Record
 from rendezvous.settings import Settings
 from tests.unit.test_core import VirtualClock
 
@@ -33,13 +36,25 @@ MARGIN_MS = 10.0  # serve's delivery margin before anything is measured (margin_
 NAMES = ["a", "b", "c"]
 
 
+class PausingSource(MemorySource):
+    """A source whose next poll returns ``pause_s`` late, as after a SIGSTOP."""
+
+    pause_s = 0.0
+
+    def poll(self, max_records: int, timeout_s: float) -> Sequence[Record]:
+        time.sleep(self.pause_s)
+        self.pause_s = 0.0
+        return super().poll(max_records, timeout_s)
+
+
 class Serve:
-    """One serve instance over ``broker``: its loop and its source."""
+    """One serve instance over ``broker``: its loop, its source and its sink."""
 
     def __init__(self, broker: Broker, clock: VirtualClock, partitions: tuple[int, ...] = (0,),
                  features: list[str] | None = None) -> None:
-        self.source = MemorySource(broker)
-        self.loop = ServeLoop(broker.settings, self.source, MemorySink(broker),
+        self.source = PausingSource(broker)
+        self.sink = MemorySink(broker)
+        self.loop = ServeLoop(broker.settings, self.source, self.sink,
                               feature_names=features, clock=clock)
         self.loop.start()
         self.source.assign(partitions)
@@ -253,3 +268,38 @@ def test_late_answers_are_counted_on_the_next_decision(broker: Broker,
     serve.step()
     assert [(d.id, d.late) for d in decisions(broker)] == [("r1", {}), ("r2", {"canary": 1})]
     assert [len(rs) for rs in results(broker).values()] == [1, 1]
+
+
+def test_a_failed_write_is_decided_again_from_the_committed_offsets(
+        broker: Broker, clock: VirtualClock) -> None:
+    serve = Serve(broker, clock)
+    send(broker, "waits", deadline_ms=10_000)
+    send(broker, "r1")
+    answer(broker, "r1", "primary")
+    serve.step()
+    send(broker, "r2")
+    answer(broker, "r2", "primary")
+    serve.sink.fail_next_step()
+    serve.step()  # r2's result is lost: rewound to input 0, scores 1
+    assert set(results(broker)) == {"r1"}
+    assert broker.committed_offset("input", 0) == 0
+    serve.step(2)
+    answer(broker, "waits", "primary")
+    serve.step()
+    assert {rid: len(rs) for rid, rs in results(broker).items()} == {
+        "r1": 1, "r2": 1, "waits": 1}
+
+
+def test_a_paused_instance_rebuilds_before_deciding(broker: Broker, clock: VirtualClock,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loop, "PAUSED_S", 0.05)
+    serve = Serve(broker, clock)
+    send(broker, "r0", deadline_ms=10_000)
+    serve.step()
+    # Meanwhile another instance took the partition and answered r0.
+    broker.append("scored", encode(Scored("r0", "fallback", 0.3, 0, "canary")), "r0")
+    answer(broker, "r0", "primary")
+    serve.source.pause_s = 0.2
+    serve.step()  # finds it was paused: rebuilds from what scored holds
+    serve.step(2)
+    assert [r.model for r in results(broker)["r0"]] == ["canary"]
