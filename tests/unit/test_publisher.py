@@ -17,7 +17,7 @@ from rendezvous.service.ports import Redo
 from rendezvous.service.publisher import Publisher
 
 
-class Producer:
+class ProducerStandIn:
     def __init__(self) -> None:
         self.waiting: list[Callable[[KafkaError | None, Any], None]] = []
 
@@ -37,7 +37,7 @@ class Producer:
         return 0
 
 
-class Consumer:
+class ConsumerStandIn:
     def __init__(self) -> None:
         self.commits: list[list[tuple[str, int, int]]] = []
 
@@ -45,8 +45,8 @@ class Consumer:
         self.commits.append([(tp.topic, tp.partition, tp.offset) for tp in offsets])
 
 
-def make() -> tuple[Publisher, Producer, Consumer, list[tuple[str, Scored]]]:
-    producer, consumer, delivered = Producer(), Consumer(), []
+def make() -> tuple[Publisher, ProducerStandIn, ConsumerStandIn, list[tuple[str, Scored]]]:
+    producer, consumer, delivered = ProducerStandIn(), ConsumerStandIn(), []
 
     def deliver(replies: Sequence[tuple[str, Scored]]) -> None:
         delivered.extend(replies)
