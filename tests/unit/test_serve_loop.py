@@ -85,6 +85,13 @@ def answer(broker: Broker, rid: str, model: str, value: float = 0.9, partition: 
     broker.append("scores", encode(score), rid, partition)
 
 
+def answered_at_once(serve: Serve, broker: Broker, rid: str) -> None:
+    """``rid`` sent, the primary's answer, one step: decided ``ok``."""
+    send(broker, rid)
+    answer(broker, rid, "primary")
+    serve.step()
+
+
 def results(broker: Broker) -> dict[str, list[Scored]]:
     found = collections.defaultdict(list)
     for record in broker.records("scored"):
@@ -168,9 +175,7 @@ def test_restart_recovers_answered_ids_from_scored(broker: Broker, clock: Virtua
 def test_revoke_commits_and_the_next_owner_starts_there(broker: Broker,
                                                         clock: VirtualClock) -> None:
     first = Serve(broker, clock)
-    send(broker, "r1")
-    answer(broker, "r1", "primary")
-    first.step()
+    answered_at_once(first, broker, "r1")
     send(broker, "r2")
     first.step()
     first.source.revoke([0])
@@ -257,15 +262,11 @@ def test_replies_go_to_the_return_address(broker: Broker, clock: VirtualClock) -
 def test_late_answers_are_counted_on_the_next_decision(broker: Broker,
                                                        clock: VirtualClock) -> None:
     serve = Serve(broker, clock)
-    send(broker, "r1")
-    answer(broker, "r1", "primary")
-    serve.step()
+    answered_at_once(serve, broker, "r1")
     answer(broker, "r1", "canary", 0.4)  # after r1 was decided
     serve.step()
     assert len(decisions(broker)) == 1 and serve.loop.partitions[0].late == {"canary": 1}
-    send(broker, "r2")
-    answer(broker, "r2", "primary")
-    serve.step()
+    answered_at_once(serve, broker, "r2")
     assert [(d.id, d.late) for d in decisions(broker)] == [("r1", {}), ("r2", {"canary": 1})]
     assert [len(rs) for rs in results(broker).values()] == [1, 1]
 
@@ -274,9 +275,7 @@ def test_a_failed_write_is_decided_again_from_the_committed_offsets(
         broker: Broker, clock: VirtualClock) -> None:
     serve = Serve(broker, clock)
     send(broker, "waits", deadline_ms=10_000)
-    send(broker, "r1")
-    answer(broker, "r1", "primary")
-    serve.step()
+    answered_at_once(serve, broker, "r1")
     send(broker, "r2")
     answer(broker, "r2", "primary")
     serve.sink.fail_next_step()
