@@ -27,8 +27,12 @@ import threading
 import time
 from pathlib import Path
 
-import bench_gateway
-from bench_pipeline import LABELS, _cpu_s, _processes, start
+if __package__:  # python -m bench.run (or -m bench.bench_deadline): bench is a package
+    from bench import bench_gateway
+    from bench.bench_pipeline import LABELS, _cpu_s, _processes, start
+else:  # python bench/run.py or bench/bench_deadline.py: this folder is on sys.path
+    import bench_gateway
+    from bench_pipeline import LABELS, _cpu_s, _processes, start
 
 from rendezvous.client import Client
 from rendezvous.local.supervisor import Supervisor

@@ -42,7 +42,7 @@ class InputEvent(msgspec.Struct, frozen=True):
     v: int = SCHEMA_VERSION
 
 
-ScoreStatus = Literal["ok", "expired", "error"]
+ScoreStatus = Literal["ok", "error"]
 
 
 class Score(msgspec.Struct, frozen=True):
@@ -92,7 +92,6 @@ class Candidate(msgspec.Struct, frozen=True):
     score: float | None
     latency_ms: float
     valid: bool
-    late: bool = False
     reason: str | None = None
     service_ms: float | None = None
     """The worker's own time on it (scored - received), when it said."""
@@ -110,6 +109,10 @@ class Decision(msgspec.Struct, frozen=True):
     margin, so that the result is received by the deadline."""
     decided_ms: float
     ts: float
+    late: dict[str, int] = {}
+    """Answers that came after their own request had been decided, per model: those
+    counted on this partition since its previous decision (of other requests; they are
+    never answered again). The monitor's per-model ``late`` counts are their sum."""
     v: int = SCHEMA_VERSION
 
 

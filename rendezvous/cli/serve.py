@@ -69,6 +69,4 @@ def serve(instance_id: str, commit_interval_ms: float | None, max_batch: int | N
         except ModelError as exc:
             raise click.ClickException(f"{exc} (or pass --features-from '')") from exc
     with clear_errors():
-        run(s, instance_id, commit_interval_ms=opts.commit_interval_ms, max_batch=opts.max_batch,
-            max_wait_ms=opts.max_wait_ms, feature_names=features, exactly_once=opts.exactly_once,
-            margin_min_ms=opts.margin_min_ms, margin_max_ms=opts.margin_max_ms)
+        run(s, instance_id, feature_names=features)

@@ -4,7 +4,7 @@ Pure Python with an injected clock; nothing here knows about Kafka or Redis.
 """
 
 from rendezvous.core.errors import CoreError, PolicyError
-from rendezvous.core.mailbox import Late, Outcome
+from rendezvous.core.mailbox import Outcome
 from rendezvous.core.offsets import OffsetTracker
 from rendezvous.core.policy import CompiledPolicy, judge
 from rendezvous.core.rendezvous import Clock, Rendezvous, Stats
@@ -13,7 +13,6 @@ __all__ = [
     "Clock",
     "CompiledPolicy",
     "CoreError",
-    "Late",
     "OffsetTracker",
     "Outcome",
     "PolicyError",

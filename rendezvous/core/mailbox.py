@@ -29,14 +29,6 @@ class Outcome(msgspec.Struct, frozen=True):
     decision: Decision
 
 
-class Late(msgspec.Struct, frozen=True):
-    """An answer that arrived after its request was decided (never re-answered)."""
-
-    request_id: str
-    candidate: Candidate
-    arrived_ms: float
-
-
 class Mailbox:
     """The answers to one request, and the decision they lead to.
 
@@ -80,8 +72,8 @@ class Mailbox:
         reason = self.policy.judge(score)
         self.candidates.append(
             Candidate(
-                model, score.version, score.score, arrived_ms - self.ts_ms, reason is None, False,
-                reason, score.scored_ms - score.received_ms if score.scored_ms else None,
+                model, score.version, score.score, arrived_ms - self.ts_ms, reason is None, reason,
+                score.scored_ms - score.received_ms if score.scored_ms else None,
             )
         )  # fmt: skip
         rank = self.policy.rank.get(model, -1)

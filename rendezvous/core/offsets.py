@@ -59,14 +59,3 @@ class OffsetTracker:
         while heap and heap[0] in resolved:
             resolved.discard(heapq.heappop(heap))
         return heap[0] if heap else self._next
-
-    def unresolved(self) -> int:
-        """How many tracked requests still wait for an answer."""
-        return len(self._by_id)
-
-    def reset(self) -> None:
-        """Forget everything (the partition was revoked, or the consumer seeked)."""
-        self._heap.clear()
-        self._resolved.clear()
-        self._by_id.clear()
-        self._next = None

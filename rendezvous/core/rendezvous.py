@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from rendezvous.core.mailbox import DecidedIds, Late, Mailbox, Orphans, Outcome
+from rendezvous.core.mailbox import DecidedIds, Mailbox, Orphans, Outcome
 from rendezvous.core.policy import CompiledPolicy
-from rendezvous.messages import Candidate, Policy, Score
+from rendezvous.messages import Policy, Score
 
 Clock = Callable[[], float]
 """Returns the current time in epoch milliseconds."""
@@ -63,8 +62,7 @@ class Rendezvous:
 
     ``orphan_ttl_ms`` and ``max_orphans`` bound the answers held for requests
     not opened yet; ``remember_decided`` bounds the memory of decided ids that
-    stops a redelivered request from being answered twice; ``keep_late`` > 0
-    keeps up to that many late answers for :meth:`late_answers`.
+    stops a redelivered request from being answered twice.
     """
 
     def __init__(
@@ -75,7 +73,6 @@ class Rendezvous:
         orphan_ttl_ms: float = 60_000.0,
         max_orphans: int = 100_000,
         remember_decided: int = 500_000,
-        keep_late: int = 0,
     ) -> None:
         self._policy = CompiledPolicy(policy)
         self._clock = clock
@@ -87,7 +84,6 @@ class Rendezvous:
         self._orphans = Orphans(orphan_ttl_ms, max_orphans)
         self._decided = DecidedIds(remember_decided)
         self._decided_ts = self._decided.ts_by_id  # the same dict, for O(1) lookups inline
-        self._late: deque[Late] | None = deque(maxlen=keep_late) if keep_late > 0 else None
         self._n_decided = 0
         self._n_late = 0
         self._n_duplicates = 0
@@ -137,7 +133,7 @@ class Rendezvous:
         box = self._pending.get(rid)
         if box is None:
             if rid in self._decided_ts:
-                self._record_late(score, now)
+                self._n_late += 1
             else:
                 self._orphans.add(score, now)
             return []
@@ -214,18 +210,6 @@ class Rendezvous:
         """How many requests are open and undecided."""
         return len(self._pending)
 
-    def late_answers(self) -> list[Late]:
-        """Take the late answers kept since the last call (only with ``keep_late`` > 0).
-
-        Their ``valid`` flag is judged by the current policy; ``latency_ms`` is 0
-        when the request's ``ts`` is unknown (an id seeded by :meth:`mark_decided`).
-        """
-        if not self._late:
-            return []
-        taken = list(self._late)
-        self._late.clear()
-        return taken
-
     def stats(self) -> Stats:
         """A snapshot of the counters."""
         return Stats(
@@ -243,23 +227,6 @@ class Rendezvous:
         self._n_decided += 1
         self._decided.add(box.request_id, box.ts_ms)
         return box.decide(now)
-
-    def _record_late(self, score: Score, now: float) -> None:
-        self._n_late += 1
-        if self._late is None:
-            return
-        ts = self._decided_ts.get(score.id)
-        reason = self._policy.judge(score)
-        candidate = Candidate(
-            model=score.model,
-            version=score.version,
-            score=score.score,
-            latency_ms=now - ts if ts is not None else 0.0,
-            valid=reason is None,
-            late=True,
-            reason=reason,
-        )
-        self._late.append(Late(score.id, candidate, now))
 
     def _compact(self) -> None:
         # Requests decided early leave heap entries behind until their deadline;

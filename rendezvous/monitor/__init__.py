@@ -29,6 +29,7 @@ Prometheus series (window gauges describe the latest *closed* window):
 ``rendezvous_monitor_window_end_seconds``       its end
 ``rendezvous_monitor_scores{model}``            scores from the model's workers
 ``rendezvous_monitor_candidates{model}``        the model's candidates in decisions
+``rendezvous_monitor_late{model}``              its answers after their request was decided
 ``rendezvous_monitor_latency_ms{model,source,quantile}``  p50/p99; source=service (worker
                                                 scored-received) or latency (rendezvous view)
 ``rendezvous_monitor_score_quantile{model,quantile}``     score p10/p50/p90

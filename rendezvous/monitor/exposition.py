@@ -57,6 +57,7 @@ class WindowCollector(Collector):
         for model, m in view["models"].items():
             g["scores"].add_metric([model], m["scores"])
             g["candidates"].add_metric([model], m["candidates"])
+            g["late"].add_metric([model], m["late"])
             for source in ("service_ms", "latency_ms"):
                 for q, value in m[source].items():
                     if _finite(value):
@@ -100,6 +101,8 @@ _WINDOW_SERIES = [
     ("window_end_seconds", "End of that window.", []),
     ("scores", "Scores received from each model's workers in the window.", ["model"]),
     ("candidates", "Candidates of each model in the window's decisions.", ["model"]),
+    ("late", "Answers of each model that came after their request was decided (reported by "
+     "serve on the window's decisions).", ["model"]),
     ("latency_ms", "Latency quantiles: source=service (worker scored-received) or "
      "latency (as the rendezvous saw it).", ["model", "source", "quantile"]),
     ("score_quantile", "Score quantiles per model (DDSketch, 1% relative accuracy).",

@@ -89,7 +89,6 @@ class MonitorState:
             m.candidates += 1
             m.scores += 1
             m.latency_ms.add(max(c.latency_ms, 0.0))
-            m.late += int(c.late)
             if c.service_ms is not None:
                 m.service_ms.add(max(c.service_ms, 0.0))
             if c.reason is not None and c.reason.startswith("status error"):
@@ -100,6 +99,9 @@ class MonitorState:
                     valid[c.model] = c.score
                     continue
             m.invalid += 1
+        for model, late in decision.late.items():
+            m = self._agg("model", model, ws)
+            m.late += late
         if self.primary in valid and self.canary in valid:
             pair: PairWindow = self._agg("pair", "all", ws)
             pair.both += 1

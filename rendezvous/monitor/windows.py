@@ -92,14 +92,14 @@ class ModelWindow(Aggregate):
     """One model in one window: its scores (scores topic) and its candidates (decisions)."""
 
     kind = "model"
-    counters = ("scores", "errors", "expired", "candidates", "invalid", "late")
+    counters = ("scores", "errors", "candidates", "invalid", "late")
     sketches = ("score", "service_ms", "latency_ms")
     scores: int
     errors: int
-    expired: int
     candidates: int
     invalid: int
     late: int
+    """Answers that came after their request was decided (serve reports them on decisions)."""
     score: DDSketch
     service_ms: DDSketch
     latency_ms: DDSketch
@@ -107,7 +107,7 @@ class ModelWindow(Aggregate):
 
     def view(self) -> dict[str, Any]:
         return {
-            "scores": self.scores, "errors": self.errors, "expired": self.expired,
+            "scores": self.scores, "errors": self.errors,
             "candidates": self.candidates, "invalid": self.invalid, "late": self.late,
             "score_quantiles": quantiles(self.score, (0.1, 0.5, 0.9)),
             "service_ms": quantiles(self.service_ms),

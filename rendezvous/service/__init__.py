@@ -1,5 +1,8 @@
-"""``rendezvous serve``: the Kafka runner around :mod:`rendezvous.core`.
+"""``rendezvous serve``: source -> decode -> core -> encode -> sink, around :mod:`rendezvous.core`.
 
-It polls, decodes, calls the core, encodes and produces; every decision rule
-lives in the core.
+:mod:`.loop` polls a source, decodes, calls the core, encodes and writes to a
+sink (:mod:`.ports`); every decision rule lives in the core. Kafka is one pair of
+source and sink (:mod:`.kafka`; :mod:`.publisher` by default, :mod:`.committer`
+with transactions), wired by :mod:`.runner`; memory is another (:mod:`.memory`),
+for tests with no broker.
 """

@@ -1,8 +1,9 @@
 """``serve --exactly-once transactions``: results commit in Kafka transactions, on their own thread.
 
-The decision loop hands a finished batch — records to produce, the consumed
-offsets they account for, and the return addresses to notify — to this thread
-and goes on deciding into the next batch; at most one batch is in flight.
+:class:`TransactionSink` is the Kafka :class:`~.ports.Sink` of this mode: the
+decision loop hands a finished batch — records to produce, the consumed offsets
+they account for, and the return addresses to notify — to this thread and goes
+on deciding into the next batch; at most one batch is in flight.
 Records and offsets commit in one transaction: nothing is visible to
 read_committed readers before its offsets are committed, and a zombie instance
 is fenced. A commit is several broker round trips (20-30 ms measured here),
@@ -17,11 +18,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from prometheus_client import Histogram
 
 from rendezvous.errors import RendezvousError
 from rendezvous.messages import Scored
+from rendezvous.service.ports import Offsets, OutRecord, Redo
 from rendezvous.transport.clients import produce
 
 log = logging.getLogger(__name__)
@@ -29,15 +31,11 @@ log = logging.getLogger(__name__)
 COMMIT_SECONDS = Histogram("rendezvous_serve_commit_seconds", "Transaction commit time",
                            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5))
 
-Record = tuple[str, bytes, bytes, int, list[tuple[str, str | bytes | None]] | None]
-"""(topic, value, key, partition, headers)."""
-
-
 @dataclass
 class Batch:
     """What one transaction commits atomically."""
 
-    records: list[Record] = field(default_factory=list)
+    records: list[OutRecord] = field(default_factory=list)
     offsets: list[TopicPartition] = field(default_factory=list)
     group_metadata: object = None
     replies: list[tuple[str, Scored]] = field(default_factory=list)
@@ -189,3 +187,61 @@ def _retrying(call: Callable[[], None]) -> None:
                 raise
             log.warning("transaction call failed, retrying: %s", error.str())
             time.sleep(0.1)
+
+
+class TransactionSink:
+    """Collects what the loop writes into a :class:`Batch`, handed to the :class:`Committer`
+    every ``interval_ms`` when no commit is in flight."""
+
+    fences_zombies = True
+
+    def __init__(self, consumer: Consumer, producer: Producer,
+                 deliver: Callable[[list[tuple[str, Scored]]], None],
+                 interval_ms: float, stuck_s: float) -> None:
+        # Aborts whatever a dead predecessor with this transactional id left open.
+        producer.init_transactions(30)
+        self._consumer = consumer
+        self._committer = Committer(producer, deliver)
+        self._interval_s, self._stuck_s = interval_ms / 1000.0, stuck_s
+        self._batch = Batch()
+        self._handed_at = 0.0
+
+    def write(self, record: OutRecord) -> None:
+        self._batch.records.append(record)
+
+    def reply(self, reply_to: str, scored: Scored) -> None:
+        self._batch.replies.append((reply_to, scored))
+
+    def end_step(self, offsets: Callable[[], Offsets] | None) -> bool:
+        committer = self._committer
+        committer.raise_if_failed()
+        if committer.take_aborted():
+            raise Redo("a transaction was aborted")
+        if committer.busy_for() > self._stuck_s:
+            raise CommitFailed(f"a commit has not finished in {self._stuck_s:.0f} s; exiting "
+                               "so a restart recovers from the committed state")
+        now = time.monotonic()
+        if offsets is None or not committer.idle or now - self._handed_at < self._interval_s:
+            return False
+        committer.submit(self._take(offsets()))
+        self._handed_at = now
+        return True
+
+    def commit_all(self, offsets: Offsets) -> None:
+        self._committer.flush(self._take(offsets), self._stuck_s)
+
+    def discard(self, settle_s: float = 0.0) -> None:
+        self._batch = Batch()
+
+    def output_p99_ms(self) -> float | None:
+        return None  # every result waits for a commit: the margin stays at its widest
+
+    def close(self) -> None:
+        self._committer.close()
+
+    def _take(self, offsets: Offsets) -> Batch:
+        """The records since the last handoff, with the offsets they account for."""
+        batch, self._batch = self._batch, Batch()
+        batch.offsets = offsets
+        batch.group_metadata = self._consumer.consumer_group_metadata()
+        return batch

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 from rendezvous.core.policy import check_policy
 from rendezvous.messages import POLICY_KEY, Policy, decode_policy, encode
+from rendezvous.service.ports import InRecord
 from rendezvous.settings import Settings
 from rendezvous.transport.bad_records import BadRecords, where
 from rendezvous.transport.clients import flush_or_raise, make_producer
@@ -40,21 +42,27 @@ class PolicyWatcher:
 
     def poll(self, timeout_s: float = 0.0) -> Policy | None:
         """The newest policy among records available now, or None."""
-        latest = None
-        for record in self._reader.poll(timeout_s, 100):
-            if record.key() != POLICY_KEY or record.value() is None:
-                continue
-            try:
-                policy = decode_policy(record.value())
-                check_policy(policy)
-            except ValueError as exc:  # Undecodable or PolicyError: keep the policy in force
-                self._bad.skip("control", where(record), f"ignoring this policy: {exc}")
-                continue
-            latest = policy
-        return latest
+        return newest_policy(self._reader.poll(timeout_s, 100), self._bad)
 
     def close(self) -> None:
         self._reader.close()
+
+
+def newest_policy(records: Iterable[InRecord], bad: BadRecords) -> Policy | None:
+    """The newest valid policy among control ``records``, or None; bad ones are counted
+    and skipped (the policy in force stays)."""
+    latest = None
+    for record in records:
+        if record.key() != POLICY_KEY or record.value() is None:
+            continue
+        try:
+            policy = decode_policy(record.value())
+            check_policy(policy)
+        except ValueError as exc:  # Undecodable or PolicyError: keep the policy in force
+            bad.skip("control", where(record), f"ignoring this policy: {exc}")
+            continue
+        latest = policy
+    return latest
 
 
 def read_policy(settings: Settings) -> Policy | None:

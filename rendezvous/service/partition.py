@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from confluent_kafka import Message
-
 from rendezvous.core import OffsetTracker, Outcome, Rendezvous
 from rendezvous.messages import (
     MAX_ID_LENGTH,
@@ -23,6 +21,7 @@ from rendezvous.messages import (
     feature_row,
 )
 from rendezvous.service.margin import DeliveryMargin
+from rendezvous.service.ports import InRecord
 from rendezvous.transport.bad_records import offset_of
 
 
@@ -36,10 +35,13 @@ class PartitionState:
         self.inputs = OffsetTracker()
         self.scores_next: int | None = None  # scores offset to commit (consumed + 1)
         self.reply_to: dict[str, str] = {}
+        self.late: dict[str, int] = {}
+        """Answers per model that came after their request was decided, not yet reported
+        on a decision."""
         self._features = feature_names
         self._margin = margin or DeliveryMargin(0.0, 0.0)
 
-    def on_input(self, record: Message) -> tuple[list[Outcome], Invalid | None]:
+    def on_input(self, record: InRecord) -> tuple[list[Outcome], Invalid | None]:
         """Open (or reject) the request in ``record``; the decisions it settles, and why
         it was rejected if it was."""
         event = decode_input(record.value())
@@ -64,15 +66,23 @@ class PartitionState:
         deadline = deadline_at(event, ts, self.core.policy.deadline_ms)
         return self.core.open(rid, start, self._margin.decide_by(deadline)), None
 
-    def reject(self, record: Message, reason: str) -> list[Outcome]:
+    def reject(self, record: InRecord, reason: str) -> list[Outcome]:
         """Answer the request in ``record`` ``rejected`` (once), whatever its bytes."""
         rid = _key_or_position(record)
         self.inputs.track(offset_of(record), rid, resolved=True)
         return self.core.reject(rid, reason, float(record.timestamp()[1]))
 
-    def on_score(self, record: Message, score: Score) -> list[Outcome]:
+    def on_score(self, record: InRecord, score: Score) -> list[Outcome]:
         self.scores_next = offset_of(record) + 1
-        return self.core.offer(score)
+        outcomes = self.core.offer(score)
+        if not outcomes and self.core.is_decided(score.id):  # late: counted, never re-answered
+            self.late[score.model] = self.late.get(score.model, 0) + 1
+        return outcomes
+
+    def take_late(self) -> dict[str, int]:
+        """The late answers counted since the last call, per model."""
+        late, self.late = self.late, {}
+        return late
 
     def settle(self, outcomes: list[Outcome]) -> list[tuple[str, Outcome]]:
         """Mark ``outcomes`` answered; returns those with a return address."""
@@ -86,7 +96,7 @@ class PartitionState:
         return replies
 
 
-def _key_or_position(record: Message) -> str:
+def _key_or_position(record: InRecord) -> str:
     key = record.key()
     if key and len(key) <= MAX_ID_LENGTH:
         try:

@@ -7,7 +7,8 @@ committed only once every result decided before them is acknowledged: a crash
 re-reads the requests whose results may be missing, and recovery finds on the
 ``scored`` partition the ones that were written after all (:mod:`.recovery`).
 
-Each loop step's records form one :class:`Step` holding the input offsets it
+This is the Kafka :class:`~.ports.Sink` of the default mode. Each loop step's
+records form one :class:`Step` holding the input offsets it
 accounts for; steps complete in order, and the offsets of the newest completed
 step are committed every ``commit_interval_s`` from the consumer's own thread.
 Return addresses (Redis) are notified once a result is acknowledged, on a
@@ -25,9 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import Histogram
 
-from rendezvous.errors import RendezvousError
 from rendezvous.messages import Scored
-from rendezvous.service.committer import Record
+from rendezvous.service.ports import Offsets, OutRecord, Redo
 from rendezvous.transport.clients import produce
 
 log = logging.getLogger(__name__)
@@ -54,18 +54,20 @@ class Step:
             self.error = error
 
 
-class DeliveryFailed(RendezvousError, RuntimeError):
+class DeliveryFailed(Redo):
     """A result could not be written; what was decided since the last commit must be redone."""
 
 
 class Publisher:
     """Produces results at once; commits input offsets behind their acknowledgements."""
 
+    fences_zombies = False
+
     def __init__(self, consumer: Consumer, producer: Producer,
                  deliver: Callable[[Sequence[tuple[str, Scored]]], None],
-                 commit_interval_s: float = 0.05) -> None:
+                 commit_interval_s: float = 0.05, stuck_s: float = 30.0) -> None:
         self._consumer, self._producer, self._deliver = consumer, producer, deliver
-        self._commit_interval_s = commit_interval_s
+        self._commit_interval_s, self._stuck_s = commit_interval_s, stuck_s
         self._queue: deque[Step] = deque()
         self._step = Step()
         self._acked: list[TopicPartition] | None = None
@@ -73,7 +75,7 @@ class Publisher:
         self._replier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replies")
         self._ack_ms: deque[float] = deque(maxlen=512)
 
-    def produce(self, record: Record) -> None:
+    def write(self, record: OutRecord) -> None:
         topic, value, key, partition, headers = record
         step = self._step
         if not step.started:
@@ -85,17 +87,32 @@ class Publisher:
     def reply(self, reply_to: str, scored: Scored) -> None:
         self._step.replies.append((reply_to, scored))
 
-    def end_step(self, offsets: list[TopicPartition]) -> None:
-        """Close this step: its records account for input ``offsets``; serve delivery
+    def end_step(self, offsets: Callable[[], Offsets] | None) -> bool:
+        """Close this step: its records account for input ``offsets()``; serve delivery
         reports, notify callers of acknowledged results, commit when due."""
+        self._close_step(offsets() if offsets is not None else [])
+        if self._acked and time.monotonic() >= self._commit_at:
+            self._commit(asynchronous=True)
+        return True
+
+    def _close_step(self, offsets: Offsets) -> None:
         step = self._step
         if step.pending or step.replies or offsets:
             step.offsets = offsets
             self._queue.append(step)
             self._step = Step()
         self._settle()
-        if self._acked and time.monotonic() >= self._commit_at:
-            self._commit(asynchronous=True)
+
+    def commit_all(self, offsets: Offsets) -> None:
+        """Everything written so far acknowledged and ``offsets`` committed (rebalance, stop);
+        when a result could not be written, nothing more is committed: the next owner
+        re-reads those requests."""
+        try:
+            self._close_step(offsets)
+            self.drain(self._stuck_s)
+        except DeliveryFailed as exc:
+            log.warning("%s; the uncommitted requests are decided again", exc)
+            self.discard()
 
     def drain(self, timeout_s: float = 30.0) -> None:
         """Wait for every acknowledgement and commit what they cover (rebalance, stop)."""
@@ -106,13 +123,16 @@ class Publisher:
         if self._acked:
             self._commit(asynchronous=False)
 
-    def discard(self) -> None:
-        """Forget what is not committed (partitions lost, or rewinding after a failure)."""
+    def discard(self, settle_s: float = 0.0) -> None:
+        """Forget what is not committed (partitions lost, or rewinding after a failure),
+        after waiting up to ``settle_s`` for the records in flight to land or fail."""
+        if settle_s:
+            self._producer.flush(settle_s)
         self._queue.clear()
         self._step = Step()
         self._acked = None
 
-    def ack_ms_p99(self) -> float | None:
+    def output_p99_ms(self) -> float | None:
         """p99 of the recent steps' decision-to-acknowledgement times; None when none."""
         recent = sorted(self._ack_ms)
         self._ack_ms.clear()

@@ -9,7 +9,7 @@ exactly one of three places:
 - **shed** — valid, but its absolute deadline
   (:func:`rendezvous.messages.deadline_at`) less the rendezvous' smallest
   delivery margin had already passed when the batch arrived. Counted and
-  skipped, not scored and no ``expired`` record either: the rendezvous has
+  skipped, not scored and no record either: the rendezvous has
   already answered it with a fallback or ``timeout``, so any record for it would
   be pure load at the worst moment (a worker falls behind exactly when the
   system is overloaded).

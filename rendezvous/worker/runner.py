@@ -7,7 +7,7 @@ number** (co-partitioning; key = request id, but the partition is explicit so
 no client's key hashing matters).
 
 Deadlines propagate: a request whose deadline passed before it arrived is
-*shed* — skipped and counted, with no ``expired`` record — because the
+*shed* — skipped and counted, with no record — because the
 rendezvous has already answered it (fallback or timeout); writing anything for
 it only adds load when the worker is already behind. Invalid input is counted
 and skipped: the rendezvous answers it ``rejected``.

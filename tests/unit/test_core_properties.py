@@ -20,7 +20,7 @@ from rendezvous.core import Outcome, Rendezvous
 from rendezvous.messages import ModelRule, Policy, Score, ScoreStatus
 
 MODELS = ["primary", "canary", "shadow"]
-KINDS = ["ok", "ok", "ok", "nan", "range", "error", "expired", "none"]
+KINDS = ["ok", "ok", "ok", "nan", "range", "error", "none"]
 
 
 class Clock:
@@ -102,9 +102,7 @@ def scenarios(draw: st.DrawFn) -> tuple:
             value = {"nan": math.nan, "range": 1.5, "none": None}.get(
                 kind, draw(st.floats(0, 1, allow_nan=False))
             )
-            status: ScoreStatus = (
-                "error" if kind == "error" else "expired" if kind == "expired" else "ok"
-            )
+            status: ScoreStatus = "error" if kind == "error" else "ok"
             score = Score(id=req.rid, model=model, version="1", status=status, score=value)
             at = max(0.0, ts + draw(st.integers(-20, 120)))
             events.append((at, draw(st.integers(0, 9)), "score", score))

@@ -7,6 +7,7 @@ import math
 import random
 from pathlib import Path
 
+import msgspec
 import pytest
 from ddsketch import DDSketch
 from prometheus_client.parser import text_string_to_metric_families
@@ -120,6 +121,18 @@ def test_state_windows_join_restore_and_alert_once() -> None:
         if value is not None:
             again.load(key, value)
     assert again.close_due(ts + 20_000) == []  # the dedupe marker survives a restart
+
+
+def test_late_answers_reported_on_decisions_are_counted_per_model() -> None:
+    state = MonitorState(10)
+    ts = 1_000_000.0
+    state.observe_decision(_decision("r1", ts, 0.9, 0.8))
+    state.observe_decision(msgspec.structs.replace(_decision("r2", ts, 0.9, 0.8),
+                                                   late={"canary": 2, "shadow": 1}))
+    models = state.window_view(window_start(ts, 10_000), ts)["models"]
+    assert {name: m["late"] for name, m in models.items()} == {
+        "primary": 0, "canary": 2, "shadow": 1}
+    assert models["canary"]["scores"] == 2  # a late answer is not one of the window's scores
 
 
 def test_drift_reference_flags_the_shifted_feature() -> None:
