@@ -7,7 +7,8 @@ import logging
 import click
 
 from rendezvous.cli.common import METRICS_PORT_HELP, clear_errors, default, settings
-from rendezvous.model import ModelError, load_manifest, resolve_model
+from rendezvous.core import Scales
+from rendezvous.model import ModelError, load_manifest, reference_quantiles, resolve_model
 from rendezvous.settings import ServeSettings as S
 
 log = logging.getLogger(__name__)
@@ -71,4 +72,5 @@ def serve(instance_id: str, commit_interval_ms: float | None, max_batch: int | N
     with clear_errors():
         run(s, instance_id, commit_interval_ms=opts.commit_interval_ms, max_batch=opts.max_batch,
             max_wait_ms=opts.max_wait_ms, feature_names=features, exactly_once=opts.exactly_once,
-            margin_min_ms=opts.margin_min_ms, margin_max_ms=opts.margin_max_ms)
+            margin_min_ms=opts.margin_min_ms, margin_max_ms=opts.margin_max_ms,
+            scales=Scales(reference_quantiles(s.models_dir)))

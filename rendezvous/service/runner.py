@@ -44,10 +44,11 @@ from confluent_kafka import (
 )
 from prometheus_client import Counter, Gauge, Histogram
 
-from rendezvous.core import Outcome, PolicyError
+from rendezvous.core import LiveLatency, Outcome, PolicyError, Scales
 from rendezvous.messages import (
     DEADLETTER_REASON_HEADER,
     MAX_ID_LENGTH,
+    PROVISIONAL_HEADER,
     Policy,
     Undecodable,
     decode_score,
@@ -94,6 +95,11 @@ PAUSES = Counter("rendezvous_serve_pauses", "Times the process found it had been
 PAUSED_S = 3.0
 """A poll this much longer than asked means the process was stopped, not busy: another
 instance may have answered its requests meanwhile (session timeout: 10 s)."""
+PROVISIONAL = Counter("rendezvous_serve_provisional_results",
+                      "Provisional results of progressive requests (not in results)")
+MODEL_P99_MS = Gauge("rendezvous_serve_model_latency_p99_ms",
+                     "Each model's live p99 latency, request ts to its answer at serve "
+                     "(inf: over 1 % missed their deadline)", ["model"])
 MARGIN_MS = Gauge("rendezvous_serve_delivery_margin_ms",
                   "How long before its deadline a request is decided (measured output path)")
 
@@ -109,8 +115,11 @@ class Service:
                  max_batch: int = 1000, max_wait_ms: float = 2.0,
                  feature_names: list[str] | None = None, exactly_once: str = "dedup",
                  margin_min_ms: float = 2.0, margin_max_ms: float = 10.0,
+                 scales: Scales | None = None,
                  clock: Callable[[], float] = clock_ms) -> None:
         self.settings = settings
+        self.scales = scales  # each model version's quantile function: fallbacks' scale
+        self.latency = LiveLatency()  # every partition's answers: the policy's prefer_in_time
         self.clock = clock
         self.commit_interval_ms = commit_interval_ms
         self.max_batch = max_batch
@@ -216,8 +225,9 @@ class Service:
         for state in self.partitions.values():
             before = self.clock()
             outcomes = state.core.tick()
-            for outcome in outcomes:
-                SLACK_MS.observe(max(0.0, before - outcome.decision.deadline_ms))
+            for outcome in outcomes:  # tick decides: every outcome is final
+                if outcome.decision is not None:
+                    SLACK_MS.observe(max(0.0, before - outcome.decision.deadline_ms))
             self._emit(state, outcomes)
         policy = self.watcher.poll()
         if policy is not None:
@@ -333,6 +343,10 @@ class Service:
         out = self._out
         for outcome in outcomes:
             key = outcome.request_id.encode()
+            if outcome.decision is None:  # provisional: no decision yet, a header says so
+                out((scored, encode(outcome.scored), key, p, [(PROVISIONAL_HEADER, b"1")]))
+                PROVISIONAL.inc()
+                continue
             out((scored, encode(outcome.scored), key, p, None))
             out((decisions, encode(outcome.decision), key, p, None))
             self.decided[outcome.scored.status].inc()
@@ -379,6 +393,11 @@ class Service:
         PENDING.set(sum(s.core.pending() for s in self.partitions.values()))
         LATE.set(sum(s.core.stats().late for s in self.partitions.values()))
         MARGIN_MS.set(self.margin.ms)
+        now = self.clock()
+        for model in self.latency.models():
+            p99 = self.latency.p99(model, now)
+            if p99 is not None:
+                MODEL_P99_MS.labels(model).set(p99)
 
     def _commit(self) -> None:
         """Commit everything decided so far and wait until it is done (rebalance, stop)."""
@@ -416,7 +435,8 @@ class Service:
         inputs = {tp.partition: tp.offset for tp in committed
                   if self.topics[tp.topic] == "input"}
         for p, done in answered_ids(self.settings, inputs).items():
-            state = PartitionState(p, self.policy, self.clock, self.feature_names, self.margin)
+            state = PartitionState(p, self.policy, self.clock, self.feature_names, self.margin,
+                                   self.scales, self.latency)
             state.core.mark_decided(done)
             self.partitions[p] = state
             log.info("partition %d: %d answered ids restored", p, len(done))
