@@ -11,7 +11,7 @@ knows and ignores fields it does not know.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -275,10 +275,13 @@ def decode_scored(data: bytes | None) -> Scored:
     return _decoding(_scored_decoder.decode, "scored", data)
 
 
-def is_provisional(headers: list[tuple[str, bytes]] | None) -> bool:
-    """Whether a ``scored`` record with these Kafka headers is a provisional result."""
+def is_provisional(headers: list[tuple[str, Any]] | dict[str, Any] | None) -> bool:
+    """Whether a ``scored`` record with these Kafka headers (``Message.headers()``) is a
+    provisional result."""
     if not headers:  # the common case: a final result carries no headers
         return False
+    if isinstance(headers, dict):
+        return PROVISIONAL_HEADER in headers
     return any(key == PROVISIONAL_HEADER for key, _ in headers)
 
 
