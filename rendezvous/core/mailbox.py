@@ -59,6 +59,7 @@ class Mailbox:
         "deadline_ms",
         "decided",
         "frontier",
+        "gave_up",
         "policy",
         "progressive",
         "provisional",
@@ -81,6 +82,7 @@ class Mailbox:
         self.answered = 0  # bit r set: the model of rank r has answered (validly or not)
         self.frontier = 0  # every rank below this has answered
         self.decided = False
+        self.gave_up = False  # decided early: the missing models' live p99 was too late
         self.progressive = progressive
         self.provisional: str | None = None  # the model of the provisional result sent
         self.provisional_ms: float | None = None
@@ -158,7 +160,12 @@ class Mailbox:
         parts = []
         for model in self.policy.prefer[:below]:
             candidate = by_model.get(model)
-            parts.append(f"{model}: {candidate.reason if candidate else 'no answer by deadline'}")
+            if candidate is not None:
+                parts.append(f"{model}: {candidate.reason}")
+            elif self.gave_up:
+                parts.append(f"{model}: not waited for (live p99 latency past the decision time)")
+            else:
+                parts.append(f"{model}: no answer by deadline")
         return "; ".join(parts)
 
     def _on_preferred_scale(self, chosen: Score) -> tuple[float | None, str | None]:

@@ -276,7 +276,8 @@ class Rendezvous:
         latency = self._latency
         if not box.policy.in_time or box.best is None or latency is None:
             return False
-        return not box.in_time(lambda model: latency.p99(model, now))
+        box.gave_up = not box.in_time(lambda model: latency.p99(model, now))
+        return box.gave_up
 
     def _early(self, box: Mailbox, now: float) -> list[Outcome]:
         early = box.early(now)

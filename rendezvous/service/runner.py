@@ -482,8 +482,9 @@ class Service:
             log.error("ignoring an invalid policy from the control topic: %s", exc)
             return
         self.policy = policy
-        log.warning("policy changed live: prefer=%s deadline_ms=%s rules=%s",
-                    policy.prefer, policy.deadline_ms, policy.rules)
+        log.warning("policy changed live: prefer=%s deadline_ms=%s rules=%s map_scores=%s "
+                    "prefer_in_time=%s", policy.prefer, policy.deadline_ms, policy.rules,
+                    policy.map_scores, policy.prefer_in_time)
 
 
 def run(settings: Settings, instance_id: str = "0", **options: object) -> None:

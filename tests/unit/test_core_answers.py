@@ -142,7 +142,7 @@ def test_prefer_in_time_answers_at_once_when_the_primary_cannot_make_it() -> Non
     clock.advance(4)
     out = final(rdv.offer(ok("a", "canary", 0.9)))
     assert out.scored.status == "fallback" and out.scored.decided_ms == T0 + 4
-    assert "no answer by deadline" in (out.scored.reason or "")
+    assert "primary: not waited for" in (out.scored.reason or "")
 
 
 def test_prefer_in_time_waits_when_the_primary_can_make_it_or_is_unknown() -> None:
