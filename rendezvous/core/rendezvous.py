@@ -150,7 +150,8 @@ class Rendezvous:
                 elif latency is not None:
                     latency.observe(score.model, arrived - ts_ms, arrived)
         # Settled (waiting cannot improve the answer) or past the deadline: decide now.
-        if box.frontier >= box.best_rank or now >= deadline_at_ms or self._give_up(box, now):
+        if (box.frontier >= box.best_rank or now >= deadline_at_ms
+                or (policy.in_time and self._give_up(box, now))):
             return [self._finish(box, now)]
         self._pending[request_id] = box
         heapq.heappush(self._heap, (deadline_at_ms, next(self._seq), box))
@@ -172,7 +173,8 @@ class Rendezvous:
             return []
         if self._latency is not None:
             self._latency.observe(score.model, now - box.ts_ms, now)
-        if box.frontier >= box.best_rank or now >= box.deadline_ms or self._give_up(box, now):
+        if (box.frontier >= box.best_rank or now >= box.deadline_ms
+                or (box.policy.in_time and self._give_up(box, now))):
             del self._pending[rid]
             self._dead += 1
             return [self._finish(box, now)]
@@ -271,10 +273,10 @@ class Rendezvous:
         )
 
     def _give_up(self, box: Mailbox, now: float) -> bool:
-        """``prefer_in_time``: a valid answer is in and no more preferred model that is
-        still missing can answer before ``box`` must be decided, by its live p99."""
+        """(Under ``prefer_in_time``) a valid answer is in and no more preferred model that
+        is still missing can answer before ``box`` must be decided, by its live p99."""
         latency = self._latency
-        if not box.policy.in_time or box.best is None or latency is None:
+        if box.best is None or latency is None:
             return False
         box.gave_up = not box.in_time(lambda model: latency.p99(model, now))
         return box.gave_up

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import math
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from rendezvous.core import LiveLatency, Outcome, Rendezvous, Scales
 from rendezvous.messages import Policy, Score
 from rendezvous.model.quantiles import Quantiles
@@ -186,3 +189,54 @@ def test_live_latency_forgets_old_samples_and_needs_enough() -> None:
     assert latency.p99("m", T0) == 99.0
     assert latency.p99("m", T0 + 2000) is None
     assert latency.p99("other", T0) is None
+
+
+# -- properties -----------------------------------------------------------------------
+
+EVENT = st.one_of(
+    st.tuples(st.just("answer"), st.integers(0, 5), st.sampled_from(["primary", "canary"]),
+              st.sampled_from([0.05, 0.5, 0.95, float("nan")]), st.floats(0, 30)),
+    st.tuples(st.just("tick"), st.just(0), st.just(""), st.just(0.0), st.floats(0, 30)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(progressive=st.lists(st.booleans(), min_size=6, max_size=6),
+       events=st.lists(EVENT, max_size=40), map_scores=st.booleans(), in_time=st.booleans(),
+       primary_p99=st.sampled_from([None, 5.0, 500.0]))
+def test_one_final_per_request_and_a_provisional_only_when_asked(
+        progressive: list[bool], events: list[tuple], map_scores: bool, in_time: bool,
+        primary_p99: float | None) -> None:
+    latency = LiveLatency(min_samples=1, refresh_ms=1e12)
+    if primary_p99 is not None:
+        latency.observe("primary", primary_p99, T0)
+    rdv, clock = make(Policy(map_scores=map_scores, prefer_in_time=in_time), latency=latency)
+    seen: list[Outcome] = []
+    for i, flag in enumerate(progressive):
+        seen += rdv.open(f"r{i}", T0, T0 + 50, progressive=flag)
+    for kind, i, model, score, dt in events:
+        clock.advance(dt)
+        if kind == "tick":
+            seen += rdv.tick()
+        else:
+            seen += rdv.offer(Score(f"r{i}", model, f"{model}-v1", "ok", score, 1))
+    clock.advance(100)
+    seen += rdv.tick()
+    canary = SCALES.towards("primary")["canary"]["canary-v1"]
+    for i, flag in enumerate(progressive):
+        mine = [o for o in seen if o.request_id == f"r{i}"]
+        finals = [o for o in mine if o.final]
+        early = [o for o in mine if not o.final]
+        assert len(finals) == 1 and mine[-1] is finals[0]
+        assert len(early) <= (1 if flag else 0)
+        for o in (*early, *finals):
+            s = o.scored
+            assert s.provisional == (not o.final)
+            if s.model == "canary":
+                want = canary(s.raw_score or 0) if map_scores else s.raw_score
+                assert s.score == want
+            elif s.model == "primary":
+                assert s.score == s.raw_score
+        if early:
+            assert early[0].scored.model == "canary" and finals[0].decision is not None
+            assert finals[0].decision.provisional == "canary"
