@@ -117,8 +117,9 @@ def test_progressive_gets_provisional_then_final_and_the_others_one_result(
 
 def test_prefer_in_time_answers_before_the_deadline_when_the_primary_cannot_make_it(
         settings: Settings, supervisor: Supervisor) -> None:
-    publish_policy(settings, Policy(deadline_ms=800, prefer_in_time=True))
-    start_workers(supervisor, "--delay-ms", "2000")
+    # A generous deadline: the canary must answer within it even on a loaded machine.
+    publish_policy(settings, Policy(deadline_ms=3000, prefer_in_time=True))
+    start_workers(supervisor, "--delay-ms", "10000")
     supervisor.start("serve", ["serve"])
     # The first requests teach serve that the primary misses its deadlines...
     first = produce_events(settings, events(30, seed=24))
@@ -130,7 +131,7 @@ def test_prefer_in_time_answers_before_the_deadline_when_the_primary_cannot_make
         [(result, _)] = results[rid]
         assert result.status == "fallback" and result.model == "canary"
         assert "primary: not waited for" in (result.reason or ""), result
-        assert result.latency_ms < 800  # answered before its deadline, not at it
+        assert result.latency_ms < 3000  # answered before its deadline, not at it
 
 
 def test_kill9_with_progressive_requests_exactly_one_final(settings: Settings,
