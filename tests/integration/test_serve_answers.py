@@ -119,7 +119,7 @@ def test_prefer_in_time_answers_before_the_deadline_when_the_primary_cannot_make
         settings: Settings, supervisor: Supervisor) -> None:
     # A generous deadline: the canary must answer within it even on a loaded machine.
     publish_policy(settings, Policy(deadline_ms=3000, prefer_in_time=True))
-    start_workers(supervisor, "--delay-ms", "10000")
+    start_workers(supervisor, "--delay-ms", "5000")
     supervisor.start("serve", ["serve"])
     # The first requests teach serve that the primary misses its deadlines...
     first = produce_events(settings, events(30, seed=24))
