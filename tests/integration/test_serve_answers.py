@@ -118,18 +118,19 @@ def test_progressive_gets_provisional_then_final_and_the_others_one_result(
 def test_prefer_in_time_answers_before_the_deadline_when_the_primary_cannot_make_it(
         settings: Settings, supervisor: Supervisor) -> None:
     # A generous deadline: the canary must answer within it even on a loaded machine.
-    publish_policy(settings, Policy(deadline_ms=3000, prefer_in_time=True))
+    publish_policy(settings, Policy(prefer_in_time=True))
     start_workers(supervisor, "--delay-ms", "5000")
     supervisor.start("serve", ["serve"])
     # The first requests teach serve that the primary misses its deadlines...
-    first = produce_events(settings, events(30, seed=24))
+    # (deadline_ms in each event: workers shed by it, they do not read the policy)
+    first = produce_events(settings, events(30, seed=24, deadline_ms=3000))
     results_by_id(settings, set(first), settle_s=0)
     # ... so it no longer waits for it.
-    then = produce_events(settings, events(20, seed=25), first=30)
+    then = produce_events(settings, events(20, seed=25, deadline_ms=3000), first=30)
     results = results_by_id(settings, set(then), settle_s=0)
     for rid in then:
         [(result, _)] = results[rid]
-        assert result.status == "fallback" and result.model == "canary"
+        assert result.status == "fallback" and result.model == "canary", result
         assert "primary: not waited for" in (result.reason or ""), result
         assert result.latency_ms < 3000  # answered before its deadline, not at it
 
