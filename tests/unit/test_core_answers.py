@@ -240,3 +240,42 @@ def test_one_final_per_request_and_a_provisional_only_when_asked(
         if early:
             assert early[0].scored.model == "canary" and finals[0].decision is not None
             assert finals[0].decision.provisional == "canary"
+
+
+def test_a_provisional_outcome_holds_the_commit_back_and_keeps_the_return_address() -> None:
+    from rendezvous.service.partition import PartitionState
+
+    state = PartitionState(0, Policy(), VirtualClock(), None)
+    state.inputs.track(7, "a")
+    state.reply_to["a"] = "caller"
+    state.core.open("a", T0, T0 + 50, progressive=True)
+    early = state.core.offer(ok("a", "canary"))
+    assert [(to, o.final) for to, o in state.settle(early)] == [("caller", False)]
+    assert state.inputs.committable() == 7  # still unanswered: a crash re-reads it
+    out = state.core.offer(ok("a", "primary"))
+    assert [(to, o.final) for to, o in state.settle(out)] == [("caller", True)]
+    assert state.inputs.committable() == 8 and "a" not in state.reply_to
+
+
+def test_replies_keep_only_the_final_result() -> None:
+    from rendezvous.messages import Scored
+    from rendezvous.service.replies import Replies
+
+    class Pipe:
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, str]] = []
+
+        def set(self, key: str, _body: bytes, ex: int) -> None:
+            self.calls.append(("set", key))
+
+        def publish(self, channel: str, _body: bytes) -> None:
+            self.calls.append(("publish", channel))
+
+        def execute(self) -> None:
+            pass
+
+    pipe = Pipe()
+    client = type("Redis", (), {"pipeline": lambda self, transaction: pipe})()
+    Replies(client).deliver([("c", Scored("a", "fallback", provisional=True)),  # type: ignore[arg-type]
+                             ("c", Scored("a", "ok"))])
+    assert pipe.calls == [("publish", "c"), ("set", "c:a"), ("publish", "c")]
