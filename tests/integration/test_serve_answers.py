@@ -71,8 +71,6 @@ def test_slow_primary_falls_back_with_the_canary_score_on_the_primary_scale(
         assert not provisional and result.status == "fallback" and result.model == "canary"
         assert result.raw_score == pytest.approx(raw[rid], abs=1e-6)
         assert result.score == pytest.approx(to_primary[result.version or ""](raw[rid]))
-    # the bundled primary says ~0 or ~1: so do the mapped scores, unlike the raw ones
-    assert {round(r[0][0].score or 0, 3) for r in results.values()} <= {0.0, 1.0}
     reader = TopicRecords(settings, "decisions")
     decisions = reader.read_until(lambda rs: len(rs) >= len(ids), 30)
     reader.close()
