@@ -25,7 +25,14 @@ import numpy as np
 from rendezvous.core import Rendezvous
 from rendezvous.local.pipeline import component_env
 from rendezvous.local.supervisor import Supervisor
-from rendezvous.messages import InputEvent, Policy, Score, decode_decision, encode
+from rendezvous.messages import (
+    InputEvent,
+    Policy,
+    Score,
+    decode_decision,
+    encode,
+    is_provisional,
+)
 from rendezvous.settings import Settings
 from rendezvous.testing.stack import scratch_settings
 from rendezvous.testing.streams import TopicRecords
@@ -100,7 +107,8 @@ def slack(settings: Settings, logs: Path) -> dict[str, np.ndarray]:
             reader.read_until(lambda rs, b=before: len(rs) > b, 0.2)
             now = time.time() * 1000
             for record in reader.records[before:]:
-                visible.setdefault(record.key().decode(), now)
+                if not is_provisional(record.headers()):
+                    visible.setdefault(record.key().decode(), now)
         reader.close()
 
     try:

@@ -40,9 +40,11 @@ from rendezvous.model.manifest import (
     Feature,
     Manifest,
     Metrics,
+    QuantileTable,
     Reference,
     write_manifest,
 )
+from rendezvous.model.quantiles import Quantiles
 from rendezvous.model.runtime import session_options
 
 VERSION = "1"
@@ -107,6 +109,12 @@ def _distribution(values: np.ndarray) -> Distribution:
     )
 
 
+def _score_quantiles(scores: np.ndarray) -> QuantileTable:
+    """The score's quantile function at 101 levels: serve maps scores between models by it."""
+    quantiles = Quantiles.from_scores(scores)
+    return QuantileTable(levels=quantiles.levels.tolist(), values=quantiles.values.tolist())
+
+
 def _scores(model: bytes, rows: np.ndarray) -> np.ndarray:
     """P(class 1) from the exported bytes, exactly as a worker will compute it."""
     session = ort.InferenceSession(model, sess_options=session_options())
@@ -138,6 +146,7 @@ def build_manifest(
                 f: _distribution(data.X_train[:, i]) for i, f in enumerate(data.feature_names)
             },
             score=_distribution(train_scores),
+            score_quantiles=_score_quantiles(train_scores),
         ),
         estimator=" ".join(repr(estimator).split()),
         trained_with={

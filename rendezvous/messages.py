@@ -11,7 +11,7 @@ knows and ignores fields it does not know.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -39,6 +39,9 @@ class InputEvent(msgspec.Struct, frozen=True):
     deadline_ms: float | None = None
     reply_to: str | None = None
     ts: float | None = None
+    progressive: bool = False
+    """Ask for a ``provisional`` result as soon as any valid answer is in, before the
+    ``final`` one (README: progressive answers)."""
     v: int = SCHEMA_VERSION
 
 
@@ -67,7 +70,9 @@ ScoredStatus = Literal["ok", "fallback", "timeout", "rejected"]
 
 
 class Scored(msgspec.Struct, frozen=True):
-    """The one final result of a request, on the ``scored`` topic and its return address."""
+    """A result of a request, on the ``scored`` topic and its return address: exactly one
+    final result per request, and for a progressive request possibly provisional ones first
+    (``provisional`` true, Kafka header :data:`PROVISIONAL_HEADER`)."""
 
     id: str
     status: ScoredStatus
@@ -81,6 +86,11 @@ class Scored(msgspec.Struct, frozen=True):
     """Models whose valid answer had arrived when the decision was taken."""
     reason: str | None = None
     decided_ms: float = 0.0
+    raw_score: float | None = None
+    """The answering model's own score; ``score`` is on the preferred model's scale
+    (mapped through both models' quantile functions, when the policy maps scores)."""
+    provisional: bool = False
+    """An early answer of a progressive request: the final result follows by the deadline."""
     v: int = SCHEMA_VERSION
 
 
@@ -109,6 +119,14 @@ class Decision(msgspec.Struct, frozen=True):
     margin, so that the result is received by the deadline."""
     decided_ms: float
     ts: float
+    quantiles: str | None = None
+    """Which quantile functions mapped the chosen score onto the preferred model's scale,
+    e.g. ``reference:canary/1->primary/1`` (the manifests' training reference); None when
+    the score was not mapped (the preferred model answered, mapping off, no reference)."""
+    provisional: str | None = None
+    """The model whose answer went out first as a provisional result (progressive requests)."""
+    provisional_ms: float | None = None
+    """When that provisional result was decided, epoch ms."""
     late: dict[str, int] = {}
     """Answers that came after their own request had been decided, per model: those
     counted on this partition since its previous decision (of other requests; they are
@@ -131,6 +149,12 @@ class Policy(msgspec.Struct, frozen=True):
     prefer: list[str] = msgspec.field(default_factory=lambda: ["primary", "canary"])
     deadline_ms: float = 50.0
     rules: dict[str, ModelRule] = {}
+    map_scores: bool = True
+    """Put a fallback's ``score`` on the preferred model's scale by quantiles (its own
+    score stays in ``raw_score``); False: every result carries its model's own score."""
+    prefer_in_time: bool = False
+    """Stop waiting for a more preferred model when its live p99 latency says its answer
+    would come after the request must be decided: answer with the valid one in hand."""
     v: int = SCHEMA_VERSION
 
 
@@ -162,6 +186,9 @@ MAX_ID_LENGTH = 1024
 """A request id longer than this is rejected: it is copied into every score and result."""
 
 POLICY_KEY = b"policy"
+PROVISIONAL_HEADER = "rendezvous.provisional"
+"""Kafka header on every provisional ``scored`` record (value ``1``): a reader keeping the
+final result per id skips these without decoding them. Final results have no such header."""
 DEADLETTER_REASON_HEADER = "rendezvous.reason"
 
 _encoder = msgspec.json.Encoder()
@@ -249,6 +276,16 @@ def decode_score(data: bytes | None) -> Score:
 def decode_scored(data: bytes | None) -> Scored:
     """A final result; raises :class:`Undecodable` (only) for bad bytes."""
     return _decoding(_scored_decoder.decode, "scored", data)
+
+
+def is_provisional(headers: list[tuple[str, Any]] | dict[str, Any] | None) -> bool:
+    """Whether a ``scored`` record with these Kafka headers (``Message.headers()``) is a
+    provisional result."""
+    if not headers:  # the common case: a final result carries no headers
+        return False
+    if isinstance(headers, dict):
+        return PROVISIONAL_HEADER in headers
+    return any(key == PROVISIONAL_HEADER for key, _ in headers)
 
 
 def decode_decision(data: bytes | None) -> Decision:

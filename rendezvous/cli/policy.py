@@ -33,7 +33,15 @@ def _rule(text: str) -> tuple[str, ModelRule]:
 @click.option("--rule", "rules", multiple=True,
               help="A validity rule, e.g. primary:min_score=0,max_score=1,min_confidence=0.2; "
                    "repeat for more models.")
-def set_(prefer: str, deadline_ms: float | None, rules: tuple[str, ...]) -> None:
+@click.option("--map-scores/--no-map-scores", default=None,
+              help="Put a fallback's score on the preferred model's scale by quantiles "
+                   "(default: keep the current; initially on).")
+@click.option("--prefer-in-time/--no-prefer-in-time", default=None,
+              help="Answer with the valid answer in hand when a more preferred model's live "
+                   "p99 latency says it cannot answer in time (default: keep the current; "
+                   "initially off).")
+def set_(prefer: str, deadline_ms: float | None, rules: tuple[str, ...],
+         map_scores: bool | None, prefer_in_time: bool | None) -> None:
     """Publish a new policy; running `serve` instances apply it without a restart."""
     from rendezvous.service.control import publish_policy, read_policy
 
@@ -45,7 +53,10 @@ def set_(prefer: str, deadline_ms: float | None, rules: tuple[str, ...]) -> None
         current = read_policy(s) or Policy(deadline_ms=s.default_deadline_ms)
         new = Policy(prefer=names,
                      deadline_ms=deadline_ms if deadline_ms is not None else current.deadline_ms,
-                     rules=dict(_rule(r) for r in rules))
+                     rules=dict(_rule(r) for r in rules),
+                     map_scores=current.map_scores if map_scores is None else map_scores,
+                     prefer_in_time=(current.prefer_in_time if prefer_in_time is None
+                                     else prefer_in_time))
         publish_policy(s, new)
     click.echo(f"published: {encode(new).decode()}")
 

@@ -7,7 +7,8 @@ import logging
 import click
 
 from rendezvous.cli.common import METRICS_PORT_HELP, clear_errors, default, settings
-from rendezvous.model import ModelError, load_manifest, resolve_model
+from rendezvous.core import Scales
+from rendezvous.model import ModelError, load_manifest, reference_quantiles, resolve_model
 from rendezvous.settings import ServeSettings as S
 
 log = logging.getLogger(__name__)
@@ -69,4 +70,5 @@ def serve(instance_id: str, commit_interval_ms: float | None, max_batch: int | N
         except ModelError as exc:
             raise click.ClickException(f"{exc} (or pass --features-from '')") from exc
     with clear_errors():
-        run(s, instance_id, feature_names=features)
+        run(s, instance_id, feature_names=features,
+            scales=Scales(reference_quantiles(s.models_dir)))

@@ -10,6 +10,7 @@ a redelivered request is never answered twice. Both are bounded.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Callable
 
 import msgspec
 
@@ -18,7 +19,8 @@ from rendezvous.messages import Candidate, Decision, Score, Scored, ScoredStatus
 
 
 class Outcome(msgspec.Struct, frozen=True):
-    """One decision: the result for the caller and the record of why.
+    """One decision: the result for the caller and the record of why; or, with ``decision``
+    None, a provisional result of a progressive request (its final outcome follows).
 
     In process only, never encoded: the runner encodes ``scored`` and ``decision``.
     (A Struct rather than a NamedTuple: it is built on every decision, in C.)
@@ -26,7 +28,12 @@ class Outcome(msgspec.Struct, frozen=True):
 
     request_id: str
     scored: Scored
-    decision: Decision
+    decision: Decision | None
+
+    @property
+    def final(self) -> bool:
+        """True for the one decision of a request; False for a provisional result."""
+        return self.decision is not None
 
 
 class Mailbox:
@@ -44,13 +51,18 @@ class Mailbox:
         "deadline_ms",
         "decided",
         "frontier",
+        "gave_up",
         "policy",
+        "progressive",
+        "provisional",
+        "provisional_ms",
         "request_id",
         "ts_ms",
     )
 
     def __init__(
-        self, request_id: str, ts_ms: float, deadline_ms: float, policy: CompiledPolicy
+        self, request_id: str, ts_ms: float, deadline_ms: float, policy: CompiledPolicy,
+        progressive: bool = False,
     ) -> None:
         self.request_id = request_id
         self.ts_ms = ts_ms
@@ -62,6 +74,10 @@ class Mailbox:
         self.answered = 0  # bit r set: the model of rank r has answered (validly or not)
         self.frontier = 0  # every rank below this has answered
         self.decided = False
+        self.gave_up = False  # decided early: the missing models' live p99 was too late
+        self.progressive = progressive
+        self.provisional: str | None = None  # the model of the provisional result sent
+        self.provisional_ms: float | None = None
 
     def add(self, score: Score, arrived_ms: float) -> bool:
         """Record ``score``; False when its model had answered already (the first answer counts)."""
@@ -98,6 +114,34 @@ class Mailbox:
             return self._outcome("ok", best, None, now_ms)
         return self._outcome("fallback", best, self._misses(self.best_rank), now_ms)
 
+    def early(self, now_ms: float) -> Outcome | None:
+        """A provisional result, if this progressive request should get one now: a valid
+        answer is in, the decision is not, and none was sent yet."""
+        best = self.best
+        if not self.progressive or best is None or self.provisional is not None:
+            return None
+        self.provisional, self.provisional_ms = best.model, now_ms
+        score, _ = self._on_preferred_scale(best)
+        answered = [c.model for c in self.candidates if c.valid]
+        scored = Scored(
+            self.request_id, "fallback", score, best.label, best.model, best.version,
+            now_ms - self.ts_ms, answered, f"provisional: waiting for {self.policy.prefer[0]}",
+            now_ms, best.score, True,
+        )  # fmt: skip
+        return Outcome(self.request_id, scored, None)
+
+    def in_time(self, p99_ms: Callable[[str], float | None]) -> bool:
+        """Whether a more preferred model than the best answer in hand may still answer
+        before the decision is due, by its live p99 latency (unknown: it may)."""
+        prefer, answered = self.policy.prefer, self.answered
+        due = self.deadline_ms - self.ts_ms
+        for rank in range(self.best_rank):
+            if not answered >> rank & 1:
+                p99 = p99_ms(prefer[rank])
+                if p99 is None or p99 < due:
+                    return True
+        return False
+
     def reject(self, reason: str, now_ms: float) -> Outcome:
         """The decision for a request that failed validation: no model is chosen."""
         return self._outcome("rejected", None, reason, now_ms)
@@ -108,8 +152,23 @@ class Mailbox:
         parts = []
         for model in self.policy.prefer[:below]:
             candidate = by_model.get(model)
-            parts.append(f"{model}: {candidate.reason if candidate else 'no answer by deadline'}")
+            if candidate is not None:
+                parts.append(f"{model}: {candidate.reason}")
+            elif self.gave_up:
+                parts.append(f"{model}: not waited for (live p99 latency past the decision time)")
+            else:
+                parts.append(f"{model}: no answer by deadline")
         return "; ".join(parts)
+
+    def _on_preferred_scale(self, chosen: Score) -> tuple[float | None, str | None]:
+        """``chosen``'s score on the preferred model's scale, and the map's label (None:
+        not mapped — mapping off, or no quantile function for that model version)."""
+        maps = self.policy.to_preferred.get(chosen.model)
+        if maps is not None and chosen.score is not None:
+            to_preferred = maps.get(chosen.version)
+            if to_preferred is not None:
+                return to_preferred(chosen.score), to_preferred.label
+        return chosen.score, None
 
     def _outcome(
         self, status: ScoredStatus, chosen: Score | None, reason: str | None, now_ms: float
@@ -118,19 +177,24 @@ class Mailbox:
         rid = self.request_id
         answered = [c.model for c in self.candidates if c.valid]
         latency = now_ms - self.ts_ms
+        quantiles = None
         # Positional arguments, in field order: measurably cheaper on the hot path.
         if chosen is None:
             model = None
             scored = Scored(rid, status, None, None, None, None, latency, answered, reason, now_ms)
         else:
             model = chosen.model
+            raw = chosen.score
+            # The preferred model's answer ("ok") is on its own scale: nothing to map.
+            score, quantiles = (raw, None) if status == "ok" else self._on_preferred_scale(chosen)
             scored = Scored(
-                rid, status, chosen.score, chosen.label, model, chosen.version, latency, answered,
-                reason, now_ms,
+                rid, status, score, chosen.label, model, chosen.version, latency, answered,
+                reason, now_ms, raw,
             )  # fmt: skip
         decision = Decision(
-            rid, status, model, self.candidates, self.deadline_ms, now_ms, self.ts_ms
-        )
+            rid, status, model, self.candidates, self.deadline_ms, now_ms, self.ts_ms, quantiles,
+            self.provisional, self.provisional_ms,
+        )  # fmt: skip
         return Outcome(rid, scored, decision)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from rendezvous.core.errors import PolicyError
+from rendezvous.core.scales import ScaleMap, Scales
 from rendezvous.messages import ModelRule, Policy, Score
 
 DEFAULT_RULE = ModelRule()
@@ -17,17 +18,22 @@ DEFAULT_RULE = ModelRule()
 
 
 class CompiledPolicy:
-    """A validated :class:`Policy` with a rank per preferred model (0 = most preferred)."""
+    """A validated :class:`Policy` with a rank per preferred model (0 = most preferred), and,
+    when the policy maps scores and ``scales`` are given, the map of every other model
+    version's scores onto the preferred model's scale."""
 
-    __slots__ = ("deadline_ms", "policy", "prefer", "rank", "rules")
+    __slots__ = ("deadline_ms", "in_time", "policy", "prefer", "rank", "rules", "to_preferred")
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, scales: Scales | None = None) -> None:
         check_policy(policy)
         self.policy = policy
         self.prefer: tuple[str, ...] = tuple(policy.prefer)
         self.rank: dict[str, int] = {name: i for i, name in enumerate(self.prefer)}
         self.rules: dict[str, ModelRule] = dict(policy.rules)
         self.deadline_ms: float = float(policy.deadline_ms)
+        self.to_preferred: dict[str, dict[str, ScaleMap]] = (
+            scales.towards(self.prefer[0]) if scales is not None and policy.map_scores else {})
+        self.in_time: bool = policy.prefer_in_time
 
     def judge(self, score: Score) -> str | None:
         """Why ``score`` is not a valid answer under this policy, or None when it is."""

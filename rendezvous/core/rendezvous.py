@@ -19,6 +19,16 @@ When a request is decided:
   is decided there and then, with everything that has arrived — the answer in
   hand costs no extra time.
 
+A request opened with ``progressive=True`` also gets a *provisional* outcome
+(``decision`` None) as soon as a valid answer is in while the request stays
+undecided; its one final outcome follows as above.
+
+With a :class:`~rendezvous.core.latency.LiveLatency`, every answer's latency
+is recorded per model; a policy with ``prefer_in_time`` then also decides at
+once when a valid answer is in and every more preferred model that has not
+answered has a live p99 latency at or past the time the request must be
+decided by (it would not answer in time: no need to wait for it).
+
 A policy change applies to requests opened after it: each request keeps the
 preference, rules and default deadline it was opened with, so one request is
 never judged by two policies.
@@ -31,8 +41,10 @@ import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from rendezvous.core.latency import LiveLatency
 from rendezvous.core.mailbox import DecidedIds, Mailbox, Orphans, Outcome
 from rendezvous.core.policy import CompiledPolicy
+from rendezvous.core.scales import Scales
 from rendezvous.messages import Policy, Score
 
 Clock = Callable[[], float]
@@ -55,6 +67,8 @@ class Stats:
     """Answers held now for requests not opened yet."""
     orphans_expired: int
     orphans_dropped: int
+    provisional: int = 0
+    """Provisional results of progressive requests."""
 
 
 class Rendezvous:
@@ -62,7 +76,10 @@ class Rendezvous:
 
     ``orphan_ttl_ms`` and ``max_orphans`` bound the answers held for requests
     not opened yet; ``remember_decided`` bounds the memory of decided ids that
-    stops a redelivered request from being answered twice.
+    stops a redelivered request from being answered twice. ``scales`` (each model
+    version's quantile function) put a fallback's score on the preferred model's scale
+    when the policy maps scores; ``latency`` records every answer's latency (it may be
+    shared by several instances) for the policy's ``prefer_in_time`` rule.
     """
 
     def __init__(
@@ -73,8 +90,12 @@ class Rendezvous:
         orphan_ttl_ms: float = 60_000.0,
         max_orphans: int = 100_000,
         remember_decided: int = 500_000,
+        scales: Scales | None = None,
+        latency: LiveLatency | None = None,
     ) -> None:
-        self._policy = CompiledPolicy(policy)
+        self._scales = scales
+        self._latency = latency
+        self._policy = CompiledPolicy(policy, scales)
         self._clock = clock
         self._pending: dict[str, Mailbox] = {}
         # (deadline, seq, mailbox); decided mailboxes stay until popped (lazy deletion).
@@ -88,6 +109,7 @@ class Rendezvous:
         self._n_late = 0
         self._n_duplicates = 0
         self._n_redelivered = 0
+        self._n_provisional = 0
 
     @property
     def policy(self) -> Policy:
@@ -96,10 +118,11 @@ class Rendezvous:
 
     def set_policy(self, policy: Policy) -> None:
         """Use ``policy`` for requests opened from now on; raises PolicyError and keeps the old."""
-        self._policy = CompiledPolicy(policy)
+        self._policy = CompiledPolicy(policy, self._scales)
 
     def open(
-        self, request_id: str, ts_ms: float, deadline_at_ms: float | None = None
+        self, request_id: str, ts_ms: float, deadline_at_ms: float | None = None,
+        progressive: bool = False,
     ) -> list[Outcome]:
         """Open a mailbox for a request made at ``ts_ms``, due at ``deadline_at_ms``.
 
@@ -113,18 +136,22 @@ class Rendezvous:
         policy = self._policy
         if deadline_at_ms is None:
             deadline_at_ms = ts_ms + policy.deadline_ms
-        box = Mailbox(request_id, ts_ms, deadline_at_ms, policy)
+        box = Mailbox(request_id, ts_ms, deadline_at_ms, policy, progressive)
         now = self._clock()
         if self._orphans.count:
+            latency = self._latency
             for score, arrived in self._orphans.take(request_id):
                 if not box.add(score, arrived):
                     self._n_duplicates += 1
+                elif latency is not None:
+                    latency.observe(score.model, arrived - ts_ms, arrived)
         # Settled (waiting cannot improve the answer) or past the deadline: decide now.
-        if box.frontier >= box.best_rank or now >= deadline_at_ms:
+        if (box.frontier >= box.best_rank or now >= deadline_at_ms
+                or (policy.in_time and self._give_up(box, now))):
             return [self._finish(box, now)]
         self._pending[request_id] = box
         heapq.heappush(self._heap, (deadline_at_ms, next(self._seq), box))
-        return []
+        return self._early(box, now) if progressive else []
 
     def offer(self, score: Score) -> list[Outcome]:
         """Deliver one model's answer; returns the decision if this answer settles it."""
@@ -133,18 +160,21 @@ class Rendezvous:
         box = self._pending.get(rid)
         if box is None:
             if rid in self._decided_ts:
-                self._n_late += 1
+                self._record_late(score, now)
             else:
                 self._orphans.add(score, now)
             return []
         if not box.add(score, now):
             self._n_duplicates += 1
             return []
-        if box.frontier >= box.best_rank or now >= box.deadline_ms:
+        if self._latency is not None:
+            self._latency.observe(score.model, now - box.ts_ms, now)
+        if (box.frontier >= box.best_rank or now >= box.deadline_ms
+                or (box.policy.in_time and self._give_up(box, now))):
             del self._pending[rid]
             self._dead += 1
             return [self._finish(box, now)]
-        return []
+        return self._early(box, now) if box.progressive else []
 
     def reject(self, request_id: str, reason: str, ts_ms: float) -> list[Outcome]:
         """Answer a request that failed validation at once, with status ``rejected``."""
@@ -175,6 +205,8 @@ class Rendezvous:
                 self._dead -= 1
                 continue
             del self._pending[box.request_id]
+            if self._latency is not None:
+                self._missed(box, now)
             out.append(self._finish(box, now))
         if self._dead > 1024 and self._dead * 2 > len(heap):
             self._compact()
@@ -221,12 +253,45 @@ class Rendezvous:
             orphans=self._orphans.count,
             orphans_expired=self._orphans.expired,
             orphans_dropped=self._orphans.dropped,
+            provisional=self._n_provisional,
         )
+
+    def _give_up(self, box: Mailbox, now: float) -> bool:
+        """(Under ``prefer_in_time``) a valid answer is in and no more preferred model that
+        is still missing can answer before ``box`` must be decided, by its live p99."""
+        latency = self._latency
+        if box.best is None or latency is None:
+            return False
+        box.gave_up = not box.in_time(lambda model: latency.p99(model, now))
+        return box.gave_up
+
+    def _early(self, box: Mailbox, now: float) -> list[Outcome]:
+        early = box.early(now)
+        if early is None:
+            return []
+        self._n_provisional += 1
+        return [early]
+
+    def _missed(self, box: Mailbox, now: float) -> None:
+        """Decided at its deadline: every more preferred model still silent missed it."""
+        assert self._latency is not None
+        prefer, answered = box.policy.prefer, box.answered
+        for rank in range(min(box.best_rank, len(prefer))):
+            if not answered >> rank & 1:
+                self._latency.missed(prefer[rank], now)
 
     def _finish(self, box: Mailbox, now: float) -> Outcome:
         self._n_decided += 1
         self._decided.add(box.request_id, box.ts_ms)
         return box.decide(now)
+
+    def _record_late(self, score: Score, now: float) -> None:
+        self._n_late += 1
+        ts = self._decided_ts.get(score.id)
+        if self._latency is not None and ts is not None:
+            # Late answers count too: else a model slower than the deadline would leave
+            # no samples, and the rule would forget it is slow.
+            self._latency.observe(score.model, now - ts, now)
 
     def _compact(self) -> None:
         # Requests decided early leave heap entries behind until their deadline;

@@ -115,6 +115,9 @@ class InferCall:
     timeout_ms: float | None
     """From ``parameters.timeout`` (microseconds, Triton's convention), if given."""
     outputs: tuple[str, ...]
+    progressive: bool = False
+    """``parameters.progressive``: the rows go in as progressive requests (their provisional
+    results reach the scored topic; the HTTP answer is still the final one per row)."""
 
 
 _encoder = msgspec.json.Encoder()
@@ -141,7 +144,7 @@ def decode_request(body: bytes, feature_names: list[str], max_rows: int,
     columns = _tensors(request.inputs, binary)
     rows = _rows(columns, feature_names, max_rows)
     return InferCall(request.id, rows, _timeout_ms(request.parameters),
-                     _outputs(request.outputs))
+                     _outputs(request.outputs), _progressive(request.parameters))
 
 
 def _split_binary(body: bytes, header_length: str | None) -> tuple[bytes, memoryview | None]:
@@ -241,6 +244,13 @@ def _timeout_ms(parameters: dict[str, Any]) -> float | None:
     if not _is_number(timeout) or not 0 < timeout < math.inf:
         raise BadRequest("parameters.timeout must be a positive number of microseconds")
     return float(timeout) / 1000.0
+
+
+def _progressive(parameters: dict[str, Any]) -> bool:
+    progressive = parameters.get("progressive", False)
+    if not isinstance(progressive, bool):
+        raise BadRequest("parameters.progressive must be true or false")
+    return progressive
 
 
 def _outputs(requested: list[RequestOutput] | None) -> tuple[str, ...]:

@@ -52,6 +52,8 @@ class Pending:
         self._by_id: dict[str, Waiter] = {}
         self.unclaimed = 0
         """Results that arrived for no waiting row (after their request was answered)."""
+        self.provisional = 0
+        """Provisional results seen (progressive rows): the answer waits for the final one."""
 
     def add(self, ids: list[str]) -> Waiter:
         clash = [rid for rid in ids if rid in self._by_id]
@@ -63,6 +65,9 @@ class Pending:
         return waiter
 
     def resolve(self, scored: Scored) -> None:
+        if scored.provisional:  # a row waits for its final result
+            self.provisional += 1
+            return
         waiter = self._by_id.pop(scored.id, None)
         if waiter is None:
             self.unclaimed += 1

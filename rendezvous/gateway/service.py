@@ -138,7 +138,8 @@ class Gateway:
         try:
             self._upstream.send([
                 InputEvent(id=rid, features=row, deadline_ms=deadline_ms, reply_to=self.reply_to,
-                           ts=ts) for rid, row in zip(ids, call.rows, strict=True)])
+                           ts=ts, progressive=call.progressive)
+                for rid, row in zip(ids, call.rows, strict=True)])
             await wait_for_rows(waiter, started + (deadline_ms + self.config.slack_ms) / 1000.0)
             if waiter.missing and self._listener.epoch != epoch:
                 await self._listener.recover(waiter, RECOVER_S)

@@ -3,7 +3,15 @@
 from rendezvous.model.dataset import Dataset, Split, load_dataset, sample_events, split
 from rendezvous.model.errors import ArtifactError, InputShapeError, ModelError
 from rendezvous.model.manifest import Manifest, load_manifest
-from rendezvous.model.runtime import Model, list_models, list_versions, load_model, resolve_model
+from rendezvous.model.quantiles import Quantiles
+from rendezvous.model.runtime import (
+    Model,
+    list_models,
+    list_versions,
+    load_model,
+    reference_quantiles,
+    resolve_model,
+)
 
 __all__ = [
     "ArtifactError",
@@ -12,12 +20,14 @@ __all__ = [
     "Manifest",
     "Model",
     "ModelError",
+    "Quantiles",
     "Split",
     "list_models",
     "list_versions",
     "load_dataset",
     "load_manifest",
     "load_model",
+    "reference_quantiles",
     "resolve_model",
     "sample_events",
     "split",

@@ -14,6 +14,7 @@ import msgspec
 import yaml
 
 from rendezvous.model.errors import ArtifactError
+from rendezvous.model.quantiles import Quantiles
 
 MANIFEST_FILE = "model.yaml"
 MODEL_FILE = "model.onnx"
@@ -36,6 +37,14 @@ class Distribution(msgspec.Struct, frozen=True):
     std: float | None = None
 
 
+class QuantileTable(msgspec.Struct, frozen=True):
+    """A quantile function as stored: ``values[i]`` is the score at quantile ``levels[i]``
+    (:class:`rendezvous.model.quantiles.Quantiles` computes with it)."""
+
+    levels: list[float]
+    values: list[float]
+
+
 class Reference(msgspec.Struct, frozen=True):
     """The training-time distributions of every feature and of the score (for PSI drift)."""
 
@@ -43,6 +52,9 @@ class Reference(msgspec.Struct, frozen=True):
     rows: int
     features: dict[str, Distribution]
     score: Distribution
+    score_quantiles: QuantileTable | None = None
+    """The score's quantile function on the training rows at 101 levels (0, 0.01, ..., 1):
+    what ``serve`` maps another model's score onto this model's scale with."""
 
 
 class Metrics(msgspec.Struct, frozen=True):
@@ -73,6 +85,12 @@ class Manifest(msgspec.Struct, frozen=True):
     def feature_names(self) -> list[str]:
         """Feature names in the order the model takes them."""
         return [f.name for f in self.features]
+
+
+def score_quantiles(manifest: Manifest) -> Quantiles | None:
+    """The reference quantile function of the manifest's score, when it has one."""
+    table = manifest.reference.score_quantiles
+    return Quantiles(table.levels, table.values) if table is not None else None
 
 
 def manifest_to_yaml(manifest: Manifest) -> str:

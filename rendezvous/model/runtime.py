@@ -8,13 +8,17 @@ batch the rows before calling it.
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from rendezvous.model.errors import ArtifactError, InputShapeError, ModelError
-from rendezvous.model.manifest import MODEL_FILE, Manifest, load_manifest
+from rendezvous.model.manifest import MODEL_FILE, Manifest, load_manifest, score_quantiles
+from rendezvous.model.quantiles import Quantiles
+
+log = logging.getLogger(__name__)
 
 RETRAIN_HINT = "re-run `python models/train.py` (or restore the file from git)"
 
@@ -138,6 +142,26 @@ def list_models(models_dir: Path) -> list[str]:
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if p.is_dir() and list_versions(root, p.name))
+
+
+def reference_quantiles(models_dir: Path) -> dict[str, dict[str, Quantiles]]:
+    """Per model name and version under ``models_dir``: its score's reference quantile
+    function (from the manifest; a version without one, or with an unreadable manifest,
+    is left out and logged)."""
+    found: dict[str, dict[str, Quantiles]] = {}
+    for name in list_models(models_dir):
+        for version in list_versions(models_dir, name):
+            try:
+                quantiles = score_quantiles(load_manifest(Path(models_dir) / name / version))
+            except ModelError as exc:
+                log.warning("no score scale for %s/%s: %s", name, version, exc)
+                continue
+            if quantiles is None:
+                log.warning("no score scale for %s/%s: its manifest has no score_quantiles "
+                            "(re-run `python models/train.py`)", name, version)
+                continue
+            found.setdefault(name, {})[version] = quantiles
+    return found
 
 
 def resolve_model(models_dir: Path, name: str, version: str | None = None) -> Path:

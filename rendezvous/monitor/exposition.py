@@ -75,6 +75,7 @@ class WindowCollector(Collector):
         decisions = view.get("decisions")
         if decisions:
             g["decisions"].add_metric([], decisions["count"])
+            g["provisional"].add_metric([], decisions.get("provisional", 0))
             for status, rate in decisions["rates"].items():
                 if _finite(rate):
                     g["decision_rate"].add_metric([status], rate)
@@ -108,6 +109,8 @@ _WINDOW_SERIES = [
     ("score_quantile", "Score quantiles per model (DDSketch, 1% relative accuracy).",
      ["model", "quantile"]),
     ("decisions", "Decisions in the window.", []),
+    ("provisional", "Decisions in the window whose progressive request got a provisional "
+     "result first (counted apart: a provisional result is no decision).", []),
     ("decision_rate", "Fraction of decisions per status (ok, fallback, timeout, rejected).",
      ["status"]),
     ("disagreement", "Fraction of requests where canary and primary predict different classes.",

@@ -80,6 +80,8 @@ class MonitorState:
         d: DecisionWindow = self._agg("decisions", "all", ws)
         d.count += 1
         setattr(d, decision.status, getattr(d, decision.status) + 1)
+        if decision.provisional is not None:
+            d.provisional += 1
         valid: dict[str, float] = {}
         # Every answer that reached the rendezvous is a candidate of its decision, so the
         # decisions alone describe each model (reading the scores topic too doubled the

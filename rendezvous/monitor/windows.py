@@ -116,20 +116,22 @@ class ModelWindow(Aggregate):
 
 
 class DecisionWindow(Aggregate):
-    """The rendezvous' decisions in one window, by status."""
+    """The rendezvous' decisions in one window, by status; ``provisional`` counts the
+    decisions whose (progressive) request got a provisional result first, apart from them."""
 
     kind = "decisions"
-    counters = ("count", "ok", "fallback", "timeout", "rejected")
+    counters = ("count", "ok", "fallback", "timeout", "rejected", "provisional")
     count: int
     ok: int
     fallback: int
     timeout: int
     rejected: int
+    provisional: int
 
     def view(self) -> dict[str, Any]:
         rates = {s: (getattr(self, s) / self.count if self.count else math.nan)
                  for s in ("ok", "fallback", "timeout", "rejected")}
-        return {"count": self.count, "rates": rates}
+        return {"count": self.count, "rates": rates, "provisional": self.provisional}
 
 
 class PairWindow(Aggregate):

@@ -22,10 +22,11 @@ import msgspec
 from confluent_kafka import TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
-from rendezvous.core import Outcome, PolicyError
+from rendezvous.core import LiveLatency, Outcome, PolicyError, Scales
 from rendezvous.messages import (
     DEADLETTER_REASON_HEADER,
     MAX_ID_LENGTH,
+    PROVISIONAL_HEADER,
     Decision,
     Policy,
     Undecodable,
@@ -61,6 +62,11 @@ PAUSES = Counter("rendezvous_serve_pauses", "Times the process found it had been
 PAUSED_S = 3.0
 """A poll this much longer than asked means the process was stopped, not busy: another
 instance may have answered its requests meanwhile (session timeout: 10 s)."""
+PROVISIONAL = Counter("rendezvous_serve_provisional_results",
+                      "Provisional results of progressive requests (not in results)")
+MODEL_P99_MS = Gauge("rendezvous_serve_model_latency_p99_ms",
+                     "Each model's live p99 latency, request ts to its answer at serve "
+                     "(inf: over 1 % missed their deadline)", ["model"])
 MARGIN_MS = Gauge("rendezvous_serve_delivery_margin_ms",
                   "How long before its deadline a request is decided (measured output path)")
 
@@ -76,9 +82,11 @@ class ServeLoop:
     """
 
     def __init__(self, settings: Settings, source: Source, sink: Sink, *,
-                 feature_names: list[str] | None = None,
+                 feature_names: list[str] | None = None, scales: Scales | None = None,
                  clock: Callable[[], float] = clock_ms) -> None:
         opts = settings.serve
+        self.scales = scales  # each model version's quantile function: fallbacks' scale
+        self.latency = LiveLatency()  # every partition's answers: the policy's prefer_in_time
         self.settings, self.source, self.sink, self.clock = settings, source, sink, clock
         self.max_batch = opts.max_batch
         self.max_wait_s = opts.max_wait_ms / 1000.0
@@ -141,7 +149,8 @@ class ServeLoop:
             before = self.clock()
             outcomes = state.core.tick()
             for outcome in outcomes:
-                SLACK_MS.observe(max(0.0, before - outcome.decision.deadline_ms))
+                if outcome.decision is not None:
+                    SLACK_MS.observe(max(0.0, before - outcome.decision.deadline_ms))
             self._emit(state, outcomes)
         policy = self.source.new_policy()
         if policy is not None:
@@ -227,8 +236,12 @@ class ServeLoop:
         scored, decisions, write = self.scored_topic, self.decisions_topic, self.write
         for outcome in outcomes:
             key = outcome.request_id.encode()
-            write((scored, encode(outcome.scored), key, p, None))
             decision = outcome.decision
+            if decision is None:  # provisional: no decision yet, a header says so
+                write((scored, encode(outcome.scored), key, p, [(PROVISIONAL_HEADER, b"1")]))
+                PROVISIONAL.inc()
+                continue
+            write((scored, encode(outcome.scored), key, p, None))
             if state.late:
                 decision = self._report_late(state, decision)
             write((decisions, encode(decision), key, p, None))
@@ -284,6 +297,11 @@ class ServeLoop:
         PENDING.set(sum(s.core.pending() for s in self.partitions.values()))
         self.margin.update(self.sink.output_p99_ms())
         MARGIN_MS.set(self.margin.ms)
+        now = self.clock()
+        for model in self.latency.models():
+            p99 = self.latency.p99(model, now)
+            if p99 is not None:
+                MODEL_P99_MS.labels(model).set(p99)
 
     # -- partitions (the source's listener) and policy -------------------------
 
@@ -292,7 +310,8 @@ class ServeLoop:
         committed input offsets."""
         self.rebalanced = True
         for p, done in self.source.answered(committed).items():
-            state = PartitionState(p, self.policy, self.clock, self.feature_names, self.margin)
+            state = PartitionState(p, self.policy, self.clock, self.feature_names, self.margin,
+                                   self.scales, self.latency)
             state.core.mark_decided(done)
             self.partitions[p] = state
             log.info("partition %d: %d answered ids restored", p, len(done))
@@ -333,5 +352,6 @@ class ServeLoop:
             log.error("ignoring an invalid policy from the control topic: %s", exc)
             return
         self.policy = policy
-        log.warning("policy changed live: prefer=%s deadline_ms=%s rules=%s",
-                    policy.prefer, policy.deadline_ms, policy.rules)
+        log.warning("policy changed live: prefer=%s deadline_ms=%s rules=%s map_scores=%s "
+                    "prefer_in_time=%s", policy.prefer, policy.deadline_ms, policy.rules,
+                    policy.map_scores, policy.prefer_in_time)

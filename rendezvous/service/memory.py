@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from rendezvous.messages import Policy, Scored, Undecodable, decode_scored
+from rendezvous.messages import Policy, Scored, Undecodable, decode_scored, is_provisional
 from rendezvous.service.control import newest_policy
 from rendezvous.service.ports import Headers, Listener, Offsets, OutRecord, Redo
 from rendezvous.settings import Settings
@@ -140,7 +140,8 @@ class MemorySource:
     def answered(self, committed: Mapping[int, int | None]) -> dict[int, set[str]]:
         ids: dict[int, set[str]] = {p: set() for p in committed}
         for record in self.broker.records("scored"):
-            if record.partition() in ids:
+            # answered means: the final result (a provisional one answers nothing)
+            if record.partition() in ids and not is_provisional(record.headers):
                 try:
                     ids[record.partition()].add(decode_scored(record.value()).id)
                 except Undecodable:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rendezvous.core import OffsetTracker, Outcome, Rendezvous
+from rendezvous.core import LiveLatency, OffsetTracker, Outcome, Rendezvous, Scales
 from rendezvous.messages import (
     MAX_ID_LENGTH,
     Invalid,
@@ -29,9 +29,10 @@ class PartitionState:
     """The rendezvous for the requests of one input partition."""
 
     def __init__(self, partition: int, policy: Policy, clock: Callable[[], float],
-                 feature_names: list[str] | None, margin: DeliveryMargin | None = None) -> None:
+                 feature_names: list[str] | None, margin: DeliveryMargin | None = None,
+                 scales: Scales | None = None, latency: LiveLatency | None = None) -> None:
         self.partition = partition
-        self.core = Rendezvous(policy, clock)
+        self.core = Rendezvous(policy, clock, scales=scales, latency=latency)
         self.inputs = OffsetTracker()
         self.scores_next: int | None = None  # scores offset to commit (consumed + 1)
         self.reply_to: dict[str, str] = {}
@@ -64,7 +65,8 @@ class PartitionState:
             self.reply_to[rid] = event.reply_to
         start = event.ts if event.ts is not None else ts
         deadline = deadline_at(event, ts, self.core.policy.deadline_ms)
-        return self.core.open(rid, start, self._margin.decide_by(deadline)), None
+        return self.core.open(rid, start, self._margin.decide_by(deadline),
+                              event.progressive), None
 
     def reject(self, record: InRecord, reason: str) -> list[Outcome]:
         """Answer the request in ``record`` ``rejected`` (once), whatever its bytes."""
@@ -85,10 +87,16 @@ class PartitionState:
         return late
 
     def settle(self, outcomes: list[Outcome]) -> list[tuple[str, Outcome]]:
-        """Mark ``outcomes`` answered; returns those with a return address."""
+        """Mark the final ``outcomes`` answered (a provisional one answers nothing: its
+        request still holds the commit back); returns those with a return address."""
         replies = []
         for outcome in outcomes:
             rid = outcome.request_id
+            if outcome.decision is None:
+                reply_to = self.reply_to.get(rid)
+                if reply_to:
+                    replies.append((reply_to, outcome))
+                continue
             self.inputs.resolve(rid)
             reply_to = self.reply_to.pop(rid, None)
             if reply_to:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from rendezvous.errors import RendezvousError
-from rendezvous.messages import Undecodable, decode_scored
+from rendezvous.messages import Undecodable, decode_scored, is_provisional
 from rendezvous.settings import Settings
 from rendezvous.transport.bad_records import BadRecords, where
 from rendezvous.transport.reader import NotAtEnd, TopicReader
@@ -48,6 +48,8 @@ def answered_ids(settings: Settings, committed_inputs: Mapping[int, int | None],
         bad = BadRecords("recovery")
         try:
             for record in reader.read_to_end(timeout_s):
+                if is_provisional(record.headers()):  # answered means: the final result
+                    continue
                 try:
                     ids[int(record.partition() or 0)].add(decode_scored(record.value()).id)
                 except Undecodable as exc:  # not ours: nothing it could have answered

@@ -2,7 +2,8 @@
 
 Each caller subscribes to its own channel (its ``reply_to``) and never reads
 the scored topic. A result is also kept under ``<reply_to>:<id>`` with a TTL,
-so a caller that missed the notification can still fetch it.
+so a caller that missed the notification can still fetch it. A provisional
+result (progressive requests) is only published, never kept.
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ class Replies:
         pipe = self._client.pipeline(transaction=False)
         for reply_to, scored in results:
             body = encode(scored)
-            pipe.set(result_key(reply_to, scored.id), body, ex=self._ttl_s)
+            # The kept copy is the final result's: a caller that missed a notification
+            # must never fetch a provisional one as the answer.
+            if not scored.provisional:
+                pipe.set(result_key(reply_to, scored.id), body, ex=self._ttl_s)
             pipe.publish(reply_to, body)
         try:
             pipe.execute()

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 
+from rendezvous.core import Scales
 from rendezvous.metrics import serve_metrics
 from rendezvous.process import watch_gc
 from rendezvous.readiness import announce_ready
@@ -51,10 +52,11 @@ log = logging.getLogger(__name__)
 
 
 def run(settings: Settings, instance_id: str = "0",
-        feature_names: list[str] | None = None) -> None:
+        feature_names: list[str] | None = None, scales: Scales | None = None) -> None:
     """Run ``rendezvous serve`` (``settings.serve``) until SIGTERM/SIGINT.
 
-    ``feature_names``: inputs whose features do not fit them are rejected.
+    ``feature_names``: inputs whose features do not fit them are rejected; ``scales``:
+    each model version's quantile function, to put fallbacks on the preferred one's scale.
     """
     stopper = Stopper()
     opts = settings.serve
@@ -79,7 +81,7 @@ def run(settings: Settings, instance_id: str = "0",
         sink = Publisher(consumer, make_producer(settings), replies.deliver,
                          stuck_s=opts.stuck_commit_s)
     source = KafkaSource(settings, consumer)
-    loop = ServeLoop(settings, source, sink, feature_names=feature_names)
+    loop = ServeLoop(settings, source, sink, feature_names=feature_names, scales=scales)
     metrics_port = serve_metrics(settings)
     source.on_assigned = lambda: announce_ready(
         "serve", f"partitions={sorted(loop.partitions)} metrics={metrics_port}")

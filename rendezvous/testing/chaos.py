@@ -47,7 +47,7 @@ from rendezvous.local.pipeline import PipelineSpec, component_env, start_pipelin
 from rendezvous.local.processes import alive, tail
 from rendezvous.local.stack import restart_broker
 from rendezvous.local.supervisor import Supervisor
-from rendezvous.messages import Undecodable, decode_scored
+from rendezvous.messages import Undecodable, decode_scored, is_provisional
 from rendezvous.model import sample_events
 from rendezvous.settings import Settings
 from rendezvous.testing.chaos_report import (
@@ -131,7 +131,8 @@ class Answers:
         """Read on until every id in ``ids`` has a result; whether they all had in time."""
         give_up = time.monotonic() + timeout_s
         while not ids <= self.seen and time.monotonic() < give_up:
-            self.seen.update(_key(r) for r in self.reader.poll(0.2, 5000))
+            self.seen.update(_key(r) for r in self.reader.poll(0.2, 5000)
+                             if not is_provisional(r.headers()))
         return ids <= self.seen
 
     def close(self) -> None:
@@ -285,6 +286,8 @@ class Chaos:
         results: dict[str, list[Any]] = collections.defaultdict(list)
         with _reader(self.settings, "scored") as scored:
             for record in scored.read_to_end():
+                if is_provisional(record.headers()):  # exactly one *final* result per request
+                    continue
                 try:
                     results[_key(record)].append(decode_scored(record.value()))
                 except Undecodable as exc:  # not a result: say so, count nothing

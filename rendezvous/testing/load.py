@@ -25,7 +25,7 @@ import msgspec
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from rendezvous.messages import Scored, Undecodable, decode_scored
+from rendezvous.messages import Scored, Undecodable, decode_scored, is_provisional
 from rendezvous.replay.progress import Progress
 from rendezvous.settings import Settings
 from rendezvous.transport.clients import flush_or_raise, make_producer, produce
@@ -139,10 +139,10 @@ class OpenLoop:
 
 class ScoredReader:
     """Reads the scored topic from ``start`` (assigned by hand: no group join to wait for)
-    and keeps, per request id, when its first result was consumed (wall-clock ms) and the
-    result; counts duplicates, undecodable records and records of other runs (ids not
-    starting with ``prefix``). :meth:`start` reads in a background thread; only that
-    thread touches the consumer then."""
+    and keeps, per request id, when its first final result was consumed (wall-clock ms) and
+    the result; counts duplicates, provisional results (skipped), undecodable records and
+    records of other runs (ids not starting with ``prefix``). :meth:`start` reads in a
+    background thread; only that thread touches the consumer then."""
 
     def __init__(self, settings: Settings, start: int = OFFSET_BEGINNING, prefix: str = "",
                  name: str = "scored-reader") -> None:
@@ -152,7 +152,7 @@ class ScoredReader:
         self.arrived: dict[str, float] = {}
         self.results: dict[str, Scored] = {}
         self.statuses: Counter[str] = Counter()
-        self.duplicates = self.undecodable = self.foreign = 0
+        self.duplicates = self.undecodable = self.foreign = self.provisional = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: Exception | None = None
@@ -163,7 +163,9 @@ class ScoredReader:
         now = now_ms()
         for record in records:
             rid = (record.key() or b"").decode()
-            if not rid.startswith(self.prefix):
+            if is_provisional(record.headers()):
+                self.provisional += 1
+            elif not rid.startswith(self.prefix):
                 self.foreign += 1
             elif rid in self.arrived:
                 self.duplicates += 1

@@ -10,6 +10,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import pytest
 from confluent_kafka import TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
@@ -31,6 +32,7 @@ DOCUMENTED = [  # family names as the parser reports them (counters without _tot
     "rendezvous_monitor_scores", "rendezvous_monitor_candidates",
     "rendezvous_monitor_latency_ms", "rendezvous_monitor_score_quantile",
     "rendezvous_monitor_decisions", "rendezvous_monitor_decision_rate",
+    "rendezvous_monitor_provisional",
     "rendezvous_monitor_disagreement", "rendezvous_monitor_score_distance",
     "rendezvous_monitor_inputs", "rendezvous_monitor_psi", "rendezvous_monitor_labelled",
     "rendezvous_monitor_accuracy", "rendezvous_monitor_auc",
@@ -105,7 +107,11 @@ def read_alerts(settings: Settings, quiet_s: float = 2.0, timeout_s: float = 30.
 def test_round_trip_and_documented_metrics(settings: Settings, supervisor: Supervisor) -> None:
     port = start_monitor(supervisor, "--window-s", "2")
     ts = time.time() * 1000 - 4000  # a window that is already over, so it closes at once
-    produce(settings, "decisions", [(d.id, encode(d)) for d in decisions(50, ts, seed=1)])
+    sent = decisions(50, ts, seed=1)
+    # 10 progressive requests got the canary's answer as a provisional result first
+    sent[:10] = [msgspec.structs.replace(d, provisional="canary", provisional_ms=ts - 1)
+                 for d in sent[:10]]
+    produce(settings, "decisions", [(d.id, encode(d)) for d in sent])
     produce(settings, "feedback", [(f"r{i}", encode(Feedback(f"r{i}", i % 2))) for i in range(50)])
     events = sample_events(50, seed=3)
     produce(settings, "input", [(e["id"], json.dumps({**e, "ts": ts}).encode()) for e in events])
@@ -131,6 +137,10 @@ def test_round_trip_and_documented_metrics(settings: Settings, supervisor: Super
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for f in families.values() for s in f.samples}
     assert samples[("rendezvous_monitor_scores", (("model", "primary"),))] == 50
+    # provisional results counted apart: 50 decisions, all ok, 10 preceded by a provisional
+    assert samples[("rendezvous_monitor_decisions", ())] == 50
+    assert samples[("rendezvous_monitor_provisional", ())] == 10
+    assert samples[("rendezvous_monitor_decision_rate", (("status", "ok"),))] == 1.0
     assert samples[("rendezvous_monitor_invalid_total", (("topic", "input"),))] == 1
     assert samples[("rendezvous_monitor_processed_total", (("topic", "decisions"),))] == 50
 

@@ -186,3 +186,23 @@ def test_any_json_is_accepted_or_refused_with_bad_request(value: object) -> None
     assert 1 <= len(call.rows) <= 10
     assert all(len(row) == len(NAMES) and all(math.isfinite(v) for v in row)
                for row in call.rows)
+
+
+def test_progressive_parameter_is_a_boolean_passed_on_with_the_rows() -> None:
+    rows = [[1.0, 2.0, 3.0]]
+    assert not decode_request(body([features(rows)]), NAMES, 10).progressive
+    call = decode_request(body([features(rows)], parameters={"progressive": True}), NAMES, 10)
+    assert call.progressive
+    with pytest.raises(BadRequest, match="progressive"):
+        decode_request(body([features(rows)], parameters={"progressive": "yes"}), NAMES, 10)
+
+
+def test_a_provisional_result_does_not_answer_a_gateway_row() -> None:
+    from rendezvous.gateway.pending import Pending
+
+    pending = Pending()
+    waiter = pending.add(["r.0"])
+    pending.resolve(Scored("r.0", "fallback", score=0.7, model="canary", provisional=True))
+    assert waiter.missing == ["r.0"] and pending.provisional == 1
+    pending.resolve(Scored("r.0", "ok", score=0.9, model="primary"))
+    assert waiter.results["r.0"].model == "primary" and waiter.done.is_set()

@@ -194,3 +194,23 @@ def test_status_p99_from_a_real_histogram() -> None:
     text = generate_latest(registry).decode()
     assert _p99_ms(_buckets({f.name: f for f in text_string_to_metric_families(text)}
                             [KINDS["worker"].batch.family])) == 1.0
+
+
+def test_provisional_results_are_counted_apart_from_the_decisions() -> None:
+    from rendezvous.monitor.exposition import WINDOWS
+
+    state = MonitorState(10)
+    ts = 2_000_000.0
+    for i in range(6):
+        d = _decision(f"p{i}", ts, 0.9, 0.8)
+        if i < 2:  # two progressive requests got the canary's answer first
+            d = Decision(d.id, "ok", "primary", d.candidates, d.deadline_ms, d.decided_ms, d.ts,
+                         provisional="canary", provisional_ms=ts - 5)
+        state.observe_decision(d)
+    view = state.window_view(window_start(ts, 10_000), ts)
+    assert view["decisions"]["count"] == 6 and view["decisions"]["provisional"] == 2
+    assert view["decisions"]["rates"]["ok"] == 1.0  # a provisional result is no decision
+    collector = type(WINDOWS)()  # not the registered one: other tests read that
+    collector.view = view
+    families = {f.name: f for f in collector.collect()}
+    assert families["rendezvous_monitor_provisional"].samples[0].value == 2

@@ -302,3 +302,28 @@ def test_a_paused_instance_rebuilds_before_deciding(broker: Broker, clock: Virtu
     serve.step()  # finds it was paused: rebuilds from what scored holds
     serve.step(2)
     assert [r.model for r in results(broker)["r0"]] == ["canary"]
+
+
+def test_a_progressive_request_gets_a_provisional_then_one_final_even_across_a_restart(
+        broker: Broker, clock: VirtualClock) -> None:
+    crashed = Serve(broker, clock)
+    send(broker, "early", progressive=True, deadline_ms=10_000)
+    send(broker, "plain", deadline_ms=10_000)
+    answer(broker, "early", "canary", 0.4)
+    answer(broker, "plain", "canary", 0.4)
+    crashed.step()
+    provisional = [r for r in broker.records("scored") if r.headers]
+    assert [decode_scored(r.value()).id for r in provisional] == ["early"]
+    assert decode_scored(provisional[0].value()).provisional
+    assert decisions(broker) == []  # a provisional result decides nothing
+    assert broker.committed_offset("input", 0) in (None, 0)  # nor lets the commit pass it
+    del crashed
+
+    restarted = Serve(broker, clock)  # the provisional result is not an answer
+    answer(broker, "early", "primary", 0.9)
+    answer(broker, "plain", "primary", 0.9)
+    restarted.step(2)
+    finals = {rid: [r for r in found if not r.provisional] for rid, found in results(broker).items()}
+    assert {rid: [(r.status, r.model) for r in found] for rid, found in finals.items()} == {
+        "early": [("ok", "primary")], "plain": [("ok", "primary")]}
+    assert sorted(d.id for d in decisions(broker)) == ["early", "plain"]
