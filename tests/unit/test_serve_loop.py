@@ -323,7 +323,8 @@ def test_a_progressive_request_gets_a_provisional_then_one_final_even_across_a_r
     answer(broker, "early", "primary", 0.9)
     answer(broker, "plain", "primary", 0.9)
     restarted.step(2)
-    finals = {rid: [r for r in found if not r.provisional] for rid, found in results(broker).items()}
+    finals = {rid: [r for r in found if not r.provisional]
+              for rid, found in results(broker).items()}
     assert {rid: [(r.status, r.model) for r in found] for rid, found in finals.items()} == {
         "early": [("ok", "primary")], "plain": [("ok", "primary")]}
     assert sorted(d.id for d in decisions(broker)) == ["early", "plain"]
