@@ -74,8 +74,10 @@ class Mailbox:
     def add(self, score: Score, arrived_ms: float) -> bool:
         """Record ``score``; False when its model had answered already (the first answer counts)."""
         model = score.model
+        if score.shadow:
+            return self._add_shadow(score, arrived_ms)
         for candidate in self.candidates:
-            if candidate.model == model:
+            if candidate.model == model and not candidate.shadow:
                 return False
         reason = self.policy.judge(score)
         self.candidates.append(
@@ -95,6 +97,22 @@ class Mailbox:
             self.frontier += 1
         return True
 
+    def _add_shadow(self, score: Score, arrived_ms: float) -> bool:
+        """A shadow version's answer: a candidate of the record, never a rank, never chosen."""
+        for candidate in self.candidates:
+            if candidate.shadow and candidate.model == score.model \
+                    and candidate.version == score.version:
+                return False
+        reason = self.policy.judge(score)
+        self.candidates.append(
+            Candidate(
+                score.model, score.version, score.score, arrived_ms - self.ts_ms, reason is None,
+                False, reason,
+                score.scored_ms - score.received_ms if score.scored_ms else None, True,
+            )
+        )  # fmt: skip
+        return True
+
     def decide(self, now_ms: float) -> Outcome:
         """The decision from what is here at ``now_ms``: the most preferred valid answer."""
         best = self.best
@@ -112,7 +130,7 @@ class Mailbox:
 
     def _misses(self, below: int) -> str:
         """Why each model more preferred than rank ``below`` was passed over."""
-        by_model = {c.model: c for c in self.candidates}
+        by_model = {c.model: c for c in self.candidates if not c.shadow}
         parts = []
         for model in self.policy.prefer[:below]:
             candidate = by_model.get(model)
@@ -124,20 +142,22 @@ class Mailbox:
     ) -> Outcome:
         self.decided = True
         rid = self.request_id
-        answered = [c.model for c in self.candidates if c.valid]
+        answered = [c.model for c in self.candidates if c.valid and not c.shadow]
         latency = now_ms - self.ts_ms
         # Positional arguments, in field order: measurably cheaper on the hot path.
+        model: str | None = None
+        version: str | None = None
         if chosen is None:
-            model = None
             scored = Scored(rid, status, None, None, None, None, latency, answered, reason, now_ms)
         else:
-            model = chosen.model
+            model, version = chosen.model, chosen.version
             scored = Scored(
                 rid, status, chosen.score, chosen.label, model, chosen.version, latency, answered,
                 reason, now_ms,
             )  # fmt: skip
         decision = Decision(
-            rid, status, model, self.candidates, self.deadline_ms, now_ms, self.ts_ms
+            rid, status, model, self.candidates, self.deadline_ms, now_ms, self.ts_ms,
+            version=version,
         )
         return Outcome(rid, scored, decision)
 

@@ -19,6 +19,9 @@ When a request is decided:
   is decided there and then, with everything that has arrived — the answer in
   hand costs no extra time.
 
+A shadow version's answer (``Score.shadow``) is recorded among the decision's
+candidates when it arrives before the decision, and never chosen nor waited for.
+
 A policy change applies to requests opened after it: each request keeps the
 preference, rules and default deadline it was opened with, so one request is
 never judged by two policies.
@@ -137,7 +140,8 @@ class Rendezvous:
         box = self._pending.get(rid)
         if box is None:
             if rid in self._decided_ts:
-                self._record_late(score, now)
+                if not score.shadow:  # a shadow answer is never an answer, so never late
+                    self._record_late(score, now)
             else:
                 self._orphans.add(score, now)
             return []
