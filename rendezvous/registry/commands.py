@@ -59,9 +59,10 @@ class VersionRow:
     """``passed``, ``failed`` or ``-`` (none on record)."""
 
 
-def list_rows(settings: Settings) -> tuple[list[VersionRow], dict[str, ModelVersions]]:
+def list_rows(settings: Settings, timeout_s: float = 10.0
+              ) -> tuple[list[VersionRow], dict[str, ModelVersions]]:
     """Every version in the models directory with its role in the registry, and the entries."""
-    entries, verdicts = read_registry(settings)
+    entries, verdicts = read_registry(settings, timeout_s)
     rows = []
     for name in sorted(set(list_models(settings.models_dir)) | set(entries)):
         available = list_versions(settings.models_dir, name)
