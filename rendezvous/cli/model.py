@@ -1,6 +1,9 @@
-"""``rendezvous model list | shadow | unshadow | promote | rollback``: the model registry."""
+"""``rendezvous model list | shadow | unshadow | promote | rollback | train``: model versions."""
 
 from __future__ import annotations
+
+import time
+from pathlib import Path
 
 import click
 
@@ -82,3 +85,31 @@ def promote(name: str, version: str, force: bool, actor: str | None) -> None:
 def rollback(name: str, actor: str | None) -> None:
     """Make the previous live version of NAME live again."""
     _change(name, "rollback", None, actor)
+
+
+@model.command()
+@click.option("--archive", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              required=True, help="Root directory of the raw archive the decoy wrote.")
+@click.option("--model", "name", default="primary", show_default=True,
+              help="Model to retrain (its training code and feature order).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Models directory to write <model>/<version>/ into; default: the models "
+                   "directory setting (never the package's bundled models).")
+@click.option("--version", default=None,
+              help="Version to write; default: one more than the highest there is.")
+def train(archive: Path, name: str, out: Path | None, version: str | None) -> None:
+    """Train the next version of a model from the archived inputs joined with the labels on
+    the feedback topic (by request id); deterministic for the same inputs."""
+    from rendezvous.registry.training import train as run_train
+
+    with clear_errors():
+        done = run_train(settings(), name, archive, out=out, version=version)
+    m = done.manifest
+    window = m.training
+    assert window is not None
+    first, last = (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t / 1000.0))
+                   for t in (window.first_ms, window.last_ms))
+    click.echo(f"{m.name} {m.version}: {window.rows:,} labelled rows of {done.inputs:,} "
+               f"archived ({window.train_rows:,} train, {window.held_out_rows:,} held out), "
+               f"{first} .. {last}; held-out AUC {m.metrics.auc:.4f}, accuracy "
+               f"{m.metrics.accuracy:.4f}, sha256 {m.sha256[:12]} -> {done.directory}")
