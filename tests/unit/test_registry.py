@@ -121,3 +121,42 @@ def test_a_worker_scores_what_its_role_says() -> None:
     assert wanted(entry, "shadow", "3") == ["2", "3"]
     assert wanted(None, "live", "3") == ["3"]  # nothing published: the newest
     assert wanted(None, "shadow", "3") == []
+
+
+class Produced:
+    """Stands in for a confluent_kafka.Producer: keeps what was produced."""
+
+    def __init__(self) -> None:
+        self.values: list[bytes] = []
+
+    def produce(self, _topic: str, value: bytes, _key: object, **_options: object) -> None:
+        self.values.append(value)
+
+
+def test_scorer_scores_every_version_it_is_given_and_swaps_between_batches() -> None:
+    import time
+    from pathlib import Path
+
+    import msgspec
+
+    from rendezvous.messages import decode_score
+    from rendezvous.model import load_model, resolve_model, sample_events
+    from rendezvous.worker.runner import Scorer
+    from tests.unit.test_worker_batch import rec
+
+    models = Path(__file__).resolve().parents[2] / "models"
+    primary, canary = (load_model(resolve_model(models, n)) for n in ("primary", "canary"))
+    producer = Produced()
+    scorer = Scorer(None, producer, "scores", 50.0, name="primary", shadow=True)  # type: ignore[arg-type]
+    now = time.time() * 1000
+    batch = [rec({**e, "ts": now, "deadline_ms": 60_000}) for e in sample_events(3, seed=1)]
+    assert scorer(batch, lambda *_: None) == 0  # no shadow version: read and skipped
+    scorer.use([primary, canary])
+    assert scorer(batch, lambda *_: None) == 6
+    scores = [decode_score(v) for v in producer.values]
+    assert {(s.model, s.shadow) for s in scores} == {("primary", True), ("canary", True)}
+    scorer.use([canary])
+    producer.values.clear()
+    assert scorer(batch, lambda *_: None) == 3
+    assert {decode_score(v).model for v in producer.values} == {"canary"}
+    assert msgspec.json.decode(producer.values[0])["shadow"] is True
