@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from rendezvous.backtest import stats
 from rendezvous.local.supervisor import Supervisor
@@ -22,6 +21,7 @@ from rendezvous.messages import Candidate, Decision, encode
 from rendezvous.model import load_model, resolve_model, sample_events
 from rendezvous.registry import read_registry
 from rendezvous.settings import Settings
+from rendezvous.testing.models import copy_version
 from tests.integration.test_decoy import decoy_args, produce, wait_for_archive
 
 pytestmark = pytest.mark.integration
@@ -116,7 +116,8 @@ def test_a_model_with_shuffled_features_fails(
         recorded: tuple[Path, np.ndarray, np.ndarray], settings: Settings,
         component_env: dict[str, str], tmp_path: Path) -> None:
     root, _p, _c = recorded
-    broken = _broken_primary(settings, tmp_path)
+    broken = copy_version(resolve_model(settings.models_dir, "primary"), tmp_path / "models",
+                          "9", shuffle_seed=0)
     status, summary = backtest(component_env, root, broken, tmp_path / "broken",
                                "--against", "primary", "--actor", "ci")
     assert status == 3
@@ -124,18 +125,3 @@ def test_a_model_with_shuffled_features_fails(
     _, verdicts = read_registry(settings)
     verdict = verdicts[("primary", "9")]
     assert not verdict.passed and verdict.actor == "ci"
-
-
-def _broken_primary(settings: Settings, tmp_path: Path) -> Path:
-    """The primary's artifact with its manifest's feature order shuffled."""
-    source = resolve_model(settings.models_dir, "primary")
-    target = tmp_path / "models" / "primary" / "9"
-    target.mkdir(parents=True)
-    (target / "model.onnx").write_bytes((source / "model.onnx").read_bytes())
-    manifest = yaml.safe_load((source / "model.yaml").read_text())
-    manifest["version"] = "9"
-    features = manifest["features"]
-    order = np.random.default_rng(0).permutation(len(features))
-    manifest["features"] = [features[i] for i in order]
-    (target / "model.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
-    return target

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import msgspec
 import pytest
-import yaml
 
 from rendezvous.local.pipeline import component_env as pipeline_env
 from rendezvous.local.supervisor import Supervisor
@@ -26,6 +25,7 @@ from rendezvous.model import sample_events
 from rendezvous.registry import publish_verdict, read_registry
 from rendezvous.settings import Settings
 from rendezvous.testing.load import OpenLoop
+from rendezvous.testing.models import copy_version
 from rendezvous.testing.streams import TopicRecords, producer_for
 from rendezvous.transport.clients import flush_or_raise
 
@@ -48,16 +48,6 @@ def models_dir(tmp_path: Path, settings: Settings) -> Path:
 @pytest.fixture
 def component_env(settings: Settings, models_dir: Path) -> dict[str, str]:
     return {**pipeline_env(settings), "RENDEZVOUS_MODELS_DIR": str(models_dir)}
-
-
-def add_version(models_dir: Path, name: str, version: str) -> None:
-    """A new version of ``name``: the same artifact under a new version number (what a
-    retrain writes, as far as the registry and the workers can tell)."""
-    source, target = models_dir / name / "1", models_dir / name / version
-    shutil.copytree(source, target)
-    manifest = yaml.safe_load((target / "model.yaml").read_text())
-    manifest["version"] = version
-    (target / "model.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -102,7 +92,8 @@ def test_shadow_promote_rollback_under_load(settings: Settings, supervisor: Supe
 
     time.sleep(PHASE_S)  # steady state, v1 live
     mark("shadow")
-    add_version(models_dir, "primary", "2")  # a new version appears (a retrain)
+    # a new version appears (what a retrain writes, as far as registry and workers can tell)
+    copy_version(models_dir / "primary" / "1", models_dir, "2")
     shadowed = cli(env, "model", "shadow", "primary", "2", "--actor", "ci")
     assert shadowed.returncode == 0, shadowed.stderr
     wait_for_log(supervisor, "primary-shadow", "swapped versions none -> 2")

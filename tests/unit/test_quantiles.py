@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from rendezvous.backtest import BacktestConfig, Comparison
 from rendezvous.backtest.runner import summarize
 from rendezvous.model import load_dataset, load_model, resolve_model
 from rendezvous.model.quantiles import QuantileFunction, distance, map_score
+from rendezvous.testing.models import copy_version
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,26 +43,11 @@ def test_map_score_between_scales_and_distance() -> None:
     assert np.isnan(distance(x, np.zeros(0)))
 
 
-def _broken_primary(tmp_path: Path) -> Path:
-    """The primary's artifact with its manifest's feature order shuffled: every row reaches
-    the model with its columns permuted (a classic feature-pipeline bug)."""
-    source = resolve_model(ROOT / "models", "primary")
-    target = tmp_path / "primary" / "9"
-    target.mkdir(parents=True)
-    (target / "model.onnx").write_bytes((source / "model.onnx").read_bytes())
-    manifest = yaml.safe_load((source / "model.yaml").read_text())
-    manifest["version"] = "9"
-    features = manifest["features"]
-    manifest["features"] = [features[i] for i in np.random.default_rng(0).permutation(
-        len(features))]
-    (target / "model.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
-    return target
-
-
 def test_gates_pass_the_canary_and_fail_a_broken_model(tmp_path: Path) -> None:
     primary = load_model(resolve_model(ROOT / "models", "primary"))
     canary = load_model(resolve_model(ROOT / "models", "canary"))
-    broken = load_model(_broken_primary(tmp_path))
+    broken = load_model(copy_version(resolve_model(ROOT / "models", "primary"), tmp_path,
+                                       "9", shuffle_seed=0))
     data = load_dataset()
     x = data.X.astype(np.float32)
     production = primary.predict(x)[0]
