@@ -8,6 +8,7 @@ rollback, and v2's shadow answers recorded but never chosen.
 from __future__ import annotations
 
 import collections
+import re
 import shutil
 import subprocess
 import sys
@@ -122,6 +123,18 @@ def test_shadow_promote_rollback_under_load(settings: Settings, supervisor: Supe
     ids = [f"lc-{i}" for i in range(n)]
     flush_or_raise(producer)
     assert not loop.failed
+
+    listed = cli(env, "model", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert re.search(r"^primary\s+1\s+live\s+0\.\d+\s+-\s+[0-9a-f]{16}$", listed.stdout, re.M)
+    assert re.search(r"^primary\s+2\s+previous|^primary\s+2\s+-\s+", listed.stdout, re.M), \
+        listed.stdout
+    assert re.search(r"^primary\s+2\s+.*passed", listed.stdout, re.M), listed.stdout
+    status = cli(env, "status")
+    assert status.returncode == 0, status.stderr
+    assert re.search(r"primary: live 1, shadow none \(rollback 1 by ci at ", status.stdout), \
+        status.stdout
+    assert re.search(r"canary: live 1 \(newest; no registry entry\)", status.stdout)
 
     entries, _ = read_registry(settings)
     entry = entries["primary"]
