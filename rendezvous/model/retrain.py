@@ -68,12 +68,23 @@ def next_version(models_dir: Path, name: str) -> str:
     return str(max(majors, default=0) + 1)
 
 
+def held_out_split(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(train, held-out) row indices: about a quarter held out, stratified by label, and
+    identical feature rows kept on one side (production repeats inputs; a repeat on both
+    sides would grade the model on rows it learned). Fixed seed."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    _, groups = np.unique(x, axis=0, return_inverse=True)
+    folds = StratifiedGroupKFold(n_splits=round(1 / TEST_SIZE), shuffle=True,
+                                 random_state=SPLIT_SEED)
+    train_idx, test_idx = next(folds.split(x, y, groups.reshape(-1)))
+    return train_idx, test_idx
+
+
 def train_version(name: str, rows: LabeledRows, feature_names: list[str], out: Path,
                   version: str) -> Manifest:
     """Fit ``name``'s estimator on ``rows`` (a held-out quarter, stratified), export it as
     ``out/<name>/<version>/`` and return its manifest (held-out AUC in ``metrics``)."""
-    from sklearn.model_selection import train_test_split
-
     estimators = build_estimators()
     if name not in estimators:
         raise ModelError(f"no training code for model {name!r} (known: "
@@ -83,8 +94,9 @@ def train_version(name: str, rows: LabeledRows, feature_names: list[str], out: P
         raise ModelError(f"{len(rows.y)} labelled rows (per class {counts.tolist()}): too few "
                          f"to train and hold out a quarter (need >= {MIN_ROWS}, >= 4 per "
                          "class); let more feedback arrive")
-    x_train, x_test, y_train, y_test = train_test_split(
-        rows.X, rows.y, test_size=TEST_SIZE, stratify=rows.y, random_state=SPLIT_SEED)
+    train_idx, test_idx = held_out_split(rows.X, rows.y)
+    x_train, x_test = rows.X[train_idx], rows.X[test_idx]
+    y_train, y_test = rows.y[train_idx], rows.y[test_idx]
     data = Split(x_train, x_test, y_train, y_test, feature_names)
     estimator = estimators[name].fit(x_train, y_train)
     window = TrainingData("archive+feedback", min(rows.times_ms), max(rows.times_ms),

@@ -11,7 +11,7 @@ import pytest
 
 from rendezvous.model import load_dataset, load_manifest, load_model
 from rendezvous.model.errors import ModelError
-from rendezvous.model.retrain import join_labels, next_version, train_version
+from rendezvous.model.retrain import held_out_split, join_labels, next_version, train_version
 from rendezvous.registry.errors import RegistryError
 from rendezvous.registry.training import train
 from rendezvous.settings import Settings
@@ -74,3 +74,13 @@ def test_train_refuses_the_bundled_models_and_too_few_labels(tmp_path: Path) -> 
     rows = join_labels(tmp_path / "a", dict(list(labels.items())[:20]), names)
     with pytest.raises(ModelError, match="too few"):
         train_version("primary", rows, names, tmp_path / "out", "2")
+
+
+def test_held_out_rows_never_repeat_a_training_row(tmp_path: Path) -> None:
+    labels, names = labelled_archive(tmp_path / "a", 400)  # drawn with replacement: repeats
+    rows = join_labels(tmp_path / "a", labels, names)
+    train_idx, test_idx = held_out_split(rows.X, rows.y)
+    assert len(set(map(bytes, rows.X))) < len(rows.X)
+    assert not {bytes(r) for r in rows.X[train_idx]} & {bytes(r) for r in rows.X[test_idx]}
+    assert 0.15 < len(test_idx) / len(rows.X) < 0.35
+    assert set(rows.y[test_idx]) == {0, 1}
