@@ -58,6 +58,8 @@ BATCH_SECONDS = Histogram(
     "rendezvous_worker_batch_seconds", "Time from poll to the batch's last produce call.",
     ["model"], buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
 )
+SERVING = Gauge("rendezvous_worker_serving", "1 for each model version this worker scores now.",
+                ["model", "version", "role"])
 LAG = Gauge("rendezvous_worker_lag", "Input records not consumed yet, when sampled.", ["model"])
 
 
@@ -215,6 +217,14 @@ def run(settings: Settings, model_name: str, *, version: str | None = None,
     def in_use() -> str:
         return ",".join(m.version for m, _ in scorer.models) or "none"
 
+    def show_serving(before: list[str]) -> None:
+        for v in before:
+            SERVING.remove(model_name, v, role)
+        for m, _ in scorer.models:
+            SERVING.labels(model_name, m.version, role).set(1)
+
+    show_serving([])
+
     def ready() -> None:
         announce_ready("worker", f"model={model_name} version={in_use()} role={role} "
                                  f"metrics={port if port is not None else 'off'}")
@@ -228,7 +238,9 @@ def run(settings: Settings, model_name: str, *, version: str | None = None,
             swapped = follower.take()
             if swapped is not None:  # between two batches: the next one is scored by these
                 before = in_use()
+                old = [m.version for m, _ in scorer.models]
                 scorer.use(swapped)
+                show_serving(old)
                 log.warning("%s worker of %s swapped versions %s -> %s", role, model_name,
                             before, in_use())
 
