@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
+from rendezvous.errors import RendezvousError
 from rendezvous.messages import ModelVersions
-from rendezvous.model import Model, ModelError
+from rendezvous.model import Model
 from rendezvous.registry.control import RegistryWatcher
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class Follower:
     def _load_all(self, target: list[str]) -> None:
         try:
             models = [self._get(v) for v in target]
-        except ModelError as exc:
+        except RendezvousError as exc:  # ModelError, or the worker's WorkerError around it
             log.error("cannot load %s versions %s, keeping %s: %s", self.name, target,
                       self.versions or "none", exc)
             self._failed = target

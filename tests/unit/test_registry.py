@@ -160,3 +160,54 @@ def test_scorer_scores_every_version_it_is_given_and_swaps_between_batches() -> 
     assert scorer(batch, lambda *_: None) == 3
     assert {decode_score(v).model for v in producer.values} == {"canary"}
     assert msgspec.json.decode(producer.values[0])["shadow"] is True
+
+
+class FakeWatcher:
+    """Stands in for RegistryWatcher: entries set by the test."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, ModelVersions] = {}
+
+    def read_current(self, _timeout_s: float = 0.0) -> dict[str, ModelVersions]:
+        return self.entries
+
+    def poll(self, _timeout_s: float = 0.0) -> set[str]:
+        return set()
+
+
+def test_follower_loads_in_the_background_and_keeps_the_old_version_on_failure() -> None:
+    from rendezvous.worker.errors import WorkerError
+    from rendezvous.worker.follow import Follower
+
+    loaded: list[str] = []
+
+    class Fake:
+        def __init__(self, version: str) -> None:
+            self.version = version
+
+    def load(version: str) -> Fake:
+        if version == "bad":
+            raise WorkerError("sha256 mismatch")
+        loaded.append(version)
+        return Fake(version)
+
+    watcher = FakeWatcher()
+    follower = Follower(watcher, "primary", "live", load, newest="3")  # type: ignore[arg-type]
+    assert [m.version for m in follower.initial()] == ["3"]  # nothing published: newest
+
+    def settle() -> None:
+        follower._next_check = 0.0
+        follower.check()
+        if follower._thread is not None:
+            follower._thread.join(5)
+
+    watcher.entries["primary"] = ModelVersions("primary", "1")
+    settle()
+    swapped = follower.take()
+    assert swapped is not None and [m.version for m in swapped] == ["1"]
+    assert follower.take() is None  # handed over once
+    watcher.entries["primary"] = ModelVersions("primary", "bad")
+    settle()
+    assert follower.take() is None and follower.versions == ["1"]  # the old one stays
+    settle()  # and a failed target is not retried in a loop
+    assert loaded == ["3", "1"]
