@@ -64,6 +64,8 @@ class Score(msgspec.Struct, frozen=True):
     """Epoch ms when the worker produced the score."""
     reason: str | None = None
     v: int = SCHEMA_VERSION
+    shadow: bool = False
+    """A shadow version's answer: recorded in the decision as a candidate, never chosen."""
 
 
 ScoredStatus = Literal["ok", "fallback", "timeout", "rejected"]
@@ -105,6 +107,8 @@ class Candidate(msgspec.Struct, frozen=True):
     reason: str | None = None
     service_ms: float | None = None
     """The worker's own time on it (scored - received), when it said."""
+    shadow: bool = False
+    """A shadow version's answer: recorded, never chosen."""
 
 
 class Decision(msgspec.Struct, frozen=True):
@@ -132,6 +136,8 @@ class Decision(msgspec.Struct, frozen=True):
     counted on this partition since its previous decision (of other requests; they are
     never answered again). The monitor's per-model ``late`` counts are their sum."""
     v: int = SCHEMA_VERSION
+    version: str | None = None
+    """The version of the chosen model that answered (None when none was chosen)."""
 
 
 class ModelRule(msgspec.Struct, frozen=True):
@@ -155,6 +161,55 @@ class Policy(msgspec.Struct, frozen=True):
     prefer_in_time: bool = False
     """Stop waiting for a more preferred model when its live p99 latency says its answer
     would come after the request must be decided: answer with the valid one in hand."""
+    v: int = SCHEMA_VERSION
+
+
+class RegistryChange(msgspec.Struct, frozen=True):
+    """Who changed a model's registry entry, when and how (the entry's audit trail).
+
+    New audit fields (a ticket, an approver...) are added here with defaults; readers
+    ignore fields they do not know."""
+
+    action: str
+    """``register``, ``shadow``, ``unshadow``, ``promote`` or ``rollback``."""
+    version: str
+    actor: str
+    at_ms: float
+    """Epoch ms of the change."""
+    forced: bool = False
+    """A promote that overrode a missing or failed backtest."""
+    note: str | None = None
+
+
+class ModelVersions(msgspec.Struct, frozen=True):
+    """One model's registry entry, on the compacted ``control`` topic under key
+    ``model/<name>``: the version live workers serve, the versions shadow workers score,
+    and the earlier live versions a rollback returns to."""
+
+    name: str
+    live: str
+    shadow: list[str] = []
+    previous: list[str] = []
+    """Earlier live versions, oldest first; a rollback returns to the last one."""
+    change: RegistryChange | None = None
+    """The change that made this entry."""
+    v: int = SCHEMA_VERSION
+
+
+class BacktestVerdict(msgspec.Struct, frozen=True):
+    """The last backtest of one model version, on the ``control`` topic under key
+    ``backtest/<name>/<version>``; ``model promote`` refuses a version without a pass."""
+
+    name: str
+    version: str
+    passed: bool
+    against: str
+    """What it was compared with (``model`` or ``model:version``)."""
+    reasons: list[str] = []
+    """Why it failed (empty when it passed)."""
+    metrics: dict[str, float] = {}
+    actor: str = ""
+    at_ms: float = 0.0
     v: int = SCHEMA_VERSION
 
 
@@ -189,6 +244,8 @@ POLICY_KEY = b"policy"
 PROVISIONAL_HEADER = "rendezvous.provisional"
 """Kafka header on every provisional ``scored`` record (value ``1``): a reader keeping the
 final result per id skips these without decoding them. Final results have no such header."""
+MODEL_KEY_PREFIX = b"model/"
+BACKTEST_KEY_PREFIX = b"backtest/"
 DEADLETTER_REASON_HEADER = "rendezvous.reason"
 
 _encoder = msgspec.json.Encoder()
@@ -198,6 +255,8 @@ _scored_decoder = msgspec.json.Decoder(Scored)
 _decision_decoder = msgspec.json.Decoder(Decision)
 _policy_decoder = msgspec.json.Decoder(Policy)
 _feedback_decoder = msgspec.json.Decoder(Feedback)
+_versions_decoder = msgspec.json.Decoder(ModelVersions)
+_verdict_decoder = msgspec.json.Decoder(BacktestVerdict)
 
 
 def encode(message: msgspec.Struct) -> bytes:
@@ -301,6 +360,26 @@ def decode_policy(data: bytes | None) -> Policy:
 def decode_feedback(data: bytes | None) -> Feedback:
     """A feedback label; raises :class:`Undecodable` (only) for bad bytes."""
     return _decoding(_feedback_decoder.decode, "feedback", data)
+
+
+def decode_model_versions(data: bytes | None) -> ModelVersions:
+    """A model registry entry; raises :class:`Undecodable` (only) for bad bytes."""
+    return _decoding(_versions_decoder.decode, "model registry entry", data)
+
+
+def decode_backtest_verdict(data: bytes | None) -> BacktestVerdict:
+    """A backtest verdict; raises :class:`Undecodable` (only) for bad bytes."""
+    return _decoding(_verdict_decoder.decode, "backtest verdict", data)
+
+
+def model_key(name: str) -> bytes:
+    """The control-topic key of model ``name``'s registry entry."""
+    return MODEL_KEY_PREFIX + name.encode()
+
+
+def backtest_key(name: str, version: str) -> bytes:
+    """The control-topic key of the last backtest of ``name`` at ``version``."""
+    return BACKTEST_KEY_PREFIX + f"{name}/{version}".encode()
 
 
 def feature_row(event: InputEvent, names: list[str]) -> list[float] | Invalid:

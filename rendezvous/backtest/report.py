@@ -70,9 +70,11 @@ def _number(value: Any) -> str:
 def _html(summary: dict[str, Any]) -> str:
     verdict = "PASSED" if summary["passed"] else "FAILED"
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_number(summary[k])}</td></tr>"
-                   for k in ("candidate", "against", "rows", "agreement", "psi", "ks_statistic",
-                             "ks_pvalue", "inputs", "invalid_inputs", "scored", "unmatched",
-                             "decisions", "rows_per_s", "min_agreement", "max_psi"))
+                   for k in ("candidate", "against", "rows", "agreement", "quantile_distance",
+                             "input_psi", "input_psi_feature", "label_agreement", "psi",
+                             "ks_statistic", "ks_pvalue", "inputs", "invalid_inputs", "scored",
+                             "unmatched", "decisions", "rows_per_s", "min_agreement",
+                             "max_quantile_distance", "max_psi"))
     q = summary["quantiles"]
     quantile_rows = "".join(
         f"<tr><td>{level:g}</td><td>{_number(c)}</td><td>{_number(p)}</td></tr>"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -41,6 +41,10 @@ class Comparison:
     """Archived decision records (deduplicated)."""
     score_seconds: float
     """Time spent decoding and scoring the inputs."""
+    production_models: list[tuple[str, str]] = field(default_factory=list)
+    """(model, version) that gave each production score (empty when not known)."""
+    rows: np.ndarray | None = None
+    """Every scored request's features, in the candidate's order (for input drift)."""
 
     @property
     def rows_per_s(self) -> float:
@@ -50,6 +54,13 @@ class Comparison:
 def score_inputs(values: list[bytes | None], model: Model,
                  batch_size: int = 4096) -> tuple[list[str], np.ndarray, int]:
     """``(ids, scores, invalid)``: each distinct valid request scored once, in archive order."""
+    ids, scores, invalid, _ = score_rows(values, model, batch_size)
+    return ids, scores, invalid
+
+
+def score_rows(values: list[bytes | None], model: Model, batch_size: int = 4096
+               ) -> tuple[list[str], np.ndarray, int, np.ndarray]:
+    """:func:`score_inputs` and the feature rows scored (float32, in the model's order)."""
     names = model.feature_names
     ids: list[str] = []
     rows: list[list[float]] = []
@@ -70,12 +81,19 @@ def score_inputs(values: list[bytes | None], model: Model,
     scores = np.empty(len(rows), dtype=np.float64)
     for begin in range(0, len(rows), batch_size):
         scores[begin:begin + batch_size] = model.predict(matrix[begin:begin + batch_size])[0]
-    return ids, scores, invalid
+    return ids, scores, invalid, matrix
 
 
 def production_scores(values: list[bytes | None], against: str = CHOSEN) -> dict[str, float]:
     """Request id -> the recorded score of model ``against`` (or of the chosen model)."""
-    found: dict[str, float] = {}
+    return {rid: answer[0] for rid, answer in production_answers(values, against).items()}
+
+
+def production_answers(values: list[bytes | None], against: str = CHOSEN
+                       ) -> dict[str, tuple[float, str, str]]:
+    """Request id -> (score, model, version) of the recorded answer of model ``against`` (or
+    of the chosen model). Shadow answers are never production's."""
+    found: dict[str, tuple[float, str, str]] = {}
     for value in values:
         if not value:
             continue
@@ -87,9 +105,9 @@ def production_scores(values: list[bytes | None], against: str = CHOSEN) -> dict
             continue
         wanted = decision.chosen if against == CHOSEN else against
         for candidate in decision.candidates:
-            if (candidate.model == wanted and candidate.score is not None
-                    and math.isfinite(candidate.score)):
-                found[decision.id] = candidate.score
+            if (candidate.model == wanted and not candidate.shadow
+                    and candidate.score is not None and math.isfinite(candidate.score)):
+                found[decision.id] = (candidate.score, candidate.model, candidate.version)
                 break
     return found
 
@@ -98,19 +116,21 @@ def compare(inputs: pa.Table, decisions: pa.Table, model: Model, against: str = 
             batch_size: int = 4096) -> Comparison:
     """Score ``inputs`` (archive rows) with ``model`` and join with ``decisions`` by request id."""
     started = time.perf_counter()
-    ids, scores, invalid = score_inputs(inputs["value"].to_pylist(), model, batch_size)
+    ids, scores, invalid, rows = score_rows(inputs["value"].to_pylist(), model, batch_size)
     seconds = time.perf_counter() - started
-    recorded = production_scores(decisions["value"].to_pylist(), against)
+    recorded = production_answers(decisions["value"].to_pylist(), against)
     keep = [i for i, rid in enumerate(ids) if rid in recorded]
     joined_ids = [ids[i] for i in keep]
     return Comparison(
         ids=joined_ids,
         candidate=scores[keep] if keep else np.zeros(0),
-        production=np.array([recorded[rid] for rid in joined_ids], dtype=np.float64),
+        production=np.array([recorded[rid][0] for rid in joined_ids], dtype=np.float64),
         inputs=inputs.num_rows,
         invalid=invalid,
         scored=len(ids),
         unmatched=len(ids) - len(keep),
         decisions=decisions.num_rows,
         score_seconds=seconds,
+        production_models=[recorded[rid][1:] for rid in joined_ids],
+        rows=rows,
     )

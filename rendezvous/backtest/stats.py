@@ -1,4 +1,5 @@
-"""Comparing two score distributions: agreement, quantiles, PSI and KS. Pure numpy/scipy."""
+"""Comparing two score distributions: rank and label agreement, quantiles, PSI and KS; input
+drift against a training reference. Pure numpy/scipy."""
 
 from __future__ import annotations
 
@@ -19,6 +20,30 @@ def agreement(candidate: np.ndarray, production: np.ndarray, threshold: float = 
     if len(candidate) == 0:
         return float("nan")
     return float(np.mean((candidate >= threshold) == (production >= threshold)))
+
+
+def rank_agreement(candidate: np.ndarray, production: np.ndarray) -> float:
+    """Spearman's rank correlation of the two scores on the same rows, in [-1, 1]: 1 when
+    both order the requests alike, whatever their scales. NaN for fewer than 2 rows or a
+    constant side."""
+    if len(candidate) != len(production):
+        raise ValueError(f"{len(candidate)} candidate scores vs {len(production)} production")
+    if len(candidate) < 2 or np.ptp(candidate) == 0 or np.ptp(production) == 0:
+        return float("nan")
+    return float(stats.spearmanr(candidate, production).statistic)
+
+
+def feature_psi(rows: np.ndarray, levels: list[float], reference: list[float]) -> float:
+    """PSI of one feature's values ``rows`` against its reference quantiles at ``levels``:
+    the reference's inner quantiles are the bins (as the monitor bins them)."""
+    from rendezvous.monitor.stats import psi as binned_psi
+    from rendezvous.monitor.stats import psi_bins
+
+    if len(rows) == 0:
+        return float("nan")
+    edges, expected = psi_bins(reference, levels)
+    counts = np.bincount(np.searchsorted(edges, rows, side="right"), minlength=len(expected))
+    return float(binned_psi(expected, counts.tolist()))
 
 
 def quantiles(scores: np.ndarray, levels: tuple[float, ...] = QUANTILE_LEVELS) -> list[float]:

@@ -23,6 +23,7 @@ SUBCOMMANDS = [
     ("worker", "worker"),
     ("serve", "serve"),
     ("policy", "policy"),
+    ("model", "model"),
     ("decoy", "decoy"),
     ("replay", "replay"),
     ("backtest", "backtest"),

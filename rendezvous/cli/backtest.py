@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,6 +14,7 @@ from rendezvous.backtest import CHOSEN, BacktestConfig
 from rendezvous.backtest import backtest as run_backtest
 from rendezvous.cli.common import clear_errors, settings
 from rendezvous.model import Model, ModelError, load_model, resolve_model
+from rendezvous.settings import Settings
 
 
 def _load(model: str, models_dir: Path) -> Model:
@@ -31,39 +35,77 @@ def _load(model: str, models_dir: Path) -> Model:
                    f"{CHOSEN!r} = the answer production gave.")
 @click.option("--report", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for report.html, summary.json and the PNG plots.")
-@click.option("--min-agreement", type=float, default=0.95, show_default=True,
-              help="Fail (exit 3) below this share of same labels.")
+@click.option("--min-agreement", type=float, default=0.7, show_default=True,
+              help="Fail (exit 3) below this rank agreement (Spearman's rho) with "
+                   "production's scores.")
+@click.option("--max-quantile-distance", type=float, default=0.2, show_default=True,
+              help="Fail (exit 3) above this distance (0..1) between the two scores' "
+                   "distributions, each mapped to quantiles of its own training reference.")
 @click.option("--max-psi", type=float, default=0.2, show_default=True,
-              help="Fail (exit 3) above this PSI between the score distributions.")
+              help="Fail (exit 3) above this PSI of an input feature against the "
+                   "candidate's training reference.")
 @click.option("--threshold", type=float, default=0.5, show_default=True,
-              help="Score at and above which the label is 1.")
+              help="Score at and above which the label is 1 (for the reported label "
+                   "agreement).")
+@click.option("--record/--no-record", default=True, show_default=True,
+              help="Record the verdict on the control topic as the last backtest of this "
+                   "model version (`rendezvous model promote` requires a pass).")
+@click.option("--actor", default=None, help="Who ran it, recorded; default: the OS user.")
 @click.option("--from", "start", default=None, help="First record time: ISO-8601 or epoch ms.")
 @click.option("--to", "end", default=None, help="End record time (exclusive), same forms.")
 @click.pass_context
 def backtest(ctx: click.Context, archive: Path, model_ref: str, against: str, report: Path,
-             min_agreement: float, max_psi: float, threshold: float, start: str | None,
+             min_agreement: float, max_quantile_distance: float, max_psi: float,
+             threshold: float, record: bool, actor: str | None, start: str | None,
              end: str | None) -> None:
     """Score the archived inputs with a candidate model and compare with production.
 
     Exit status: 0 = within thresholds, 3 = outside them or nothing to compare,
     1 = error. Writes REPORT/summary.json, report.html, qq.png, histograms.png.
     """
+    s_ = settings()
     config = BacktestConfig(archive=archive, report=report, against=against,
-                            min_agreement=min_agreement, max_psi=max_psi,
-                            threshold=threshold, start=start, end=end)
+                            min_agreement=min_agreement,
+                            max_quantile_distance=max_quantile_distance, max_psi=max_psi,
+                            threshold=threshold, start=start, end=end,
+                            models_dir=s_.models_dir)
     with clear_errors():
         try:
-            model = _load(model_ref, settings().models_dir)
+            model = _load(model_ref, s_.models_dir)
             result = run_backtest(model, config)
         except (ArchiveError, ModelError) as exc:
             raise click.ClickException(str(exc)) from exc
+    if record:
+        _record(s_, model, result.summary, actor)
     s = result.summary
     for skip in s["skipped_files"]:
         click.echo(f"skipped unreadable archive file {skip['path']}: {skip['reason']}", err=True)
     click.echo(f"{s['candidate']} vs {s['against']}: {s['rows']:,} rows, agreement "
-               f"{s['agreement']:.4f}, PSI {s['psi']:.4f}, KS {s['ks_statistic']:.4f}, "
-               f"{s['rows_per_s']:,.0f} rows/s -> {'passed' if s['passed'] else 'FAILED'}")
+               f"{s['agreement']:.4f}, quantile distance {s['quantile_distance']:.4f}, input "
+               f"PSI {s['input_psi']:.4f}, {s['rows_per_s']:,.0f} rows/s -> "
+               f"{'passed' if s['passed'] else 'FAILED'}")
     for failure in s["failures"]:
         click.echo(f"  {failure}", err=True)
     click.echo(f"report: {report / 'report.html'}")
     ctx.exit(result.exit_status)
+
+
+def _record(s: Settings, model: Model, summary: dict[str, Any], actor: str | None) -> None:
+    """Publish the verdict as the last backtest of this version; a warning if it cannot."""
+    from confluent_kafka import KafkaException
+
+    from rendezvous.errors import RendezvousError
+    from rendezvous.messages import BacktestVerdict
+    from rendezvous.registry import default_actor, publish_verdict
+
+    metrics = {k: float(summary[k]) for k in ("rows", "agreement", "quantile_distance",
+                                              "input_psi", "label_agreement")
+               if isinstance(summary.get(k), int | float) and math.isfinite(summary[k])}
+    verdict = BacktestVerdict(model.name, model.version, bool(summary["passed"]),
+                              summary["against"], list(summary["failures"]), metrics,
+                              actor or default_actor(), time.time() * 1000.0)
+    try:
+        publish_verdict(s, verdict)
+    except (RendezvousError, KafkaException) as exc:
+        click.echo(f"warning: verdict not recorded on the control topic ({exc}); "
+                   "`rendezvous model promote` will not see it", err=True)

@@ -24,9 +24,13 @@ from rendezvous.cli.common import clear_errors, settings
                    "components answer their first seconds slowly. 0 = none.")
 @click.option("--keep-running", is_flag=True,
               help="After the summary, keep the pipeline up for other clients until Ctrl-C.")
+@click.option("--lifecycle/--no-lifecycle", default=True, show_default=True,
+              help="After the load: send feedback labels, retrain the primary from the "
+                   "archive and feedback, shadow it, backtest it, promote it, roll it back.")
 @click.pass_context
 def demo(ctx: click.Context, events: int, rate: float, deadline_ms: float,
-         archive: Path | None, warm_up_s: float, keep_running: bool) -> None:
+         archive: Path | None, warm_up_s: float, keep_running: bool,
+         lifecycle: bool) -> None:
     """Start Kafka + Redis (unless given) and every component, stream events, print a summary.
 
     Uses KAFKA_BOOTSTRAP_SERVERS/REDIS_URL or a running `rendezvous local up`,
@@ -38,7 +42,8 @@ def demo(ctx: click.Context, events: int, rate: float, deadline_ms: float,
     from rendezvous.demo import DemoOptions, run_demo
 
     options = DemoOptions(events=events, rate=rate, deadline_ms=deadline_ms, archive=archive,
-                          keep_running=keep_running, warm_up_s=warm_up_s)
+                          keep_running=keep_running, warm_up_s=warm_up_s,
+                          lifecycle=lifecycle)
     with clear_errors():
         status = run_demo(settings(), options)
     ctx.exit(status)

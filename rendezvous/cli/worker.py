@@ -12,7 +12,12 @@ from rendezvous.settings import WorkerSettings
 @click.option("--model", "model_name", required=True,
               help="Model to serve: a directory name under the models dir (primary, canary).")
 @click.option("--version", "version", default=None,
-              help="Model version; default: the newest under models/<name>/.")
+              help="Serve this version only; default: follow the model registry on the "
+                   "control topic (the live version, swapped without a restart; the newest "
+                   "under models/<name>/ until one is published).")
+@click.option("--shadow", is_flag=True,
+              help="Score the registry's shadow versions instead (consumer group "
+                   "worker-MODEL-shadow): recorded in decisions as candidates, never chosen.")
 @click.option("--max-batch", type=click.IntRange(min=1), default=None,
               help="Most records scored in one inference call."
                    + default(WorkerSettings, "max_batch"))
@@ -27,7 +32,7 @@ from rendezvous.settings import WorkerSettings
 @click.option("--instance-id", "instance", default=None,
               help="Static group membership id: a restarted worker with the same id gets its "
                    "partitions back at once instead of after the session timeout.")
-def worker(model_name: str, version: str | None, max_batch: int | None,
+def worker(model_name: str, version: str | None, shadow: bool, max_batch: int | None,
            max_wait_ms: float | None, delay_ms: float | None, metrics_port: int | None,
            instance: str | None) -> None:
     """Score input events with one model and write one score per event to the scores topic.
@@ -50,6 +55,7 @@ def worker(model_name: str, version: str | None, max_batch: int | None,
     s = settings(metrics_port=metrics_port, worker={
         "max_batch": max_batch, "max_wait_ms": max_wait_ms, "delay_ms": delay_ms})
     with clear_errors():
-        runner.run(s, model_name, version=version, max_batch=s.worker.max_batch,
+        runner.run(s, model_name, version=version, role="shadow" if shadow else "live",
+                   max_batch=s.worker.max_batch,
                    max_wait_ms=s.worker.max_wait_ms, delay_ms=s.worker.delay_ms,
                    metrics_port=s.metrics_port, instance=instance)

@@ -82,8 +82,10 @@ class Mailbox:
     def add(self, score: Score, arrived_ms: float) -> bool:
         """Record ``score``; False when its model had answered already (the first answer counts)."""
         model = score.model
+        if score.shadow:
+            return self._add_shadow(score, arrived_ms)
         for candidate in self.candidates:
-            if candidate.model == model:
+            if candidate.model == model and not candidate.shadow:
                 return False
         reason = self.policy.judge(score)
         self.candidates.append(
@@ -101,6 +103,21 @@ class Mailbox:
         self.answered |= 1 << rank
         while self.answered >> self.frontier & 1:
             self.frontier += 1
+        return True
+
+    def _add_shadow(self, score: Score, arrived_ms: float) -> bool:
+        """A shadow version's answer: a candidate of the record, never a rank, never chosen."""
+        for candidate in self.candidates:
+            if candidate.shadow and candidate.model == score.model \
+                    and candidate.version == score.version:
+                return False
+        reason = self.policy.judge(score)
+        self.candidates.append(
+            Candidate(
+                score.model, score.version, score.score, arrived_ms - self.ts_ms, reason is None,
+                reason, score.scored_ms - score.received_ms if score.scored_ms else None, True,
+            )
+        )  # fmt: skip
         return True
 
     def decide(self, now_ms: float) -> Outcome:
@@ -148,7 +165,7 @@ class Mailbox:
 
     def _misses(self, below: int) -> str:
         """Why each model more preferred than rank ``below`` was passed over."""
-        by_model = {c.model: c for c in self.candidates}
+        by_model = {c.model: c for c in self.candidates if not c.shadow}
         parts = []
         for model in self.policy.prefer[:below]:
             candidate = by_model.get(model)
@@ -175,15 +192,16 @@ class Mailbox:
     ) -> Outcome:
         self.decided = True
         rid = self.request_id
-        answered = [c.model for c in self.candidates if c.valid]
+        answered = [c.model for c in self.candidates if c.valid and not c.shadow]
         latency = now_ms - self.ts_ms
         quantiles = None
         # Positional arguments, in field order: measurably cheaper on the hot path.
+        model: str | None = None
+        version: str | None = None
         if chosen is None:
-            model = None
             scored = Scored(rid, status, None, None, None, None, latency, answered, reason, now_ms)
         else:
-            model = chosen.model
+            model, version = chosen.model, chosen.version
             raw = chosen.score
             # The preferred model's answer ("ok") is on its own scale: nothing to map.
             score, quantiles = (raw, None) if status == "ok" else self._on_preferred_scale(chosen)
@@ -193,7 +211,7 @@ class Mailbox:
             )  # fmt: skip
         decision = Decision(
             rid, status, model, self.candidates, self.deadline_ms, now_ms, self.ts_ms, quantiles,
-            self.provisional, self.provisional_ms,
+            self.provisional, self.provisional_ms, version=version,
         )  # fmt: skip
         return Outcome(rid, scored, decision)
 

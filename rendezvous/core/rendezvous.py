@@ -29,6 +29,9 @@ once when a valid answer is in and every more preferred model that has not
 answered has a live p99 latency at or past the time the request must be
 decided by (it would not answer in time: no need to wait for it).
 
+A shadow version's answer (``Score.shadow``) is recorded among the decision's
+candidates when it arrives before the decision, and never chosen nor waited for.
+
 A policy change applies to requests opened after it: each request keeps the
 preference, rules and default deadline it was opened with, so one request is
 never judged by two policies.
@@ -160,7 +163,8 @@ class Rendezvous:
         box = self._pending.get(rid)
         if box is None:
             if rid in self._decided_ts:
-                self._record_late(score, now)
+                if not score.shadow:  # a shadow answer is never an answer, so never late
+                    self._record_late(score, now)
             else:
                 self._orphans.add(score, now)
             return []

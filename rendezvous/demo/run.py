@@ -3,13 +3,15 @@
 Start (or reuse) Kafka and Redis, apply the topics under a fresh prefix, start
 every component as its own process, stream events at a fixed rate, read the
 results back, then report: results, latency, deadline misses, the archive, the
-monitor's alerts and a backtest of the canary on what was just archived.
+monitor's alerts and a backtest of the canary on what was just archived; then the model
+lifecycle on that archive and its feedback (see :mod:`rendezvous.demo.lifecycle`).
 Everything it started is stopped at the end, or on Ctrl-C/SIGTERM at any point.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -63,6 +65,8 @@ class DemoOptions:
     """Seconds of load at ``rate`` before the measured events, not counted: a fresh broker
     and fresh components answer their first seconds slowly (JIT, first connections)."""
     seed: int = 0
+    lifecycle: bool = True
+    """After the load: feedback, retrain the primary, shadow, backtest, promote, roll back."""
 
 
 def run_demo(settings: Settings, options: DemoOptions, out: TextIO | None = None,
@@ -85,12 +89,15 @@ def _demo(settings: Settings, options: DemoOptions, say: Callable[[str], None],
     say(f"run directory {run_dir}")
     with lease(settings, say, guard=lambda reraise: deferred(say, reraise)) as stack:
         demo_settings = stack.settings(settings, topic_prefix=f"{run_id}.")
+        if options.lifecycle:  # new versions go to a models directory of this run's own
+            demo_settings = demo_settings.model_copy(
+                update={"models_dir": _own_models(demo_settings.models_dir, run_dir)})
         say(f"Kafka {stack.bootstrap_servers}, Redis {stack.redis_url} ({stack.origin}); "
             f"topics {demo_settings.topic_prefix}*")
         apply_topics(demo_settings)
         producer = warm_producer(demo_settings)
         spec = PipelineSpec(archive=archive, monitor_window_s=options.monitor_window_s,
-                            gateway=True)
+                            gateway=True, shadow=options.lifecycle)
         components = Components(demo_settings, run_dir, spec, say)
         try:
             say("starting the pipeline:")
@@ -147,7 +154,25 @@ def _measure(settings: Settings, options: DemoOptions, components: Components,
 
     summary = Summary(options.events, options.rate, options.deadline_ms, load, stats, alerts,
                       closed, relay=relay_line(settings), gateway=gateway, warm_up=warm.sent)
-    return _with_backtest(summary, settings, archive, run_dir / "backtest", say)
+    summary = _with_backtest(summary, settings, archive, run_dir / "backtest", say)
+    if not options.lifecycle:
+        return summary
+    from rendezvous.demo import lifecycle
+
+    sent = lifecycle.send_feedback(settings, producer, options.events, options.seed, "demo")
+    say(f"sent {sent:,} feedback labels; the model lifecycle on what production saw:")
+    lines = lifecycle.tell(settings, components, producer, archive, run_dir, options.rate,
+                           options.deadline_ms, say)
+    return replace(summary, lifecycle=lines)
+
+
+def _own_models(source: Path, run_dir: Path) -> Path:
+    """A writable copy of the models directory under ``run_dir`` (retrained versions land
+    there, never in the package)."""
+    target = run_dir / "models"
+    if not target.exists():
+        shutil.copytree(source, target, symlinks=False)
+    return target
 
 
 def _warm_up(settings: Settings, options: DemoOptions, producer: Producer,
@@ -177,7 +202,8 @@ def _with_backtest(summary: Summary, settings: Settings, archive: Path, report: 
     say("backtesting the canary against what production answered...")
     try:
         model = load_model(resolve_model(settings.models_dir, "canary"))
-        result = backtest(model, BacktestConfig(archive=archive, report=report))
+        result = backtest(model, BacktestConfig(archive=archive, report=report,
+                                                models_dir=settings.models_dir))
     except (ArchiveError, ModelError) as exc:
         say(f"backtest skipped: {exc}")
         return summary

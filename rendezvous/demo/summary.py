@@ -32,6 +32,8 @@ class Summary:
     """Events sent before the measured ones, not counted (they are in the archive)."""
     gateway: tuple[str, str] | None = None
     """The curl line of one call through the HTTP gateway, and what it answered."""
+    lifecycle: list[str] | None = None
+    """One line per step of the model lifecycle, when it ran."""
 
     @property
     def deadline_misses(self) -> int:
@@ -104,9 +106,13 @@ def rows(summary: Summary) -> list[tuple[str, str]]:
         b = summary.backtest
         verdict = "passed" if b["passed"] else "FAILED: " + "; ".join(b["failures"])
         out.append(("backtest", f"{b['candidate']} vs {b['against']}: {b['rows']:,} rows, "
-                                f"agreement {b['agreement']:.4f}, PSI {b['psi']:.4f} -> "
-                                f"{verdict} (exit {summary.backtest_exit})"))
+                                f"agreement {b['agreement']:.4f}, quantile distance "
+                                f"{b['quantile_distance']:.4f}, input PSI "
+                                f"{b['input_psi']:.4f} -> {verdict} "
+                                f"(exit {summary.backtest_exit})"))
         out.append(("  report", summary.report or ""))
+    for i, line in enumerate(summary.lifecycle or []):
+        out.append(("lifecycle" if i == 0 else "", line))
     return out
 
 

@@ -27,6 +27,8 @@ class PipelineSpec:
     decoy: bool = True
     gateway: bool = False
     """The HTTP gateway too (``rendezvous up`` and the demo; the benchmarks start their own)."""
+    shadow: bool = False
+    """Also start a shadow worker of the primary (scores the registry's shadow versions)."""
     extra: dict[str, list[str]] = field(default_factory=dict)
     """Extra arguments per component name (``primary``, ``canary``, ``serve-0``, ...)."""
 
@@ -51,6 +53,9 @@ def commands(spec: PipelineSpec) -> dict[str, list[str]]:
         "canary": ["worker", "--model", "canary", "--instance-id", "canary-0",
                    "--metrics-port", "0"],
     }
+    if spec.shadow:
+        cmds["primary-shadow"] = ["worker", "--model", "primary", "--shadow", "--instance-id",
+                                  "primary-shadow-0", "--metrics-port", "0"]
     if spec.decoy:
         cmds["decoy"] = ["decoy", "--archive", str(spec.archive), "--instance-id", "decoy-0",
                          "--roll-seconds", "5", "--metrics-port", "0"]

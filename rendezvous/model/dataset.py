@@ -80,7 +80,7 @@ def sample_events(
     plain Python floats of the float32 rows, so they survive JSON exactly.
     """
     data = load_dataset()
-    rows = np.random.default_rng(seed).integers(0, len(data.X), size=n)
+    rows = _sample_rows(n, seed, len(data.X))
     events: list[dict[str, Any]] = []
     for i, row in enumerate(rows):
         values = [float(v) for v in data.X[row]]
@@ -89,3 +89,14 @@ def sample_events(
         )
         events.append({"id": f"{prefix}-{seed}-{i}", "features": features})
     return events
+
+
+def sample_labels(n: int, seed: int = 0) -> list[int]:
+    """The true labels of :func:`sample_events` ``(n, seed)``, in the same order (the ground
+    truth a feedback topic would carry)."""
+    data = load_dataset()
+    return [int(data.y[row]) for row in _sample_rows(n, seed, len(data.X))]
+
+
+def _sample_rows(n: int, seed: int, total: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, total, size=n)

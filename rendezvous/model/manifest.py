@@ -65,6 +65,21 @@ class Metrics(msgspec.Struct, frozen=True):
     rows: int
 
 
+class TrainingData(msgspec.Struct, frozen=True):
+    """What a version retrained from production traffic learned from (``model train``)."""
+
+    source: str
+    """Where the rows came from, e.g. ``archive+feedback``."""
+    first_ms: float
+    """Record time of the earliest training row, epoch ms."""
+    last_ms: float
+    """Record time of the latest training row, epoch ms."""
+    rows: int
+    """Labelled rows, training and held out."""
+    train_rows: int
+    held_out_rows: int
+
+
 class Manifest(msgspec.Struct, frozen=True):
     """Everything known about one model version; read from and written to ``model.yaml``."""
 
@@ -80,6 +95,8 @@ class Manifest(msgspec.Struct, frozen=True):
     """What was trained, e.g. the scikit-learn estimator's repr."""
     trained_with: dict[str, str] = {}
     """Library versions used to train and export, for reproducing the artifact."""
+    training: TrainingData | None = None
+    """The data window of a version retrained from archived traffic (None: bundled data)."""
 
     @property
     def feature_names(self) -> list[str]:
@@ -95,7 +112,10 @@ def score_quantiles(manifest: Manifest) -> Quantiles | None:
 
 def manifest_to_yaml(manifest: Manifest) -> str:
     """The manifest as YAML text, fields in declaration order."""
-    return yaml.safe_dump(msgspec.to_builtins(manifest), sort_keys=False, width=100)
+    fields = msgspec.to_builtins(manifest)
+    if fields.get("training") is None:
+        fields.pop("training", None)
+    return yaml.safe_dump(fields, sort_keys=False, width=100)
 
 
 def write_manifest(manifest: Manifest, directory: Path) -> Path:

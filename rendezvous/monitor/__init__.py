@@ -37,6 +37,10 @@ Prometheus series (window gauges describe the latest *closed* window):
 ``rendezvous_monitor_decision_rate{status}``    ok / fallback / timeout / rejected fraction
 ``rendezvous_monitor_disagreement{primary,canary}``   fraction predicting different classes
 ``rendezvous_monitor_score_distance{primary,canary}`` mean |quantile difference| (p5..p95)
+``rendezvous_monitor_quantile_distance{primary,canary}`` the same, each score first mapped to
+                                                  its quantile under its own model's reference
+``rendezvous_monitor_rank_gap{primary,canary}``   mean |quantile(primary) - quantile(canary)|
+                                                  per request: 0 when both rank alike
 ``rendezvous_monitor_inputs``                   inputs binned for drift
 ``rendezvous_monitor_psi{feature}``             PSI against the training reference
 ``rendezvous_monitor_labelled{model}``          decisions joined to a feedback label

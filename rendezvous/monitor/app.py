@@ -30,7 +30,7 @@ from rendezvous.monitor import exposition, http
 from rendezvous.monitor.drift import DriftReference
 from rendezvous.monitor.errors import MonitorError
 from rendezvous.monitor.fetching import QuietSensor, fetch_in_bulk
-from rendezvous.monitor.state import MonitorState
+from rendezvous.monitor.state import MonitorState, score_references
 from rendezvous.process import CpuBudget, yield_cpu
 from rendezvous.readiness import announce_ready
 from rendezvous.settings import Settings
@@ -57,7 +57,7 @@ class Monitor:
         reference = DriftReference.load(settings.models_dir, options.reference_model)
         self.state = MonitorState(options.window_s, reference, options.primary, options.canary,
                                   options.grace_s, options.keep_windows, options.join_ttl_s,
-                                  options.thresholds)
+                                  options.thresholds, score_references(settings.models_dir))
         self.partitions = _min_partitions(settings, [settings.topic(t) for t in SOURCES])
         settings.monitor_datadir.mkdir(parents=True, exist_ok=True)  # faust does not
         self.app = faust.App(

@@ -81,7 +81,7 @@ class WindowCollector(Collector):
                     g["decision_rate"].add_metric([status], rate)
         pair = view.get("pair")
         if pair:
-            for name in ("disagreement", "score_distance"):
+            for name in ("disagreement", "score_distance", "quantile_distance", "rank_gap"):
                 if _finite(pair[name]):
                     g[name].add_metric([pair["primary"], pair["canary"]], pair[name])
         drift = view.get("drift")
@@ -117,6 +117,10 @@ _WINDOW_SERIES = [
      ["primary", "canary"]),
     ("score_distance", "Mean absolute difference of canary and primary score quantiles.",
      ["primary", "canary"]),
+    ("quantile_distance", "The same after mapping each score to its quantile under its own "
+     "model's training reference (0..1, scale-free).", ["primary", "canary"]),
+    ("rank_gap", "Mean |quantile(primary) - quantile(canary)| per request, each under its "
+     "own reference: 0 when both rank requests alike.", ["primary", "canary"]),
     ("inputs", "Input events binned for drift in the window.", []),
     ("psi", "Population stability index of each feature against the training reference.",
      ["feature"]),

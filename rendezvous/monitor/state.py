@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from rendezvous.messages import Decision, Feedback, InputEvent, feature_row
+from rendezvous.model import ModelError, load_manifest, resolve_model
+from rendezvous.model.manifest import score_quantiles
+from rendezvous.model.quantiles import Quantiles
 from rendezvous.monitor import alerts
 from rendezvous.monitor.drift import DriftReference
 from rendezvous.monitor.windows import (
@@ -32,20 +37,53 @@ from rendezvous.monitor.windows import (
     window_start,
 )
 
+ScoreReferences = Callable[[str, str], Quantiles | None]
+"""(model, version) -> the reference quantile function of its score (None: unknown)."""
+
+
+def score_references(models_dir: Path) -> ScoreReferences:
+    """Looks up (and keeps) each model version's reference quantile function in
+    ``models_dir``; None for a version it does not have."""
+    found: dict[tuple[str, str], Quantiles | None] = {}
+
+    def lookup(model: str, version: str) -> Quantiles | None:
+        key = (model, version)
+        if key not in found:
+            try:
+                manifest = load_manifest(resolve_model(models_dir, model, version))
+                found[key] = score_quantiles(manifest)
+            except (ModelError, ValueError):
+                found[key] = None
+        return found[key]
+
+    return lookup
+
+
+def shadow_subject(model: str, version: str) -> str:
+    """The name a shadow version's answers are counted under: ``primary:2:shadow``."""
+    return f"{model}:{version}:shadow"
+
 
 class MonitorState:
-    """Tumbling windows of ``window_s`` over scores, decisions, inputs and feedback."""
+    """Tumbling windows of ``window_s`` over scores, decisions, inputs and feedback.
+
+    A shadow version's candidates are counted as a model of their own
+    (:func:`shadow_subject`), with accuracy and AUC from feedback, never mixed with the
+    live version's. With ``score_references``, canary and primary are also compared on
+    one scale: each score mapped to its quantile under its own model's reference."""
 
     def __init__(self, window_s: float, reference: DriftReference | None = None,
                  primary: str = "primary", canary: str = "canary", grace_s: float = 1.0,
                  keep_windows: int = 10, join_ttl_s: float = 600.0,
-                 thresholds: alerts.Thresholds | None = None) -> None:
+                 thresholds: alerts.Thresholds | None = None,
+                 score_references: ScoreReferences | None = None) -> None:
         self.window_ms = max(1, int(window_s * 1000))
         self.grace_ms = int(grace_s * 1000)
         self.keep_ms = keep_windows * self.window_ms
         self.join_ttl_ms = int(join_ttl_s * 1000)
         self.reference, self.primary, self.canary = reference, primary, canary
         self.thresholds = thresholds or alerts.Thresholds()
+        self.score_references = score_references
         self.aggs: dict[str, Aggregate] = {}
         self.decided: dict[str, tuple[int, dict[str, float]]] = {}
         self.labels: dict[str, tuple[int, int]] = {}  # id -> (label, window of arrival)
@@ -83,11 +121,13 @@ class MonitorState:
         if decision.provisional is not None:
             d.provisional += 1
         valid: dict[str, float] = {}
+        versions: dict[str, str] = {}
         # Every answer that reached the rendezvous is a candidate of its decision, so the
         # decisions alone describe each model (reading the scores topic too doubled the
         # monitor's load for the same numbers).
         for c in decision.candidates:
-            m: ModelWindow = self._agg("model", c.model, ws)
+            subject = shadow_subject(c.model, c.version) if c.shadow else c.model
+            m: ModelWindow = self._agg("model", subject, ws)
             m.candidates += 1
             m.scores += 1
             m.latency_ms.add(max(c.latency_ms, 0.0))
@@ -98,7 +138,8 @@ class MonitorState:
             if c.score is not None and math.isfinite(c.score):
                 m.score.add(c.score)
                 if c.valid:
-                    valid[c.model] = c.score
+                    valid[subject] = c.score
+                    versions[subject] = c.version
                     continue
             m.invalid += 1
         for model, late in decision.late.items():
@@ -110,6 +151,7 @@ class MonitorState:
             pair.disagree += int((valid[self.primary] >= 0.5) != (valid[self.canary] >= 0.5))
             pair.primary.add(valid[self.primary])
             pair.canary.add(valid[self.canary])
+            self._mapped(pair, valid, versions)
         if valid:
             pending = self.labels.pop(decision.id, None)
             if pending is not None:
@@ -118,6 +160,22 @@ class MonitorState:
             else:
                 self.decided[decision.id] = (ws, valid)
                 self._dirty.add(f"r|{decision.id}")
+
+    def _mapped(self, pair: PairWindow, valid: dict[str, float],
+                versions: dict[str, str]) -> None:
+        """Both scores of a pair as quantiles of their own references (when both are known)."""
+        if self.score_references is None:
+            return
+        p = self.score_references(self.primary, versions[self.primary])
+        c = self.score_references(self.canary, versions[self.canary])
+        if p is None or c is None:
+            return
+        qp = p.quantile_of(valid[self.primary])
+        qc = c.quantile_of(valid[self.canary])
+        pair.mapped += 1
+        pair.rank_gap_ppm += round(abs(qp - qc) * 1_000_000)
+        pair.primary_q.add(qp)
+        pair.canary_q.add(qc)
 
     def observe_input(self, event: InputEvent, record_ts_ms: float) -> bool:
         """Count an input's features into its window; False when they do not fit the model."""

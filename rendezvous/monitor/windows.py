@@ -138,18 +138,26 @@ class PairWindow(Aggregate):
     """Canary vs primary on the requests both answered validly in one window."""
 
     kind = "pair"
-    counters = ("both", "disagree")
-    sketches = ("primary", "canary")
+    counters = ("both", "disagree", "mapped", "rank_gap_ppm")
+    sketches = ("primary", "canary", "primary_q", "canary_q")
     both: int
     disagree: int
+    mapped: int
+    """Pairs whose scores were also mapped to quantiles of their own references."""
+    rank_gap_ppm: int
+    """Sum of |quantile(primary) - quantile(canary)| over mapped pairs, in millionths."""
     primary: DDSketch
     canary: DDSketch
+    primary_q: DDSketch
+    canary_q: DDSketch
 
     def view(self) -> dict[str, Any]:
         return {
             "both": self.both,
             "disagreement": self.disagree / self.both if self.both else math.nan,
             "score_distance": stats.quantile_distance(self.primary, self.canary),
+            "quantile_distance": stats.quantile_distance(self.primary_q, self.canary_q),
+            "rank_gap": self.rank_gap_ppm / 1e6 / self.mapped if self.mapped else math.nan,
         }
 
 

@@ -35,14 +35,16 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from rendezvous.messages import Score, encode
 from rendezvous.metrics import LagProbe, serve_metrics
-from rendezvous.model import Model, ModelError, load_model, resolve_model
+from rendezvous.model import Model, ModelError, list_versions, load_model, resolve_model
 from rendezvous.readiness import announce_ready
+from rendezvous.registry.control import RegistryWatcher
 from rendezvous.settings import Settings
 from rendezvous.transport import clients as kafka
 from rendezvous.transport.clients import Stopper, produce
 from rendezvous.transport.relay import consume_loop
-from rendezvous.worker.batch import RowBuilder
+from rendezvous.worker.batch import Prepared, RowBuilder
 from rendezvous.worker.errors import WorkerError
+from rendezvous.worker.follow import Follower, Role
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,8 @@ BATCH_SECONDS = Histogram(
     "rendezvous_worker_batch_seconds", "Time from poll to the batch's last produce call.",
     ["model"], buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
 )
+SERVING = Gauge("rendezvous_worker_serving", "1 for each model version this worker scores now.",
+                ["model", "version", "role"])
 LAG = Gauge("rendezvous_worker_lag", "Input records not consumed yet, when sampled.", ["model"])
 
 
@@ -65,37 +69,71 @@ def now_ms() -> float:
 
 
 class Scorer:
-    """The worker's batch handler: decode, one predict call, one produce loop."""
+    """The worker's batch handler: decode, one predict call per version, one produce loop.
 
-    def __init__(self, model: Model, producer: Producer, topic: str,
+    A live worker scores one version, a shadow worker every shadow version (its scores say
+    ``shadow``); :meth:`use` replaces the versions, taking effect at the next batch."""
+
+    def __init__(self, model: Model | None, producer: Producer, topic: str,
                  default_deadline_ms: float, delay_ms: float = 0.0,
-                 margin_ms: float = 0.0) -> None:
-        self.model, self.producer, self.topic = model, producer, topic
-        self.builder = RowBuilder(model.feature_names, default_deadline_ms, margin_ms)
+                 margin_ms: float = 0.0, *, name: str | None = None,
+                 shadow: bool = False) -> None:
+        self.producer, self.topic, self.shadow = producer, topic, shadow
+        self.default_deadline_ms, self.margin_ms = default_deadline_ms, margin_ms
         self.delay_s = delay_ms / 1000.0
-        labels = {"model": model.name}
+        self.models: list[tuple[Model, RowBuilder]] = []
+        self.use([model] if model is not None else [])
+        labels = {"model": name or (model.name if model is not None else "")}
         self.records, self.scored = RECORDS.labels(**labels), SCORED.labels(**labels)
         self.invalid, self.shed = INVALID.labels(**labels), SHED.labels(**labels)
         self.errors, self.batches = ERRORS.labels(**labels), BATCHES.labels(**labels)
 
+    @property
+    def model(self) -> Model | None:
+        """The (first) version scored now."""
+        return self.models[0][0] if self.models else None
+
+    def use(self, models: list[Model]) -> None:
+        """Score these versions from the next batch on (one row builder per feature order)."""
+        builders: dict[tuple[str, ...], RowBuilder] = {}
+        for model, builder in self.models:
+            builders[tuple(model.feature_names)] = builder
+        self.models = [
+            (m, builders.get(tuple(m.feature_names))
+             or RowBuilder(m.feature_names, self.default_deadline_ms, self.margin_ms))
+            for m in models]
+
     def __call__(self, records: list[Message], on_delivery: Callable[..., None]) -> int:
         received = now_ms()
-        batch = self.builder.prepare(records, received)
         self.records.inc(len(records))
         self.batches.inc()
+        produced = 0
+        prepared: dict[int, Prepared] = {}
+        for i, (model, builder) in enumerate(self.models):
+            batch = prepared.get(id(builder))
+            if batch is None:
+                batch = prepared[id(builder)] = builder.prepare(records, received)
+                if i == 0:
+                    self._count(batch)
+            if batch.ids:
+                produced += self._score(model, batch, received, on_delivery)
+        return produced
+
+    def _count(self, batch: Prepared) -> None:
         if batch.invalid:
             self.invalid.inc(len(batch.invalid))
             log.debug("%d invalid inputs, first: %s", len(batch.invalid), batch.invalid[0])
         if batch.shed:
             self.shed.inc(batch.shed)
-        if not batch.ids:
-            return 0
-        name, version = self.model.name, self.model.version
+
+    def _score(self, model: Model, batch: Prepared, received: float,
+               on_delivery: Callable[..., None]) -> int:
+        name, version, shadow = model.name, model.version, self.shadow
         try:
-            scores, labels = self.model.predict(batch.rows)
+            scores, labels = model.predict(batch.rows)
         except Exception as exc:  # ORT raises untyped errors; a failed batch is data, not a crash
             log.exception("%s/%s failed on a batch of %d", name, version, len(batch.ids))
-            return self._produce_errors(batch.ids, batch.partitions, received,
+            return self._produce_errors(model, batch.ids, batch.partitions, received,
                                         f"model failed: {str(exc)[:200]}", on_delivery)
         if self.delay_s:
             time.sleep(self.delay_s)
@@ -104,10 +142,12 @@ class Scorer:
         for rid, partition, score, label in zip(batch.ids, batch.partitions, scores.tolist(),
                                                 labels.tolist(), strict=True):
             if math.isfinite(score):
-                message = Score(rid, name, version, "ok", score, label, received, scored)
+                message = Score(rid, name, version, "ok", score, label, received, scored,
+                                shadow=shadow)
             else:  # a bad output counts as no answer; say so at once rather than at the deadline
                 message = Score(rid, name, version, "error", received_ms=received,
-                                scored_ms=scored, reason="model returned a non-finite score")
+                                scored_ms=scored, reason="model returned a non-finite score",
+                                shadow=shadow)
                 bad += 1
             produce(producer, topic, encode(message), rid, partition=partition,
                     on_delivery=on_delivery)
@@ -116,12 +156,12 @@ class Scorer:
             self.errors.inc(bad)
         return len(batch.ids)
 
-    def _produce_errors(self, ids: list[str], partitions: list[int], received: float,
-                        reason: str, on_delivery: Callable[..., None]) -> int:
+    def _produce_errors(self, model: Model, ids: list[str], partitions: list[int],
+                        received: float, reason: str, on_delivery: Callable[..., None]) -> int:
         scored = now_ms()
         for rid, partition in zip(ids, partitions, strict=True):
-            message = Score(rid, self.model.name, self.model.version, "error",
-                            received_ms=received, scored_ms=scored, reason=reason)
+            message = Score(rid, model.name, model.version, "error", received_ms=received,
+                            scored_ms=scored, reason=reason, shadow=self.shadow)
             produce(self.producer, self.topic, encode(message), rid, partition=partition,
                     on_delivery=on_delivery)
         self.errors.inc(len(ids))
@@ -137,37 +177,81 @@ def load(settings: Settings, model_name: str, version: str | None = None) -> Mod
 
 
 def run(settings: Settings, model_name: str, *, version: str | None = None,
-        max_batch: int = 512, max_wait_ms: float = 2.0, delay_ms: float = 0.0,
-        metrics_port: int | None = None, instance: str | None = None,
+        role: Role = "live", max_batch: int = 512, max_wait_ms: float = 2.0,
+        delay_ms: float = 0.0, metrics_port: int | None = None, instance: str | None = None,
         stopper: Stopper | None = None) -> None:
-    """Serve ``model_name`` until SIGTERM/SIGINT (or ``stopper``); returns after draining."""
-    model = load(settings, model_name, version)
+    """Serve ``model_name`` until SIGTERM/SIGINT (or ``stopper``); returns after draining.
+
+    With ``version`` the worker serves that version only; otherwise it follows the model
+    registry on the control topic: the live version (``role="live"``) or every shadow
+    version (``role="shadow"``, its own consumer group), swapped between two batches."""
+    if role == "shadow" and version is not None:
+        raise WorkerError("a shadow worker follows the registry's shadow versions; "
+                          "drop --version (or run a live worker pinned to it)")
+    follower: Follower | None = None
+    if version is not None:
+        models = [load(settings, model_name, version)]
+    else:
+        versions = list_versions(settings.models_dir, model_name)
+        if not versions:
+            load(settings, model_name)  # raises, saying which models exist
+        follower = Follower(RegistryWatcher(settings, name=f"registry-{model_name}"),
+                            model_name, role, lambda v: load(settings, model_name, v),
+                            versions[-1])
+        models = follower.initial()
     if metrics_port is not None:
         settings = settings.model_copy(update={"metrics_port": metrics_port})
     port = serve_metrics(settings)
     stopper = stopper or Stopper()
-    group = settings.group(f"worker-{model.name}")
+    group = settings.group(f"worker-{model_name}" + ("-shadow" if role == "shadow" else ""))
     extra = {"group.instance.id": f"{group}-{instance}"} if instance else {}
     consumer = kafka.make_consumer(settings, group, **extra)
     producer = kafka.make_producer(settings)
-    scorer = Scorer(model, producer, settings.topic("scores"), settings.default_deadline_ms,
-                    delay_ms, margin_ms=settings.serve.margin_min_ms)
-    batch_seconds = BATCH_SECONDS.labels(model=model.name)
-    lag = LagProbe(consumer, LAG.labels(model=model.name))
+    scorer = Scorer(None, producer, settings.topic("scores"), settings.default_deadline_ms,
+                    delay_ms, margin_ms=settings.serve.margin_min_ms, name=model_name,
+                    shadow=role == "shadow")
+    scorer.use(models)
+    batch_seconds = BATCH_SECONDS.labels(model=model_name)
+    lag = LagProbe(consumer, LAG.labels(model=model_name))
+
+    def in_use() -> str:
+        return ",".join(m.version for m, _ in scorer.models) or "none"
+
+    def show_serving(before: list[str]) -> None:
+        for v in before:
+            SERVING.remove(model_name, v, role)
+        for m, _ in scorer.models:
+            SERVING.labels(model_name, m.version, role).set(1)
+
+    show_serving([])
 
     def ready() -> None:
-        announce_ready("worker", f"model={model.name} version={model.version} "
+        announce_ready("worker", f"model={model_name} version={in_use()} role={role} "
                                  f"metrics={port if port is not None else 'off'}")
 
     def observe(records: list[Message], seconds: float) -> None:
         if records:
             batch_seconds.observe(seconds)
         lag.maybe_update()
+        if follower is not None:
+            follower.check()
+            swapped = follower.take()
+            if swapped is not None:  # between two batches: the next one is scored by these
+                before = in_use()
+                old = [m.version for m, _ in scorer.models]
+                scorer.use(swapped)
+                show_serving(old)
+                log.warning("%s worker of %s swapped versions %s -> %s", role, model_name,
+                            before, in_use())
 
-    log.info("worker %s/%s on %s (group %s, batch <= %d, wait <= %g ms, delay %g ms)",
-             model.name, model.version, settings.topic("input"), group, max_batch, max_wait_ms,
-             delay_ms)
-    consume_loop(consumer, producer, settings.topic("input"), scorer, max_batch=max_batch,
-                 max_wait_s=max_wait_ms / 1000.0, stopper=stopper, on_first_assign=ready,
-                 on_poll=observe)
-    log.info("worker %s stopped after draining", model.name)
+    log.info("%s worker %s/%s on %s (group %s, batch <= %d, wait <= %g ms, delay %g ms)",
+             role, model_name, in_use(), settings.topic("input"), group, max_batch,
+             max_wait_ms, delay_ms)
+    try:
+        consume_loop(consumer, producer, settings.topic("input"), scorer, max_batch=max_batch,
+                     max_wait_s=max_wait_ms / 1000.0, stopper=stopper, on_first_assign=ready,
+                     on_poll=observe)
+    finally:
+        if follower is not None:
+            follower.watcher.close()
+    log.info("worker %s stopped after draining", model_name)

@@ -26,6 +26,7 @@ from rendezvous.settings import Settings
 pytestmark = pytest.mark.integration
 
 COMPONENTS = {"primary", "canary", "decoy", "serve-0", "gateway", "monitor"}
+DEMO_COMPONENTS = COMPONENTS | {"primary-shadow"}
 
 
 def command_env(settings: Settings, state: Path) -> dict[str, str]:
@@ -53,8 +54,9 @@ def started_pids(state: Path, kind: str) -> dict[str, list[int]]:
     return dict(json.loads(files[0].read_text()))
 
 
-def assert_none_alive(pids: dict[str, list[int]], output: str) -> None:
-    assert set(pids) == COMPONENTS, pids
+def assert_none_alive(pids: dict[str, list[int]], output: str,
+                      components: set[str] = COMPONENTS) -> None:
+    assert set(pids) == components, pids
     survivors = [pid for pid_list in pids.values() for pid in pid_list if alive(pid)]
     assert not survivors, f"still running: {survivors}\n{output}"
 
@@ -84,7 +86,7 @@ class Lines:
         return "".join(self.lines)
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(240)
 def test_demo_answers_every_request_once_and_stops_everything(
         settings: Settings, tmp_path: Path) -> None:
     state, archive = tmp_path / "state", tmp_path / "archive"
@@ -93,7 +95,7 @@ def test_demo_answers_every_request_once_and_stops_everything(
         [sys.executable, "-m", "rendezvous", "demo", "--events", "300", "--rate", "150",
          "--warm-up-s", "1", "--deadline-ms", "500", "--archive", str(archive)],
         env=command_env(settings, state), cwd=tmp_path, capture_output=True, text=True,
-        timeout=140)
+        timeout=220)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     summary = done.stdout
@@ -114,10 +116,20 @@ def test_demo_answers_every_request_once_and_stops_everything(
     assert re.search(r"^  try it\s+curl -s http://127\.0\.0\.1:\d+/v2/models/rendezvous/infer ",
                      summary, re.M), output
     assert re.search(r"^monitor alerts\s+\S", summary, re.M), output
-    assert re.search(r"^backtest\s+canary/\d+ vs chosen: [\d,]+ rows, agreement", summary,
-                     re.M), output
+    assert re.search(r"^backtest\s+canary/\d+ vs chosen: [\d,]+ rows, agreement .* -> "
+                     r"passed", summary, re.M), output
     assert re.search(r"^  report\s+\S+report\.html$", summary, re.M), output
-    assert_none_alive(started_pids(state, "demo"), output)
+    # the lifecycle, one line per step
+    assert re.search(r"^lifecycle\s+retrain\s+primary 2 from [\d,]+ archived inputs with "
+                     r"feedback: held-out AUC 0\.\d+", summary, re.M), output
+    assert re.search(r"^\s+shadow\s+primary 2: [1-9][\d,]* of [\d,]+ requests recorded its "
+                     r"answer as a candidate, chosen 0 times", summary, re.M), output
+    assert re.search(r"^\s+backtest primary 2 vs primary: .* -> passed$", summary, re.M), output
+    assert re.search(r"^\s+promote\s+primary 2 by \S+: live workers swapped 1 -> 2", summary,
+                     re.M), output
+    assert re.search(r"^\s+rollback primary by \S+: live workers back on 1$", summary,
+                     re.M), output
+    assert_none_alive(started_pids(state, "demo"), output, DEMO_COMPONENTS)
     print(f"demo test took {time.monotonic() - started:.1f} s")
 
 
@@ -140,7 +152,7 @@ def test_demo_interrupted_by_sigterm_mid_load_leaves_no_process(
             proc.kill()
     assert status == 128 + signal.SIGTERM, out.text + err.text
     assert "interrupted by SIGTERM" in err.text
-    assert_none_alive(started_pids(state, "demo"), out.text + err.text)
+    assert_none_alive(started_pids(state, "demo"), out.text + err.text, DEMO_COMPONENTS)
 
 
 @pytest.mark.timeout(150)

@@ -34,6 +34,7 @@ DOCUMENTED = [  # family names as the parser reports them (counters without _tot
     "rendezvous_monitor_decisions", "rendezvous_monitor_decision_rate",
     "rendezvous_monitor_provisional",
     "rendezvous_monitor_disagreement", "rendezvous_monitor_score_distance",
+    "rendezvous_monitor_quantile_distance", "rendezvous_monitor_rank_gap",
     "rendezvous_monitor_inputs", "rendezvous_monitor_psi", "rendezvous_monitor_labelled",
     "rendezvous_monitor_accuracy", "rendezvous_monitor_auc",
 ]

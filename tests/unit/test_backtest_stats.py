@@ -62,14 +62,16 @@ def _comparison(candidate: list[float], production: list[float]) -> Comparison:
 
 def test_verdict_passes_within_thresholds_and_fails_closed(tmp_path: Path) -> None:
     model = load_model(resolve_model(ROOT / "models", "canary"))
-    config = BacktestConfig(archive=tmp_path, report=tmp_path / "r", min_agreement=0.75)
-    same = summarize(_comparison([0.1, 0.9, 0.8, 0.2], [0.2, 0.8, 0.9, 0.1]), model, config,
+    config = BacktestConfig(archive=tmp_path, report=tmp_path / "r", min_agreement=0.75,
+                            max_quantile_distance=1.0)
+    same = summarize(_comparison([0.1, 0.9, 0.8, 0.2], [0.1, 0.95, 0.85, 0.3]), model, config,
                      [], 0.1)
-    assert same["passed"] and same["agreement"] == 1.0 and same["failures"] == []
+    assert same["passed"] and same["failures"] == []
+    assert same["agreement"] == pytest.approx(1.0) and same["label_agreement"] == 1.0
     worse = summarize(_comparison([0.9, 0.9, 0.8, 0.2], [0.2, 0.8, 0.9, 0.1]), model,
                       BacktestConfig(archive=tmp_path, report=tmp_path, min_agreement=0.8),
                       [], 0.1)
-    assert not worse["passed"] and "agreement 0.7500 < min 0.8" in worse["failures"][0]
+    assert not worse["passed"] and worse["failures"][0].startswith("agreement 0.")
     empty = summarize(_comparison([], []), model, config, [], 0.1)
     assert not empty["passed"] and "no request could be compared" in empty["failures"][0]
     assert EXIT_PASSED == 0 and EXIT_FAILED == 3

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from rendezvous.backtest import BacktestConfig, Comparison
+from rendezvous.backtest.runner import summarize
 from rendezvous.core import Scales
-from rendezvous.model import load_model, reference_quantiles, split
-from rendezvous.model.quantiles import DEFAULT_LEVELS, Quantiles, map_score
+from rendezvous.model import load_dataset, load_model, reference_quantiles, resolve_model, split
+from rendezvous.model.quantiles import DEFAULT_LEVELS, Quantiles, distance, map_score
 from rendezvous.settings import PACKAGE_DIR
+from rendezvous.testing.models import copy_version
 
 MODELS = PACKAGE_DIR / "models"
 THRESHOLDS = [round(t / 10, 1) for t in range(1, 10)]
@@ -83,3 +88,37 @@ def test_mapped_canary_scores_cross_thresholds_like_the_primary_on_held_out_rows
     source, target = to_primary.source, to_primary.target
     assert np.allclose(target.scores_at(source.quantiles_of(canary)), mapped)
     assert map_score(float(canary[0]), source, target) == pytest.approx(mapped[0])
+
+
+def test_distance_between_samples_of_mapped_scores() -> None:
+    x = np.linspace(0, 1, 500)
+    assert distance(x, x) == 0.0
+    assert distance(x, np.clip(x + 0.1, 0, 1)) == pytest.approx(0.09, abs=0.01)
+    assert np.isnan(distance(x, np.zeros(0)))
+
+
+def test_gates_pass_the_canary_and_fail_a_broken_model(tmp_path: Path) -> None:
+    primary = load_model(resolve_model(MODELS, "primary"))
+    canary = load_model(resolve_model(MODELS, "canary"))
+    broken = load_model(copy_version(resolve_model(MODELS, "primary"), tmp_path,
+                                       "9", shuffle_seed=0))
+    data = load_dataset()
+    x = data.X.astype(np.float32)
+    production = primary.predict(x)[0]
+    config = BacktestConfig(archive=tmp_path, report=tmp_path / "r", against="primary",
+                            models_dir=MODELS)
+    verdicts = {}
+    for model in (canary, primary, broken):
+        rows = x[:, [data.feature_names.index(n) for n in model.feature_names]]
+        comparison = Comparison(
+            ids=[str(i) for i in range(len(x))], candidate=model.predict(rows)[0],
+            production=production, inputs=len(x), invalid=0, scored=len(x), unmatched=0,
+            decisions=len(x), score_seconds=0.1,
+            production_models=[("primary", "1")] * len(x), rows=rows)
+        verdicts[model.version + model.name] = summarize(comparison, model, config, [], 0.1)
+    assert verdicts["1canary"]["passed"], verdicts["1canary"]["failures"]
+    assert verdicts["1primary"]["passed"] and verdicts["1primary"]["quantile_distance"] < 0.01
+    assert not verdicts["9primary"]["passed"]
+    assert verdicts["9primary"]["failures"][0].startswith("agreement")
+    print({k: (v["agreement"], v["quantile_distance"], v["input_psi"])
+           for k, v in verdicts.items()})
