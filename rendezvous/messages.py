@@ -128,6 +128,12 @@ class Policy(msgspec.Struct, frozen=True):
     prefer: list[str] = msgspec.field(default_factory=lambda: ["primary", "canary"])
     deadline_ms: float = 50.0
     rules: dict[str, ModelRule] = {}
+    actor: str | None = None
+    """Who published it: ``--actor``, else the OS user (audit; absent in older records)."""
+    principal: str | None = None
+    """The Kafka principal that published it (``User:<name>``), when authenticated."""
+    at_ms: float | None = None
+    """When it was published, epoch ms."""
     v: int = SCHEMA_VERSION
 
 

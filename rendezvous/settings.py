@@ -257,6 +257,9 @@ class Settings(BaseSettings):
     )
     """Redis URL (``redis://host:port/0``); unset means: the local one."""
 
+    redis_username: str | None = None
+    """Redis ACL user (unset: the server's ``default`` user)."""
+
     redis_password: SecretStr | None = None
     """Redis password, if the server asks for one."""
 
@@ -417,4 +420,5 @@ class Settings(BaseSettings):
         import redis
 
         password = self.redis_password.get_secret_value() if self.redis_password else None
-        return redis.Redis.from_url(self.redis(), password=password)
+        return redis.Redis.from_url(self.redis(), username=self.redis_username,
+                                    password=password)

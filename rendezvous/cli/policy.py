@@ -1,4 +1,4 @@
-"""``rendezvous policy set | show``."""
+"""``rendezvous policy set | show | history``."""
 
 from __future__ import annotations
 
@@ -33,7 +33,11 @@ def _rule(text: str) -> tuple[str, ModelRule]:
 @click.option("--rule", "rules", multiple=True,
               help="A validity rule, e.g. primary:min_score=0,max_score=1,min_confidence=0.2; "
                    "repeat for more models.")
-def set_(prefer: str, deadline_ms: float | None, rules: tuple[str, ...]) -> None:
+@click.option("--actor", default=None,
+              help="Who makes this change, for the audit trail (default: the OS user); the "
+                   "authenticated Kafka user is recorded too.")
+def set_(prefer: str, deadline_ms: float | None, rules: tuple[str, ...],
+         actor: str | None) -> None:
     """Publish a new policy; running `serve` instances apply it without a restart."""
     from rendezvous.service.control import publish_policy, read_policy
 
@@ -46,8 +50,8 @@ def set_(prefer: str, deadline_ms: float | None, rules: tuple[str, ...]) -> None
         new = Policy(prefer=names,
                      deadline_ms=deadline_ms if deadline_ms is not None else current.deadline_ms,
                      rules=dict(_rule(r) for r in rules))
-        publish_policy(s, new)
-    click.echo(f"published: {encode(new).decode()}")
+        published = publish_policy(s, new, actor)
+    click.echo(f"published: {encode(published).decode()}")
 
 
 @policy.command()
@@ -62,3 +66,18 @@ def show() -> None:
         click.echo("# no policy published; the default applies", err=True)
         current = Policy(deadline_ms=s.default_deadline_ms)
     click.echo(msgspec.json.format(encode(current), indent=2).decode())
+
+
+@policy.command()
+def history() -> None:
+    """Print every change on the control topic, oldest first: when (UTC), who, the
+    authenticated principal, what kind, and the record."""
+    from rendezvous.service.audit import describe
+    from rendezvous.service.audit import history as changes
+
+    with clear_errors():
+        found = changes(settings())
+    if not found:
+        click.echo("# no recorded changes", err=True)
+    for change in found:
+        click.echo(describe(change))

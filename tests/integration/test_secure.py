@@ -1,0 +1,156 @@
+"""``rendezvous local up --secure`` for real: the whole pipeline over SASL_SSL with one
+SCRAM user per component and ACLs, Redis with ACL users; who is refused, and that no
+password leaks into a log, ``--help``, ``status`` or an exception.
+
+The secure broker is a second broker (a small heap), started once for this module.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from click.testing import CliRunner
+from confluent_kafka import KafkaException, Producer
+from confluent_kafka.admin import AdminClient
+
+from rendezvous import local
+from rendezvous.cli import main
+from rendezvous.client import Client
+from rendezvous.local.pipeline import PipelineSpec, commands, component_env
+from rendezvous.local.processes import alive
+from rendezvous.local.security import COMPONENT_USER, Secure, load
+from rendezvous.local.supervisor import Supervisor
+from rendezvous.model import sample_events
+from rendezvous.settings import Settings
+from rendezvous.transport.clients import flush_or_raise, make_producer
+from rendezvous.transport.topics import apply_topics
+
+pytestmark = pytest.mark.integration
+
+PREFIX = f"sec{uuid.uuid4().hex[:8]}."
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Secure]]:
+    """(admin settings, security material) of a secure local stack; topics created."""
+    base = Settings(state_dir=tmp_path_factory.mktemp("secure-stack"), topic_prefix=PREFIX,
+                    kafka_heap="256m")
+    endpoints = local.up(base, secure=True)
+    try:
+        material = load(base.state_dir / "security")
+        assert material is not None
+        admin = base.model_copy(update={"bootstrap_servers": endpoints.bootstrap_servers,
+                                        "redis_url": endpoints.redis_url,
+                                        **material.kafka_settings("admin"),
+                                        **material.redis_settings("admin")})
+        apply_topics(admin)
+        yield admin, material
+    finally:
+        local.down(base)
+        assert not alive(endpoints.kafka_pid) and not alive(endpoints.redis_pid)
+
+
+def as_user(settings: Settings, material: Secure, user: str) -> Settings:
+    return settings.model_copy(update={**material.kafka_settings(user),
+                                       **material.redis_settings(user)})
+
+
+def secrets_of(material: Secure) -> list[str]:
+    return [*material.passwords.values(), *material.redis_passwords.values()]
+
+
+def test_pipeline_over_sasl_ssl(secure: tuple[Settings, Secure], tmp_path: Path) -> None:
+    """Workers, serve, decoy and monitor each as its own user; a client gets its answers
+    through its Redis return address; no password is in any log."""
+    admin, material = secure
+    spec = PipelineSpec(archive=tmp_path / "archive", monitor=True)
+    supervisor = Supervisor(tmp_path / "logs", component_env(admin))
+    try:
+        for name, args in commands(spec).items():
+            supervisor.start(name, args, env=material.env(COMPONENT_USER[args[0]]),
+                             timeout_s=120)
+        with Client(as_user(admin, material, "client")) as client:
+            results = [client.score(event["features"], deadline_ms=2000, timeout_s=10)
+                       for event in sample_events(20, seed=17)]
+        assert {r.status for r in results} <= {"ok", "fallback"}, results
+        assert all(r.score is not None for r in results)
+    finally:
+        supervisor.stop_all()
+    logs = [*supervisor.log_dir.glob("*.log"), *admin.state_dir.glob("*.log")]
+    assert logs
+    for log in logs:
+        text = log.read_text(errors="replace")
+        leaked = [s for s in secrets_of(material) if s in text]
+        assert not leaked, f"a password is in {log.name}"
+
+
+def test_refused_without_credentials_wrong_password_or_acl(
+        secure: tuple[Settings, Secure]) -> None:
+    admin, material = secure
+    bootstrap = admin.kafka_bootstrap()
+    # No credentials: a plaintext client on the SASL_SSL listener never gets metadata.
+    plain = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    with pytest.raises(KafkaException) as none:
+        plain.list_topics(timeout=5)
+    assert "timed out" in str(none.value).lower() or "transport" in str(none.value).lower()
+
+    # A wrong password: the broker says authentication failed.
+    wrong = admin.model_copy(update={"sasl_username": "worker",
+                                     "sasl_password": "not-the-password"})
+    with pytest.raises(KafkaException) as bad:
+        AdminClient(wrong.kafka_config(log_level=0)).list_topics(timeout=10)
+    assert "authentication failed" in str(bad.value).lower(), str(bad.value)
+
+    # The worker's user may write scores, not results.
+    worker = as_user(admin, material, "worker")
+    errors: list[str] = []
+    producer: Producer = make_producer(worker, log_level=0)
+    producer.produce(worker.topic("scored"), b"{}", b"x",
+                     on_delivery=lambda err, _msg: errors.append(str(err)))
+    with pytest.raises(KafkaException):
+        flush_or_raise(producer, timeout_s=15)
+    assert errors and "authoriz" in errors[0].lower(), errors
+    for text in (str(none.value), str(bad.value), *errors):
+        assert not [s for s in secrets_of(material) if s in text]
+
+
+def test_redis_return_address_needs_credentials(secure: tuple[Settings, Secure]) -> None:
+    admin, material = secure
+    client = as_user(admin, material, "client")
+    nobody = client.model_copy(update={"redis_username": None, "redis_password": None})
+    with pytest.raises(redis.AuthenticationError):
+        nobody.redis_client().ping()
+    wrong = client.model_copy(update={"redis_password": "not-the-password"})
+    with pytest.raises(redis.AuthenticationError) as bad:
+        wrong.redis_client().ping()
+    assert not [s for s in secrets_of(material) if s in str(bad.value)]
+    # A caller may wait for its results but not publish someone else's.
+    with pytest.raises(redis.ResponseError, match="(?i)permission"):
+        client.redis_client().publish(f"{PREFIX}reply.x", b"forged")
+    assert client.redis_client().ping()
+
+
+def test_status_and_help_print_no_secret(secure: tuple[Settings, Secure]) -> None:
+    admin, material = secure
+    env = {**os.environ, "RENDEZVOUS_STATE_DIR": str(admin.state_dir),
+           **material.env("serve")}
+    runner = CliRunner()
+    status = runner.invoke(main, ["local", "status"], env=env)
+    assert status.exit_code == 0, status.output
+    assert "SASL_SSL" in status.output and "running" in status.output
+    outputs = [status.output]
+    for command in (["--help"], ["local", "up", "--help"], ["serve", "--help"],
+                    ["worker", "--help"]):
+        result = runner.invoke(main, command, env=env)
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output)
+    for text in outputs:
+        assert not [s for s in secrets_of(material) if s in text]
+    assert "hunter" not in repr(as_user(admin, material, "serve"))
+    assert material.passwords["serve"] not in repr(as_user(admin, material, "serve"))
+    assert material.passwords["admin"] not in repr(material)
