@@ -165,6 +165,13 @@ class DecoySettings(BaseModel):
     fetch_wait_max_ms: int = Field(default=250, ge=1)
     """Longest a fetch waits for ``fetch_min_bytes``."""
 
+    redaction: Path | None = None
+    """Redaction policy (YAML: ``drop``/``hash`` lists of input field paths) applied to
+    input values before they are archived; unset = raw bytes. See the README."""
+
+    redaction_key: SecretStr | None = None
+    """HMAC secret of the policy's hashed fields. Never logged."""
+
 
 class Thresholds(BaseModel):
     """When a closed monitor window raises an alert; ``None`` disables a cause

@@ -45,10 +45,15 @@ def _size(text: str) -> int:
 @click.option("--instance-id", default=None,
               help="Static group membership id: a restarted decoy gets its partitions "
                    "back at once. Give each decoy process its own.")
+@click.option("--redaction", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None,
+              help="Redaction policy (YAML: `drop` and `hash` lists of input field paths) "
+                   "applied before input is archived; hashing needs the HMAC secret in "
+                   "RENDEZVOUS_DECOY__REDACTION_KEY. [env RENDEZVOUS_DECOY__REDACTION]")
 @click.option("--metrics-port", type=click.IntRange(min=0), default=None, help=METRICS_PORT_HELP)
 def decoy(archive: Path | None, topics: tuple[str, ...], roll_bytes: str | None,
           roll_seconds: float | None, compression: str | None, batch_size: int | None,
-          instance_id: str | None, metrics_port: int | None) -> None:
+          instance_id: str | None, redaction: Path | None, metrics_port: int | None) -> None:
     """Record every input and decision record, raw, into a Parquet archive.
 
     Offsets are committed only after the file holding the records is durable.
@@ -58,7 +63,7 @@ def decoy(archive: Path | None, topics: tuple[str, ...], roll_bytes: str | None,
         "archive": archive, "topics": topics or None,
         "roll_bytes": _size(roll_bytes) if roll_bytes is not None else None,
         "roll_seconds": roll_seconds, "batch_size": batch_size, "compression": compression,
-        "instance_id": instance_id})
+        "instance_id": instance_id, "redaction": redaction})
     if s.decoy.archive is None:
         raise click.UsageError("no archive: pass --archive DIR (or RENDEZVOUS_DECOY__ARCHIVE)")
     with clear_errors():

@@ -17,6 +17,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from rendezvous.decoy.batches import payload_bytes, to_batches
 from rendezvous.decoy.errors import DecoyError
+from rendezvous.decoy.redaction import Redactor
 from rendezvous.decoy.writer import ArchiveWriter
 from rendezvous.metrics import BATCH_BUCKETS, LagProbe, serve_metrics
 from rendezvous.process import yield_cpu
@@ -49,6 +50,8 @@ class Recorder:
             raise DecoyError("no archive directory: set --archive or RENDEZVOUS_DECOY__ARCHIVE")
         self.config = config
         self.writer = ArchiveWriter(config.archive, config.compression)
+        key = config.redaction_key.get_secret_value() if config.redaction_key else None
+        self.redactor = Redactor.load(config.redaction, key) if config.redaction else None
         self.records_seen = 0
         self._logical = {settings.topic(name): name for name in config.topics}
         overrides: dict[str, object] = {"fetch.min.bytes": config.fetch_min_bytes,
@@ -80,6 +83,8 @@ class Recorder:
         if records:
             arrival_ms = int(time.time() * 1000)
             for group, batch in to_batches(records, self._logical, arrival_ms).items():
+                if self.redactor is not None and group[0] == "input":
+                    batch = self.redactor.batch(batch)  # personal data never reaches a file
                 self.writer.add(group, batch)
                 self._pending_bytes[group[0]] = (self._pending_bytes.get(group[0], 0)
                                                  + payload_bytes(batch))
