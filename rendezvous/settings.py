@@ -172,6 +172,14 @@ class DecoySettings(BaseModel):
     redaction_key: SecretStr | None = None
     """HMAC secret of the policy's hashed fields. Never logged."""
 
+    retention_hours: float | None = Field(default=None, gt=0)
+    """Delete archive hours older than this (whole hour partitions, every topic, never one
+    being written), checked after a roll at most every ``prune_interval_s``; unset = keep
+    all (or run ``rendezvous archive prune`` yourself)."""
+
+    prune_interval_s: float = Field(default=600.0, gt=0)
+    """How often the decoy applies ``retention_hours``."""
+
 
 class Thresholds(BaseModel):
     """When a closed monitor window raises an alert; ``None`` disables a cause

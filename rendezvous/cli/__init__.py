@@ -24,6 +24,7 @@ SUBCOMMANDS = [
     ("serve", "serve"),
     ("policy", "policy"),
     ("decoy", "decoy"),
+    ("archive", "archive"),
     ("replay", "replay"),
     ("backtest", "backtest"),
     ("monitor", "monitor"),

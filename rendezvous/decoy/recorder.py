@@ -15,6 +15,8 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
+from rendezvous.archive.layout import HOUR_MS
+from rendezvous.archive.retention import prune
 from rendezvous.decoy.batches import payload_bytes, to_batches
 from rendezvous.decoy.errors import DecoyError
 from rendezvous.decoy.redaction import Redactor
@@ -69,6 +71,7 @@ class Recorder:
         self._pending: dict[tuple[Any, Any], int] = {}
         self._pending_bytes: dict[str, int] = {}
         self._ready = False
+        self._next_prune = 0.0
 
     def start(self) -> None:
         """Subscribe; the ready line is written on the first partition assignment."""
@@ -113,12 +116,29 @@ class Recorder:
         self._pending.clear()
         if rolled:
             log.info("rolled %d files (%d records)", len(rolled), sum(f.records for f in rolled))
+            self._prune()
         if commit and offsets:
             try:
                 self.consumer.commit(offsets=offsets, asynchronous=False)
             except KafkaException as exc:
                 # The files are durable; an uncommitted record is only archived twice.
                 log.warning("commit after roll failed (records will be archived again): %s", exc)
+
+    def _prune(self) -> None:
+        """Apply the retention, at most every ``prune_interval_s`` (between rolls, so none
+        of this decoy's files is being written)."""
+        hours, root = self.config.retention_hours, self.config.archive
+        if hours is None or root is None or time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + self.config.prune_interval_s
+        try:
+            done = prune(root, int(hours * HOUR_MS))
+        except OSError as exc:  # another process pruning the same hour, a full disk, ...
+            log.warning("pruning the archive failed (next try later): %s", exc)
+            return
+        if done.deleted:
+            log.info("retention: deleted %d hour partitions older than %s h",
+                     len(done.deleted), hours)
 
     def close(self, commit: bool = True) -> None:
         """Roll what is buffered and commit (unless ``commit`` is False), then leave."""
