@@ -27,7 +27,6 @@ import pyarrow.parquet as pq
 
 from rendezvous.archive.errors import ArchiveError
 from rendezvous.archive.layout import HOUR_MS, TEMP_SUFFIX, _directory_hour, list_files
-from rendezvous.decoy.writer import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -151,3 +150,12 @@ def _rewrite(path: Path, table: pa.Table) -> None:
         temp.unlink(missing_ok=True)
     fsync_dir(path.parent)
 
+
+def fsync_dir(directory: Path) -> None:
+    """Make a directory's entries durable (the decoy's writer has its own: the archive
+    package does not import the decoy)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
