@@ -104,20 +104,23 @@ class Secure:
                 "ssl_ca_location": str(self.ca)}
 
     def redis_settings(self, user: str) -> dict[str, Any]:
-        """``Settings`` fields for a Redis client that is ``user`` (admin if it has no rule)."""
+        """``Settings`` fields for a Redis client that is ``user`` (none for a user that has
+        no business with Redis: the server's default user is off, so it is refused)."""
         from pydantic import SecretStr
 
-        user = user if user in self.redis_passwords else ADMIN
+        if user not in self.redis_passwords:
+            return {}
         return {"redis_username": user, "redis_password": SecretStr(self.redis_passwords[user])}
 
     def env(self, user: str) -> dict[str, str]:
-        """Environment of a child process that is ``user`` on Kafka and Redis."""
-        redis_user = user if user in self.redis_passwords else ADMIN
-        return {"RENDEZVOUS_SECURITY_PROTOCOL": "SASL_SSL", "RENDEZVOUS_SASL_MECHANISM": MECHANISM,
-                "RENDEZVOUS_SASL_USERNAME": user, "RENDEZVOUS_SASL_PASSWORD": self.passwords[user],
-                "RENDEZVOUS_SSL_CA_LOCATION": str(self.ca),
-                "RENDEZVOUS_REDIS_USERNAME": redis_user,
-                "RENDEZVOUS_REDIS_PASSWORD": self.redis_passwords[redis_user]}
+        """Environment of a child process that is ``user`` on Kafka (and Redis, if it has a
+        Redis user)."""
+        env = {**self.public_env(), "RENDEZVOUS_SASL_USERNAME": user,
+               "RENDEZVOUS_SASL_PASSWORD": self.passwords[user]}
+        if user in self.redis_passwords:
+            env.update({"RENDEZVOUS_REDIS_USERNAME": user,
+                        "RENDEZVOUS_REDIS_PASSWORD": self.redis_passwords[user]})
+        return env
 
     def write_redis_config(self) -> Path:
         """The Redis ACL configuration file (0600), given to the server as its config file."""

@@ -7,6 +7,7 @@ The secure broker is a second broker (a small heap), started once for this modul
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -60,6 +61,20 @@ def as_user(settings: Settings, material: Secure, user: str) -> Settings:
                                        **material.redis_settings(user)})
 
 
+class Captured(logging.Handler):
+    """librdkafka's log lines, kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
 def secrets_of(material: Secure) -> list[str]:
     return [*material.passwords.values(), *material.redis_passwords.values()]
 
@@ -93,11 +108,17 @@ def test_refused_without_credentials_wrong_password_or_acl(
         secure: tuple[Settings, Secure]) -> None:
     admin, material = secure
     bootstrap = admin.kafka_bootstrap()
-    # No credentials: a plaintext client on the SASL_SSL listener never gets metadata.
-    plain = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    # No credentials: a plaintext client on the SASL_SSL listener never gets metadata, and
+    # librdkafka says why in its log.
+    said = Captured()
+    logger = logging.getLogger(f"test-secure-{uuid.uuid4().hex}")
+    logger.addHandler(said)
+    logger.propagate = False
+    plain = AdminClient({"bootstrap.servers": bootstrap, "logger": logger})
     with pytest.raises(KafkaException) as none:
         plain.list_topics(timeout=5)
-    assert "timed out" in str(none.value).lower() or "transport" in str(none.value).lower()
+    plain.poll(0.5)  # serve the log queue
+    assert "security.protocol" in said.text(), said.text()
 
     # A wrong password: the broker says authentication failed.
     wrong = admin.model_copy(update={"sasl_username": "worker",
@@ -115,7 +136,7 @@ def test_refused_without_credentials_wrong_password_or_acl(
     with pytest.raises(KafkaException):
         flush_or_raise(producer, timeout_s=15)
     assert errors and "authoriz" in errors[0].lower(), errors
-    for text in (str(none.value), str(bad.value), *errors):
+    for text in (str(none.value), said.text(), str(bad.value), *errors):
         assert not [s for s in secrets_of(material) if s in text]
 
 
@@ -154,3 +175,25 @@ def test_status_and_help_print_no_secret(secure: tuple[Settings, Secure]) -> Non
     assert "hunter" not in repr(as_user(admin, material, "serve"))
     assert material.passwords["serve"] not in repr(as_user(admin, material, "serve"))
     assert material.passwords["admin"] not in repr(material)
+
+
+def test_policy_changes_name_who_and_when(secure: tuple[Settings, Secure]) -> None:
+    admin, material = secure
+    base = {**os.environ, **component_env(admin)}
+    runner = CliRunner()
+    first = runner.invoke(main, ["policy", "set", "--prefer", "canary,primary",
+                                 "--deadline-ms", "40", "--actor", "ana"],
+                          env={**base, **material.env("admin")})
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(main, ["policy", "set", "--prefer", "primary,canary"],
+                           env={**base, **material.env("admin")})
+    assert second.exit_code == 0, second.output
+    refused = runner.invoke(main, ["policy", "set", "--prefer", "canary"],
+                            env={**base, **material.env("worker")})
+    assert refused.exit_code == 1 and "authoriz" in refused.output.lower(), refused.output
+    history = runner.invoke(main, ["policy", "history"], env={**base, **material.env("client")})
+    assert history.exit_code == 0, history.output
+    lines = [line for line in history.output.splitlines() if not line.startswith("#")]
+    assert len(lines) == 2, history.output
+    assert "ana" in lines[0] and "User:admin" in lines[0] and '"canary","primary"' in lines[0]
+    assert "User:admin" in lines[1] and '"primary","canary"' in lines[1]
