@@ -96,3 +96,34 @@ def test_bad_policies_are_refused(tmp_path: Path) -> None:
             Redactor.load(path, None)
     with pytest.raises(RedactionError, match="cannot read"):
         Redactor.load(tmp_path / "missing.yaml", "k")
+
+
+def test_the_decoy_redacts_input_before_its_files(tmp_path: Path, policy: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recorder's hook: input redacted, decisions archived as they came."""
+    from pydantic import SecretStr
+
+    from rendezvous.decoy import recorder as module
+    from rendezvous.settings import DecoySettings, Settings
+
+    settings = Settings(bootstrap_servers="127.0.0.1:1", topic_prefix="p.")
+    decision = b'{"id":"r0","status":"ok","chosen":"primary"}'
+    records = [Message(topic="p.input", partition=0, offset=i, key=b"k", value=v,
+                       timestamp=(1, T0)) for i, v in enumerate(events())]
+    records.append(Message(topic="p.decisions", partition=0, offset=0, key=b"r0",
+                           value=decision, timestamp=(1, T0)))
+    monkeypatch.setattr(module, "poll_batch", lambda *_args: records)
+    config = DecoySettings(archive=tmp_path, redaction=policy, compression="none",
+                           redaction_key=SecretStr("k3y"))
+    recorder = module.Recorder(settings, config)
+    try:
+        recorder.step()
+        recorder.roll_and_commit(commit=False)
+    finally:
+        recorder.consumer.close()
+    files = list(tmp_path.rglob("*.parquet"))
+    assert {f.relative_to(tmp_path).parts[0] for f in files} == {"input", "decisions"}
+    for path in files:
+        assert EMAIL.encode() not in path.read_bytes() and CUSTOMER.encode() not in \
+            path.read_bytes()
+    assert read_archive(tmp_path, "decisions").column("value").to_pylist() == [decision]
