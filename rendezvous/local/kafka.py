@@ -119,6 +119,9 @@ def start_kafka(run_dir: Path, cache_dir: Path, heap: str, gc: str,
         config.update(broker_config(secure, bootstrap, f"127.0.0.1:{controller}"))
         probe = secure.admin_config()
     props = run_dir / "server.properties"
+    if secure is not None:  # it holds the admin's password: this user only, from the start
+        props.unlink(missing_ok=True)
+        props.touch(mode=0o600)
     props.write_text("".join(f"{k}={v}\n" for k, v in config.items()))
     log4j = run_dir / "log4j2.properties"
     log4j.write_text(LOG4J2.format(log=run_dir / "kafka-server.log"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -174,6 +175,8 @@ def test_status_and_help_print_no_secret(secure: tuple[Settings, Secure]) -> Non
         assert not [s for s in secrets_of(material) if s in text]
     assert material.passwords["serve"] not in repr(as_user(admin, material, "serve"))
     assert material.passwords["admin"] not in repr(material)
+    # The broker's configuration holds the admin's password: readable by this user only.
+    assert stat.S_IMODE((admin.state_dir / "server.properties").stat().st_mode) == 0o600
 
 
 def test_policy_changes_name_who_and_when(secure: tuple[Settings, Secure]) -> None:
