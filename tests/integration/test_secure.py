@@ -12,6 +12,7 @@ import os
 import stat
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,12 +21,12 @@ from click.testing import CliRunner
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from rendezvous import local
 from rendezvous.cli import main
 from rendezvous.client import Client
 from rendezvous.local.pipeline import PipelineSpec, commands, component_env
 from rendezvous.local.processes import alive
 from rendezvous.local.security import COMPONENT_USER, Secure, load
+from rendezvous.local.stack import read as read_local
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.model import sample_events
 from rendezvous.settings import Settings
@@ -37,24 +38,42 @@ pytestmark = pytest.mark.integration
 PREFIX = f"sec{uuid.uuid4().hex[:8]}."
 
 
+@dataclass(frozen=True)
+class SecureStack:
+    admin: Settings
+    """Settings of the admin user on the secure stack, with this module's topics."""
+    material: Secure
+    up_output: str
+    """What `rendezvous local up --secure` printed."""
+
+
 @pytest.fixture(scope="module")
-def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Secure]]:
-    """(admin settings, security material) of a secure local stack; topics created."""
-    base = Settings(state_dir=tmp_path_factory.mktemp("secure-stack"), topic_prefix=PREFIX,
-                    kafka_heap="256m")
-    endpoints = local.up(base, secure=True)
+def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureStack]:
+    """A secure local stack started by `rendezvous local up --secure` (topics created),
+    stopped by `rendezvous local down`."""
+    state = tmp_path_factory.mktemp("secure-stack")
+    env = {**os.environ, "RENDEZVOUS_STATE_DIR": str(state), "RENDEZVOUS_KAFKA_HEAP": "256m",
+           "RENDEZVOUS_TOPIC_PREFIX": PREFIX}
+    base = Settings(state_dir=state, topic_prefix=PREFIX)
+    runner = CliRunner()
+    started = runner.invoke(main, ["local", "up", "--secure"], env=env)
     try:
-        material = load(base.state_dir / "security")
-        assert material is not None
+        assert started.exit_code == 0, started.output
+        endpoints = read_local(base)
+        material = load(state / "security")
+        assert endpoints is not None and material is not None
         admin = base.model_copy(update={"bootstrap_servers": endpoints.bootstrap_servers,
                                         "redis_url": endpoints.redis_url,
                                         **material.kafka_settings("admin"),
                                         **material.redis_settings("admin")})
         apply_topics(admin)
-        yield admin, material
+        yield SecureStack(admin, material, started.output)
     finally:
-        local.down(base)
-        assert not alive(endpoints.kafka_pid) and not alive(endpoints.redis_pid)
+        pids = read_local(base)
+        stopped = runner.invoke(main, ["local", "down"], env=env)
+        assert stopped.exit_code == 0, stopped.output
+        assert pids is None or not (alive(pids.kafka_pid) or alive(pids.redis_pid))
+        assert not (state / "security").exists()
 
 
 def as_user(settings: Settings, material: Secure, user: str) -> Settings:
@@ -80,10 +99,10 @@ def secrets_of(material: Secure) -> list[str]:
     return [*material.passwords.values(), *material.redis_passwords.values()]
 
 
-def test_pipeline_over_sasl_ssl(secure: tuple[Settings, Secure], tmp_path: Path) -> None:
+def test_pipeline_over_sasl_ssl(secure: SecureStack, tmp_path: Path) -> None:
     """Workers, serve, decoy and monitor each as its own user; a client gets its answers
     through its Redis return address; no password is in any log."""
-    admin, material = secure
+    admin, material = secure.admin, secure.material
     spec = PipelineSpec(archive=tmp_path / "archive", monitor=True)
     supervisor = Supervisor(tmp_path / "logs", component_env(admin))
     try:
@@ -106,8 +125,8 @@ def test_pipeline_over_sasl_ssl(secure: tuple[Settings, Secure], tmp_path: Path)
 
 
 def test_refused_without_credentials_wrong_password_or_acl(
-        secure: tuple[Settings, Secure]) -> None:
-    admin, material = secure
+        secure: SecureStack) -> None:
+    admin, material = secure.admin, secure.material
     bootstrap = admin.kafka_bootstrap()
     # No credentials: a plaintext client on the SASL_SSL listener never gets metadata, and
     # librdkafka says why in its log.
@@ -141,8 +160,8 @@ def test_refused_without_credentials_wrong_password_or_acl(
         assert not [s for s in secrets_of(material) if s in text]
 
 
-def test_redis_return_address_needs_credentials(secure: tuple[Settings, Secure]) -> None:
-    admin, material = secure
+def test_redis_return_address_needs_credentials(secure: SecureStack) -> None:
+    admin, material = secure.admin, secure.material
     client = as_user(admin, material, "client")
     nobody = client.model_copy(update={"redis_username": None, "redis_password": None})
     with pytest.raises(redis.AuthenticationError):
@@ -157,15 +176,17 @@ def test_redis_return_address_needs_credentials(secure: tuple[Settings, Secure])
     assert client.redis_client().ping()
 
 
-def test_status_and_help_print_no_secret(secure: tuple[Settings, Secure]) -> None:
-    admin, material = secure
+def test_status_and_help_print_no_secret(secure: SecureStack) -> None:
+    admin, material = secure.admin, secure.material
     env = {**os.environ, "RENDEZVOUS_STATE_DIR": str(admin.state_dir),
            **material.env("serve")}
     runner = CliRunner()
     status = runner.invoke(main, ["local", "status"], env=env)
     assert status.exit_code == 0, status.output
     assert "SASL_SSL" in status.output and "running" in status.output
-    outputs = [status.output]
+    assert "RENDEZVOUS_SECURITY_PROTOCOL=SASL_SSL" in secure.up_output
+    assert "credentials.json" in secure.up_output
+    outputs = [secure.up_output, status.output]
     for command in (["--help"], ["local", "up", "--help"], ["serve", "--help"],
                     ["worker", "--help"]):
         result = runner.invoke(main, command, env=env)
@@ -179,8 +200,8 @@ def test_status_and_help_print_no_secret(secure: tuple[Settings, Secure]) -> Non
     assert stat.S_IMODE((admin.state_dir / "server.properties").stat().st_mode) == 0o600
 
 
-def test_policy_changes_name_who_and_when(secure: tuple[Settings, Secure]) -> None:
-    admin, material = secure
+def test_policy_changes_name_who_and_when(secure: SecureStack) -> None:
+    admin, material = secure.admin, secure.material
     base = {**os.environ, **component_env(admin)}
     runner = CliRunner()
     first = runner.invoke(main, ["policy", "set", "--prefer", "canary,primary",
