@@ -279,7 +279,7 @@ def grant(secure: Secure, bootstrap: str, prefix: str, timeout_s: float = 30.0) 
     (idempotent); returns how many bindings were created."""
     from confluent_kafka.admin import AdminClient
 
-    bindings = list(acl_bindings(prefix))
+    bindings = list(dict.fromkeys(acl_bindings(prefix)))  # DESCRIBE comes with read and write
     admin = AdminClient({"bootstrap.servers": bootstrap, **secure.admin_config()})
     for binding, future in admin.create_acls(bindings).items():
         try:

@@ -66,6 +66,7 @@ def up(settings: Settings, secure: bool = False) -> Endpoints:
         redis_pid, url = start_redis(state, secure=material)
     except BaseException:
         stop(kafka_pid)
+        security.forget(state / "security")
         raise
     _pids_file(settings).write_text(json.dumps({"kafka": kafka_pid, "redis": redis_pid}))
     settings.endpoints_file.write_text(
@@ -76,6 +77,7 @@ def up(settings: Settings, secure: bool = False) -> Endpoints:
 
 def down(settings: Settings) -> list[int]:
     """Stop both servers by pid; returns the pids that were stopped."""
+    security.forget(settings.state_dir / "security")
     try:
         pids = json.loads(_pids_file(settings).read_text())
     except (OSError, ValueError):
@@ -90,7 +92,6 @@ def down(settings: Settings) -> list[int]:
         raise LocalStackError(f"processes still running after stop: {leftover}")
     _pids_file(settings).unlink(missing_ok=True)
     settings.endpoints_file.unlink(missing_ok=True)
-    security.forget(settings.state_dir / "security")
     return stopped
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 
+from confluent_kafka import KafkaError
+
 from rendezvous.core.policy import check_policy
 from rendezvous.messages import POLICY_KEY, Policy, decode_policy, encode
 from rendezvous.service import audit
 from rendezvous.settings import Settings
 from rendezvous.transport.bad_records import BadRecords, where
 from rendezvous.transport.clients import flush_or_raise, make_producer
+from rendezvous.transport.errors import TransportError
 from rendezvous.transport.reader import TopicReader
 
 
@@ -20,9 +23,17 @@ def publish_policy(settings: Settings, policy: Policy, actor: str | None = None)
     stamped = audit.stamp(policy, settings, actor)
     value = encode(stamped)
     producer = make_producer(settings)
-    producer.produce(settings.topic("control"), value, POLICY_KEY)
-    producer.produce(settings.topic("control"), value, audit.audit_key("policy", stamped.at_ms))
+    refused: list[str] = []
+
+    def delivered(error: KafkaError | None, _record: object) -> None:
+        if error is not None:
+            refused.append(error.str())
+
+    for key in (POLICY_KEY, audit.audit_key("policy", stamped.at_ms)):
+        producer.produce(settings.topic("control"), value, key, on_delivery=delivered)
     flush_or_raise(producer)
+    if refused:  # e.g. a user without the right to write the control topic
+        raise TransportError(f"the policy was not published: {refused[0]}")
     return stamped
 
 
