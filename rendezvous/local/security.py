@@ -309,6 +309,10 @@ def acl_bindings(prefix: str) -> Iterable[Any]:
     topic, group = ResourceType.TOPIC, ResourceType.GROUP
     read, write, describe = AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE
     for user, role in ROLES.items():
+        # librdkafka looks up the coordinator of a consumer's group even when it only
+        # reads assigned partitions (serve's recovery, the control topic's readers): that
+        # takes DESCRIBE on the group, not the right to join it or commit.
+        yield from allow(user, group, prefix, prefixed, describe)
         for name in role.reads:
             yield from allow(user, topic, prefix + name, literal, read, describe)
         for name in role.writes:
