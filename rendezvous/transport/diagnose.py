@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
@@ -51,11 +52,15 @@ def why_unreachable(settings: Settings, timeout_s: float = 5.0) -> str | None:
 
     config: dict[str, Any] = settings.kafka_config(error_cb=errors.append, logger=logger)
     admin = AdminClient(config)
-    try:
-        admin.list_topics(timeout=timeout_s)
-        return None
-    except KafkaException:
-        admin.poll(0.2)  # serve the error callbacks still queued
+    give_up = time.monotonic() + timeout_s
+    while time.monotonic() < give_up:  # until a cause is heard, or the time is up
+        try:
+            admin.list_topics(timeout=0.5)
+            return None
+        except KafkaException:
+            admin.poll(0.1)  # serve the error callbacks still queued
+        if any(e.code() != KafkaError._ALL_BROKERS_DOWN for e in errors):
+            break
     said = "\n".join([*(e.str() for e in errors), *heard.lines])
     user = settings.sasl_username
     if "Authentication failed" in said or "invalid credentials" in said:
