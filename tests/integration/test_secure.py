@@ -7,8 +7,10 @@ The secure broker is a second broker (a small heap), started once for this modul
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from pydantic import SecretStr
 
 from rendezvous.cli import main
 from rendezvous.client import Client
-from rendezvous.local.pipeline import PipelineSpec, commands, component_env
+from rendezvous.local.pipeline import PipelineSpec, commands, component_env, gateway_address
 from rendezvous.local.processes import alive
 from rendezvous.local.security import COMPONENT_USER, Secure, load, prepare
 from rendezvous.local.stack import read as read_local
@@ -85,20 +87,32 @@ def secrets_of(material: Secure) -> list[str]:
 
 
 def test_pipeline_over_sasl_ssl(secure: SecureStack, tmp_path: Path) -> None:
-    """Workers, serve, decoy and monitor each as its own user; a client gets its answers
-    through its Redis return address; no password is in any log."""
+    """Workers, serve, decoy, monitor and gateway each as its own user; a client gets its
+    answers through its Redis return address, the gateway too; no password is in any log."""
     admin, material = secure.admin, secure.material
-    spec = PipelineSpec(archive=tmp_path / "archive", monitor=True)
+    spec = PipelineSpec(archive=tmp_path / "archive", monitor=True, gateway=True)
     supervisor = Supervisor(tmp_path / "logs", component_env(admin))
+    events = sample_events(21, seed=17)
     try:
         for name, args in commands(spec).items():
             supervisor.start(name, args, env=material.env(COMPONENT_USER[args[0]]),
                              timeout_s=120)
         with Client(as_user(admin, material, "client")) as client:
             results = [client.score(event["features"], deadline_ms=2000, timeout_s=10)
-                       for event in sample_events(20, seed=17)]
+                       for event in events[:20]]
         assert {r.status for r in results} <= {"ok", "fallback"}, results
         assert all(r.score is not None for r in results)
+        # The gateway, as its own user, answers over HTTP through its return address.
+        body = json.dumps({"inputs": [{"name": name, "datatype": "FP32", "shape": [1],
+                                       "data": [value]}
+                                      for name, value in events[20]["features"].items()]})
+        url = f"http://{gateway_address(supervisor.components['gateway'])}"
+        request = urllib.request.Request(f"{url}/v2/models/rendezvous/infer", body.encode(),
+                                         {"X-Deadline-Ms": "2000"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = json.loads(response.read())
+        statuses = next(o["data"] for o in answer["outputs"] if o["name"] == "status")
+        assert statuses in (["ok"], ["fallback"]), answer
     finally:
         supervisor.stop_all()
     logs = [*supervisor.log_dir.glob("*.log"), *admin.state_dir.glob("*.log")]
