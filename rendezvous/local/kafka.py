@@ -199,7 +199,12 @@ def restart_kafka(run_dir: Path, cache_dir: Path, heap: str, gc: str, pid: int, 
         stop(pid, grace_s=60)  # a clean shutdown writes its checkpoints; SIGKILL only if stuck
     log = run_dir / "kafka.log"
     new_pid = spawn([*command, "kafka.Kafka", str(props)], log, cwd=run_dir)
-    wait_until(lambda: kafka_answers(bootstrap), timeout_s, "Kafka broker", new_pid, log)
+    from rendezvous.local.security import load
+
+    secure = load(run_dir / "security")  # a secure broker answers its admin only
+    probe = secure.admin_config() if secure else {}
+    wait_until(lambda: kafka_answers(bootstrap, **probe), timeout_s, "Kafka broker", new_pid,
+               log)
     return new_pid, bootstrap
 
 

@@ -63,6 +63,7 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureStack]:
         endpoints = read_local(base)
         material = load(state / "security")
         assert endpoints is not None and material is not None
+        assert not (state / "format.args").exists()  # the admin's password, used and gone
         admin = base.model_copy(update={"bootstrap_servers": endpoints.bootstrap_servers,
                                         "redis_url": endpoints.redis_url,
                                         **material.kafka_settings("admin"),
