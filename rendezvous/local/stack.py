@@ -49,6 +49,9 @@ def up(settings: Settings, secure: bool = False) -> Endpoints:
     authenticated ones: see :mod:`rendezvous.local.security`."""
     running = read(settings)
     if running and alive(running.kafka_pid) and alive(running.redis_pid):
+        if secure != (security.load(settings.state_dir / "security") is not None):
+            raise LocalStackError(f"a {'plain' if secure else 'secure'} local stack is running "
+                                  "already: `rendezvous local down` first")
         return running
     if running:
         down(settings)  # half-dead stack from an earlier run

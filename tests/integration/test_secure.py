@@ -190,9 +190,14 @@ def test_status_and_help_print_no_secret(secure: SecureStack) -> None:
     status = runner.invoke(main, ["local", "status"], env=env)
     assert status.exit_code == 0, status.output
     assert "SASL_SSL" in status.output and "running" in status.output
+    plain = runner.invoke(main, ["local", "up"], env=env)  # not over a secure one
+    assert plain.exit_code == 1 and "secure local stack is running" in plain.output
+    again = runner.invoke(main, ["local", "up", "--secure"], env=env)
+    assert again.exit_code == 0 and admin.kafka_bootstrap() in again.output
+    outputs = [plain.output, again.output]
     assert "RENDEZVOUS_SECURITY_PROTOCOL=SASL_SSL" in secure.up_output
     assert "credentials.json" in secure.up_output
-    outputs = [secure.up_output, status.output]
+    outputs += [secure.up_output, status.output]
     for command in (["--help"], ["local", "up", "--help"], ["serve", "--help"],
                     ["worker", "--help"]):
         result = runner.invoke(main, command, env=env)
