@@ -161,6 +161,12 @@ class Policy(msgspec.Struct, frozen=True):
     prefer_in_time: bool = False
     """Stop waiting for a more preferred model when its live p99 latency says its answer
     would come after the request must be decided: answer with the valid one in hand."""
+    actor: str | None = None
+    """Who published it: ``--actor``, else the OS user (audit; absent in older records)."""
+    principal: str | None = None
+    """The Kafka principal that published it (``User:<name>``), when authenticated."""
+    at_ms: float | None = None
+    """When it was published, epoch ms."""
     v: int = SCHEMA_VERSION
 
 

@@ -170,6 +170,21 @@ class DecoySettings(BaseModel):
     fetch_wait_max_ms: int = Field(default=250, ge=1)
     """Longest a fetch waits for ``fetch_min_bytes``."""
 
+    redaction: Path | None = None
+    """Redaction policy (YAML: ``drop``/``hash`` lists of input field paths) applied to
+    input values before they are archived; unset = raw bytes. See the README."""
+
+    redaction_key: SecretStr | None = None
+    """HMAC secret of the policy's hashed fields. Never logged."""
+
+    retention_hours: float | None = Field(default=None, gt=0)
+    """Delete archive hours older than this (whole hour partitions, every topic, never one
+    being written), checked after a roll at most every ``prune_interval_s``; unset = keep
+    all (or run ``rendezvous archive prune`` yourself)."""
+
+    prune_interval_s: float = Field(default=600.0, gt=0)
+    """How often the decoy applies ``retention_hours``."""
+
 
 class Thresholds(BaseModel):
     """When a closed monitor window raises an alert; ``None`` disables a cause
@@ -261,6 +276,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("RENDEZVOUS_REDIS_URL", "REDIS_URL")
     )
     """Redis URL (``redis://host:port/0``); unset means: the local one."""
+
+    redis_username: str | None = None
+    """Redis ACL user (unset: the server's ``default`` user)."""
 
     redis_password: SecretStr | None = None
     """Redis password, if the server asks for one."""
@@ -422,4 +440,5 @@ class Settings(BaseSettings):
         import redis
 
         password = self.redis_password.get_secret_value() if self.redis_password else None
-        return redis.Redis.from_url(self.redis(), password=password)
+        return redis.Redis.from_url(self.redis(), username=self.redis_username,
+                                    password=password)

@@ -25,6 +25,7 @@ SUBCOMMANDS = [
     ("policy", "policy"),
     ("model", "model"),
     ("decoy", "decoy"),
+    ("archive", "archive"),
     ("replay", "replay"),
     ("backtest", "backtest"),
     ("monitor", "monitor"),

@@ -96,14 +96,15 @@ def _record(s: Settings, model: Model, summary: dict[str, Any], actor: str | Non
 
     from rendezvous.errors import RendezvousError
     from rendezvous.messages import BacktestVerdict
-    from rendezvous.registry import default_actor, publish_verdict
+    from rendezvous.registry import publish_verdict
+    from rendezvous.service.audit import os_user
 
     metrics = {k: float(summary[k]) for k in ("rows", "agreement", "quantile_distance",
                                               "input_psi", "label_agreement")
                if isinstance(summary.get(k), int | float) and math.isfinite(summary[k])}
     verdict = BacktestVerdict(model.name, model.version, bool(summary["passed"]),
                               summary["against"], list(summary["failures"]), metrics,
-                              actor or default_actor(), time.time() * 1000.0)
+                              actor or os_user(), time.time() * 1000.0)
     try:
         publish_verdict(s, verdict)
     except (RendezvousError, KafkaException) as exc:

@@ -59,6 +59,19 @@ def _merge(current: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _explained(exc: KafkaException) -> str:
+    """The error, and for a failed connection the reason (a refused login, TLS, ...)."""
+    from rendezvous.transport.diagnose import is_connection_failure, why_unreachable
+
+    if not is_connection_failure(exc):
+        return str(exc)
+    try:
+        reason = why_unreachable(Settings())
+    except Exception:  # the diagnosis must never hide the error itself
+        reason = None
+    return f"{exc}\n  because {reason}" if reason else str(exc)
+
+
 def default(section: type[BaseModel], field: str, unit: str = "") -> str:
     """`` [default: X; env RENDEZVOUS_SECTION__FIELD]`` for an option's help: the one
     default lives in the settings class."""
@@ -74,7 +87,9 @@ def clear_errors() -> Iterator[None]:
     its traceback."""
     try:
         yield
-    except (RendezvousError, KafkaException) as exc:
+    except KafkaException as exc:
+        raise click.ClickException(_explained(exc)) from exc
+    except RendezvousError as exc:
         raise click.ClickException(str(exc)) from exc
     except ValidationError as exc:
         raise click.ClickException(f"invalid setting: {exc}") from exc

@@ -48,10 +48,16 @@ def _size(text: str) -> int:
 @click.option("--max-cpu", type=click.FloatRange(min=0, max=1, min_open=True), default=None,
               help="Share of one core the decoy may use, rolls included; it lags under a "
                    "burst and catches up after (1 = no limit)." + default(DecoySettings, "max_cpu"))
+@click.option("--redaction", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None,
+              help="Redaction policy (YAML: `drop` and `hash` lists of input field paths) "
+                   "applied before input is archived; hashing needs the HMAC secret in "
+                   "RENDEZVOUS_DECOY__REDACTION_KEY. [env RENDEZVOUS_DECOY__REDACTION]")
 @click.option("--metrics-port", type=click.IntRange(min=0), default=None, help=METRICS_PORT_HELP)
 def decoy(archive: Path | None, topics: tuple[str, ...], roll_bytes: str | None,
           roll_seconds: float | None, compression: str | None, batch_size: int | None,
-          instance_id: str | None, max_cpu: float | None, metrics_port: int | None) -> None:
+          instance_id: str | None, max_cpu: float | None, redaction: Path | None,
+          metrics_port: int | None) -> None:
     """Record every input and decision record, raw, into a Parquet archive.
 
     Offsets are committed only after the file holding the records is durable.
@@ -61,7 +67,7 @@ def decoy(archive: Path | None, topics: tuple[str, ...], roll_bytes: str | None,
         "archive": archive, "topics": topics or None,
         "roll_bytes": _size(roll_bytes) if roll_bytes is not None else None,
         "roll_seconds": roll_seconds, "batch_size": batch_size, "compression": compression,
-        "instance_id": instance_id, "max_cpu": max_cpu})
+        "instance_id": instance_id, "max_cpu": max_cpu, "redaction": redaction})
     if s.decoy.archive is None:
         raise click.UsageError("no archive: pass --archive DIR (or RENDEZVOUS_DECOY__ARCHIVE)")
     with clear_errors():

@@ -7,6 +7,7 @@ import click
 from rendezvous import local as stack
 from rendezvous.cli.common import clear_errors, settings
 from rendezvous.local.kafka import ensure_jars, kafka_version
+from rendezvous.local.security import load
 
 
 @click.group("local")
@@ -15,14 +16,26 @@ def local() -> None:
 
 
 @local.command()
-def up() -> None:
+@click.option("--secure", is_flag=True,
+              help="Authenticated Kafka and Redis: a SASL_SSL listener (SCRAM-SHA-512, a CA "
+                   "and certificate made for the run), one user per component with ACLs on "
+                   "its own topics and groups, Redis ACL users. Passwords go to "
+                   "<state>/security/credentials.json (mode 0600), never to the screen.")
+def up(secure: bool) -> None:
     """Start Kafka (KRaft, from Maven Central jars) and Redis on 127.0.0.1."""
     s = settings()
     with clear_errors():
         click.echo("starting Kafka and Redis (the first run fetches the Kafka jars)...", err=True)
-        endpoints = stack.up(s)
+        endpoints = stack.up(s, secure=secure)
     click.echo(f"KAFKA_BOOTSTRAP_SERVERS={endpoints.bootstrap_servers}")
     click.echo(f"REDIS_URL={endpoints.redis_url}")
+    material = load(s.state_dir / "security")
+    if material is not None:
+        for name, value in material.public_env().items():
+            click.echo(f"{name}={value}")
+        click.echo(f"# users and passwords: {material.credentials} (set "
+                   "RENDEZVOUS_SASL_USERNAME/_SASL_PASSWORD, RENDEZVOUS_REDIS_USERNAME/"
+                   "_REDIS_PASSWORD from it)", err=True)
     click.echo(f"# written to {s.endpoints_file}; stop with `rendezvous local down`", err=True)
 
 

@@ -39,11 +39,11 @@ def list_() -> None:
 
 def _change(name: str, action: str, version: str | None, actor: str | None,
             forced: bool = False) -> None:
-    from rendezvous.registry import default_actor
     from rendezvous.registry.commands import change, describe
+    from rendezvous.service.audit import os_user
 
     with clear_errors():
-        entry = change(settings(), name, action, version, actor=actor or default_actor(),
+        entry = change(settings(), name, action, version, actor=actor or os_user(),
                        forced=forced)
     click.echo(describe(entry))
 

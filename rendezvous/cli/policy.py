@@ -1,4 +1,4 @@
-"""``rendezvous policy set | show``."""
+"""``rendezvous policy set | show | history``."""
 
 from __future__ import annotations
 
@@ -40,8 +40,11 @@ def _rule(text: str) -> tuple[str, ModelRule]:
               help="Answer with the valid answer in hand when a more preferred model's live "
                    "p99 latency says it cannot answer in time (default: keep the current; "
                    "initially off).")
+@click.option("--actor", default=None,
+              help="Who makes this change, for the audit trail (default: the OS user); the "
+                   "authenticated Kafka user is recorded too.")
 def set_(prefer: str, deadline_ms: float | None, rules: tuple[str, ...],
-         map_scores: bool | None, prefer_in_time: bool | None) -> None:
+         map_scores: bool | None, prefer_in_time: bool | None, actor: str | None) -> None:
     """Publish a new policy; running `serve` instances apply it without a restart."""
     from rendezvous.service.control import publish_policy, read_policy
 
@@ -57,8 +60,8 @@ def set_(prefer: str, deadline_ms: float | None, rules: tuple[str, ...],
                      map_scores=current.map_scores if map_scores is None else map_scores,
                      prefer_in_time=(current.prefer_in_time if prefer_in_time is None
                                      else prefer_in_time))
-        publish_policy(s, new)
-    click.echo(f"published: {encode(new).decode()}")
+        published = publish_policy(s, new, actor)
+    click.echo(f"published: {encode(published).decode()}")
 
 
 @policy.command()
@@ -73,3 +76,18 @@ def show() -> None:
         click.echo("# no policy published; the default applies", err=True)
         current = Policy(deadline_ms=s.default_deadline_ms)
     click.echo(msgspec.json.format(encode(current), indent=2).decode())
+
+
+@policy.command()
+def history() -> None:
+    """Print every change on the control topic, oldest first: when (UTC), who, the
+    authenticated principal, what kind, and the record."""
+    from rendezvous.service.audit import describe
+    from rendezvous.service.audit import history as changes
+
+    with clear_errors():
+        found = changes(settings())
+    if not found:
+        click.echo("# no recorded changes", err=True)
+    for change in found:
+        click.echo(describe(change))

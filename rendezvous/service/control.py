@@ -7,18 +7,21 @@ from collections.abc import Iterable
 
 from rendezvous.core.policy import check_policy
 from rendezvous.messages import POLICY_KEY, Policy, decode_policy, encode
+from rendezvous.service import audit
 from rendezvous.service.ports import InRecord
 from rendezvous.settings import Settings
 from rendezvous.transport.bad_records import BadRecords, where
-from rendezvous.transport.clients import flush_or_raise, make_producer
 from rendezvous.transport.reader import TopicReader
 
 
-def publish_policy(settings: Settings, policy: Policy) -> None:
-    """Make ``policy`` the live one (every running ``serve`` applies it without a restart)."""
-    producer = make_producer(settings)
-    producer.produce(settings.topic("control"), encode(policy), POLICY_KEY)
-    flush_or_raise(producer)
+def publish_policy(settings: Settings, policy: Policy, actor: str | None = None) -> Policy:
+    """Make ``policy`` the live one (every running ``serve`` applies it without a restart),
+    stamped with who and when; the same record also goes under an audit key of its own,
+    which compaction keeps (``rendezvous policy history``). Returns what was published."""
+    stamped = audit.stamp(policy, settings, actor)
+    audit.publish_audited(settings, POLICY_KEY, encode(stamped), "policy", stamped.at_ms,
+                          "the policy")
+    return stamped
 
 
 class PolicyWatcher:

@@ -1,0 +1,233 @@
+"""``rendezvous local up --secure`` for real: the whole pipeline over SASL_SSL with one
+SCRAM user per component and ACLs, Redis with ACL users; who is refused, and that no
+password leaks into a log, ``--help``, ``status`` or an exception.
+
+The secure broker is a second broker (a small heap), started once for this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+from click.testing import CliRunner
+from confluent_kafka import Producer
+from pydantic import SecretStr
+
+from rendezvous.cli import main
+from rendezvous.client import Client
+from rendezvous.local.pipeline import PipelineSpec, commands, component_env, gateway_address
+from rendezvous.local.processes import alive
+from rendezvous.local.security import COMPONENT_USER, Secure, load, prepare
+from rendezvous.local.stack import read as read_local
+from rendezvous.local.supervisor import Supervisor
+from rendezvous.model import sample_events
+from rendezvous.settings import Settings
+from rendezvous.transport.clients import make_producer
+from rendezvous.transport.topics import apply_topics
+
+pytestmark = pytest.mark.integration
+
+PREFIX = f"sec{uuid.uuid4().hex[:8]}."
+
+
+@dataclass(frozen=True)
+class SecureStack:
+    admin: Settings
+    """Settings of the admin user on the secure stack, with this module's topics."""
+    material: Secure
+    up_output: str
+    """What `rendezvous local up --secure` printed."""
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureStack]:
+    """A secure local stack started by `rendezvous local up --secure` (topics created),
+    stopped by `rendezvous local down`."""
+    state = tmp_path_factory.mktemp("secure-stack")
+    env = {**os.environ, "RENDEZVOUS_STATE_DIR": str(state), "RENDEZVOUS_KAFKA_HEAP": "256m",
+           "RENDEZVOUS_TOPIC_PREFIX": PREFIX}
+    base = Settings(state_dir=state, topic_prefix=PREFIX)
+    runner = CliRunner()
+    started = runner.invoke(main, ["local", "up", "--secure"], env=env)
+    try:
+        assert started.exit_code == 0, started.output
+        endpoints = read_local(base)
+        material = load(state / "security")
+        assert endpoints is not None and material is not None
+        assert not (state / "format.args").exists()  # the admin's password, used and gone
+        admin = base.model_copy(update={"bootstrap_servers": endpoints.bootstrap_servers,
+                                        "redis_url": endpoints.redis_url,
+                                        **material.kafka_settings("admin"),
+                                        **material.redis_settings("admin")})
+        apply_topics(admin)
+        yield SecureStack(admin, material, started.output)
+    finally:
+        pids = read_local(base)
+        stopped = runner.invoke(main, ["local", "down"], env=env)
+        assert stopped.exit_code == 0, stopped.output
+        assert pids is None or not (alive(pids.kafka_pid) or alive(pids.redis_pid))
+        assert not (state / "security").exists()
+
+
+def as_user(settings: Settings, material: Secure, user: str) -> Settings:
+    return settings.model_copy(update={**material.kafka_settings(user),
+                                       **material.redis_settings(user)})
+
+
+def secrets_of(material: Secure) -> list[str]:
+    return [*material.passwords.values(), *material.redis_passwords.values()]
+
+
+def test_pipeline_over_sasl_ssl(secure: SecureStack, tmp_path: Path) -> None:
+    """Workers, serve, decoy, monitor and gateway each as its own user; a client gets its
+    answers through its Redis return address, the gateway too; no password is in any log."""
+    admin, material = secure.admin, secure.material
+    spec = PipelineSpec(archive=tmp_path / "archive", monitor=True, gateway=True)
+    supervisor = Supervisor(tmp_path / "logs", component_env(admin))
+    events = sample_events(21, seed=17)
+    try:
+        for name, args in commands(spec).items():
+            supervisor.start(name, args, env=material.env(COMPONENT_USER[args[0]]),
+                             timeout_s=120)
+        with Client(as_user(admin, material, "client")) as client:
+            results = [client.score(event["features"], deadline_ms=2000, timeout_s=10)
+                       for event in events[:20]]
+        assert {r.status for r in results} <= {"ok", "fallback"}, results
+        assert all(r.score is not None for r in results)
+        # The gateway, as its own user, answers over HTTP through its return address.
+        body = json.dumps({"inputs": [{"name": name, "datatype": "FP32", "shape": [1],
+                                       "data": [value]}
+                                      for name, value in events[20]["features"].items()]})
+        url = f"http://{gateway_address(supervisor.components['gateway'])}"
+        request = urllib.request.Request(f"{url}/v2/models/rendezvous/infer", body.encode(),
+                                         {"X-Deadline-Ms": "2000"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = json.loads(response.read())
+        statuses = next(o["data"] for o in answer["outputs"] if o["name"] == "status")
+        assert statuses in (["ok"], ["fallback"]), answer
+    finally:
+        supervisor.stop_all()
+    logs = [*supervisor.log_dir.glob("*.log"), *admin.state_dir.glob("*.log")]
+    assert logs
+    for log in logs:
+        text = log.read_text(errors="replace")
+        leaked = [s for s in secrets_of(material) if s in text]
+        assert not leaked, f"a password is in {log.name}"
+        if log.parent == supervisor.log_dir:  # the ACLs grant what each component needs
+            assert "AUTHORIZATION_FAILED" not in text, f"{log.name}: {text[-2000:]}"
+
+
+def test_refused_without_credentials_wrong_password_or_acl(secure: SecureStack,
+                                                          tmp_path: Path) -> None:
+    """Each refusal is one clear `Error:` line from the command a user runs."""
+    admin, material = secure.admin, secure.material
+    base = {**os.environ, **component_env(admin)}
+    runner = CliRunner()
+    outputs = []
+
+    nobody = runner.invoke(main, ["topics", "list"], env=base)
+    assert nobody.exit_code == 1
+    assert "wants TLS and/or SASL" in nobody.output, nobody.output
+
+    wrong = runner.invoke(main, ["topics", "list"], env={
+        **base, **material.env("worker"), "RENDEZVOUS_SASL_PASSWORD": "not-the-password"})
+    assert wrong.exit_code == 1
+    assert "refused the login of user 'worker'" in wrong.output, wrong.output
+
+    other_ca = prepare(tmp_path / "other").ca  # a CA that did not sign the broker
+    bad_ca = runner.invoke(main, ["topics", "list"], env={
+        **base, **material.env("worker"), "RENDEZVOUS_SSL_CA_LOCATION": str(other_ca)})
+    assert bad_ca.exit_code == 1
+    assert "TLS handshake with Kafka failed" in bad_ca.output, bad_ca.output
+    outputs += [nobody.output, wrong.output, bad_ca.output]
+
+    # The worker's user may write scores, not results: the broker refuses the record.
+    worker = as_user(admin, material, "worker")
+    errors: list[str] = []
+    producer: Producer = make_producer(worker)
+    producer.produce(worker.topic("scored"), b"{}", b"x",
+                     on_delivery=lambda err, _msg: errors.append(str(err)))
+    producer.flush(15)
+    assert errors and "Topic authorization failed" in errors[0], errors
+    producer.produce(worker.topic("scores"), b"{}", b"x",
+                     on_delivery=lambda err, _msg: errors.append(str(err)))
+    producer.flush(15)
+    assert errors[1] == "None", errors  # its own topic: written
+    for text in (*outputs, *errors):
+        assert not [s for s in secrets_of(material) if s in text]
+
+
+def test_redis_return_address_needs_credentials(secure: SecureStack) -> None:
+    admin, material = secure.admin, secure.material
+    client = as_user(admin, material, "client")
+    nobody = client.model_copy(update={"redis_username": None, "redis_password": None})
+    with pytest.raises(redis.AuthenticationError):
+        nobody.redis_client().ping()
+    wrong = client.model_copy(update={"redis_password": SecretStr("not-the-password")})
+    with pytest.raises(redis.AuthenticationError) as bad:
+        wrong.redis_client().ping()
+    assert not [s for s in secrets_of(material) if s in str(bad.value)]
+    # A caller may wait for its results but not publish someone else's.
+    with pytest.raises(redis.ResponseError, match="(?i)permission"):
+        client.redis_client().publish(f"{PREFIX}reply.x", b"forged")
+    assert client.redis_client().ping()
+
+
+def test_status_and_help_print_no_secret(secure: SecureStack) -> None:
+    admin, material = secure.admin, secure.material
+    env = {**os.environ, "RENDEZVOUS_STATE_DIR": str(admin.state_dir),
+           **material.env("serve")}
+    runner = CliRunner()
+    status = runner.invoke(main, ["local", "status"], env=env)
+    assert status.exit_code == 0, status.output
+    assert "SASL_SSL" in status.output and "running" in status.output
+    plain = runner.invoke(main, ["local", "up"], env=env)  # not over a secure one
+    assert plain.exit_code == 1 and "secure local stack is running" in plain.output
+    again = runner.invoke(main, ["local", "up", "--secure"], env=env)
+    assert again.exit_code == 0 and admin.kafka_bootstrap() in again.output
+    outputs = [plain.output, again.output]
+    assert "RENDEZVOUS_SECURITY_PROTOCOL=SASL_SSL" in secure.up_output
+    assert "credentials.json" in secure.up_output
+    outputs += [secure.up_output, status.output]
+    for command in (["--help"], ["local", "up", "--help"], ["serve", "--help"],
+                    ["worker", "--help"]):
+        result = runner.invoke(main, command, env=env)
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output)
+    for text in outputs:
+        assert not [s for s in secrets_of(material) if s in text]
+    assert material.passwords["serve"] not in repr(as_user(admin, material, "serve"))
+    assert material.passwords["admin"] not in repr(material)
+    # The broker's configuration holds the admin's password: readable by this user only.
+    assert stat.S_IMODE((admin.state_dir / "server.properties").stat().st_mode) == 0o600
+
+
+def test_policy_changes_name_who_and_when(secure: SecureStack) -> None:
+    admin, material = secure.admin, secure.material
+    base = {**os.environ, **component_env(admin)}
+    runner = CliRunner()
+    first = runner.invoke(main, ["policy", "set", "--prefer", "canary,primary",
+                                 "--deadline-ms", "40", "--actor", "ana"],
+                          env={**base, **material.env("admin")})
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(main, ["policy", "set", "--prefer", "primary,canary"],
+                           env={**base, **material.env("admin")})
+    assert second.exit_code == 0, second.output
+    refused = runner.invoke(main, ["policy", "set", "--prefer", "canary"],
+                            env={**base, **material.env("worker")})
+    assert refused.exit_code == 1 and "authoriz" in refused.output.lower(), refused.output
+    history = runner.invoke(main, ["policy", "history"], env={**base, **material.env("client")})
+    assert history.exit_code == 0, history.output
+    lines = [line for line in history.output.splitlines() if not line.startswith("#")]
+    assert len(lines) == 2, history.output
+    assert "ana" in lines[0] and "User:admin" in lines[0] and '"canary","primary"' in lines[0]
+    assert "User:admin" in lines[1] and '"primary","canary"' in lines[1]
