@@ -78,6 +78,10 @@ log = logging.getLogger(__name__)
 DECISIONS = Counter("rendezvous_serve_results", "Results emitted", ["status"])
 LATE = Gauge("rendezvous_serve_late_answers", "Answers that came after their decision")
 PENDING = Gauge("rendezvous_serve_pending", "Requests waiting for a decision")
+ORPHANS = Gauge("rendezvous_serve_orphans", "Answers held for requests not seen yet (at most "
+                "the core's max_orphans per partition, each for orphan_ttl_ms)")
+ORPHANS_DISCARDED = Gauge("rendezvous_serve_orphans_discarded",
+                          "Orphan answers dropped (expired, or over capacity)")
 SLACK_MS = Histogram("rendezvous_serve_deadline_slack_ms",
                      "Decision time minus deadline, for requests decided at the deadline",
                      buckets=(0.1, 0.5, 1, 2, 5, 10, 20, 50, 100, 1000))
@@ -377,7 +381,10 @@ class Service:
             RECORDS.labels(kind).inc(count)
             self.consumed[kind] = 0
         PENDING.set(sum(s.core.pending() for s in self.partitions.values()))
-        LATE.set(sum(s.core.stats().late for s in self.partitions.values()))
+        stats = [s.core.stats() for s in self.partitions.values()]
+        LATE.set(sum(st.late for st in stats))
+        ORPHANS.set(sum(st.orphans for st in stats))
+        ORPHANS_DISCARDED.set(sum(st.orphans_expired + st.orphans_dropped for st in stats))
         MARGIN_MS.set(self.margin.ms)
 
     def _commit(self) -> None:

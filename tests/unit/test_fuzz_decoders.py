@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from rendezvous.messages import (
     MAX_ID_LENGTH,
+    MAX_SCORE_BYTES,
     InputEvent,
     Invalid,
     Score,
@@ -148,3 +149,16 @@ def test_duplicate_keys_take_one_value_and_never_crash(first: str, second: str) 
     result = _check_input(data)
     if isinstance(result, InputEvent):
         assert result.id in (first, second)
+
+
+def test_score_size_and_id_length_are_bounded() -> None:
+    ok = b'{"id":"%s","model":"m","version":"1","status":"ok","score":0.5}'
+    assert decode_score(ok % (b"i" * MAX_ID_LENGTH)).id == "i" * MAX_ID_LENGTH
+    for bad, reason in ((ok % (b"i" * (MAX_ID_LENGTH + 1)), "more than 1024"),
+                        (ok % b"x" + b" " * MAX_SCORE_BYTES, f"more than {MAX_SCORE_BYTES}")):
+        try:
+            decode_score(bad)
+        except Undecodable as exc:
+            assert reason in str(exc)
+        else:
+            raise AssertionError("accepted")
