@@ -40,10 +40,11 @@ def redis_server() -> str:
     return str(packaged)
 
 
-def start_redis(run_dir: Path, timeout_s: float = 20) -> tuple[int, str]:
-    """Start the server on 127.0.0.1; returns (pid, url) once it answers PING."""
+def start_redis(run_dir: Path, timeout_s: float = 20, port: int | None = None) -> tuple[int, str]:
+    """Start the server on 127.0.0.1 (on ``port``, else a free one); returns (pid, url) once it
+    answers PING. A restart on the same port gives callers back their Redis address."""
     server = redis_server()
-    port = free_port()
+    port = port or free_port()
     data = run_dir / "redis-data"
     data.mkdir(parents=True, exist_ok=True)
     log = run_dir / "redis.log"
