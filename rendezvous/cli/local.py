@@ -15,11 +15,15 @@ def local() -> None:
 
 
 @local.command()
-def up() -> None:
+@click.option("--brokers", type=click.IntRange(1, 9), default=None,
+              help="Kafka brokers: 1, or a replicated KRaft cluster (3: replication factor 3, "
+                   "min.insync.replicas 2)  [env RENDEZVOUS_LOCAL_BROKERS; default 1]")
+def up(brokers: int | None) -> None:
     """Start Kafka (KRaft, from Maven Central jars) and Redis on 127.0.0.1."""
-    s = settings()
+    s = settings(local_brokers=brokers)
     with clear_errors():
-        click.echo("starting Kafka and Redis (the first run fetches the Kafka jars)...", err=True)
+        click.echo(f"starting Kafka ({s.local_brokers} broker{'s' if s.local_brokers > 1 else ''})"
+                   " and Redis (the first run fetches the Kafka jars)...", err=True)
         endpoints = stack.up(s)
     click.echo(f"KAFKA_BOOTSTRAP_SERVERS={endpoints.bootstrap_servers}")
     click.echo(f"REDIS_URL={endpoints.redis_url}")
@@ -48,4 +52,4 @@ def status() -> None:
     """Say whether the local Kafka and Redis run and answer."""
     with clear_errors():
         for name, state in stack.status(settings()).items():
-            click.echo(f"{name:6} {state}")
+            click.echo(f"{name:7} {state}")

@@ -16,6 +16,9 @@ COMMAND = "python -m rendezvous.testing.chaos"
 COMPONENT_FAULTS = ("primary", "decoy", "serve-0")
 """Components killed with SIGKILL, in this order (names of :func:`start_pipeline`)."""
 BROKER = "broker"
+CLUSTER_BROKER = "cluster broker"
+"""On a local cluster (``brokers`` > 1): SIGKILL the broker leading the most input
+partitions, restart it after ``outage_s``."""
 STATUSES = ("ok", "fallback", "timeout", "rejected")
 
 
@@ -44,6 +47,9 @@ class ChaosConfig:
     """How long to wait, after the load, for the decoy to commit every input."""
     late_slack_ms: float = 10.0
     """A result later than ``deadline_ms`` plus this is counted as past its deadline."""
+    brokers: int = 1
+    """Brokers of the run's own local stack (3: a replicated cluster, for
+    :data:`CLUSTER_BROKER`)."""
 
 
 @dataclass
@@ -99,6 +105,8 @@ class ChaosResult:
     crashes: list[Crash]
     skipped: list[str] = field(default_factory=list)
     """Faults not run, with the reason."""
+    notes: list[str] = field(default_factory=list)
+    """What a fault did (e.g. which broker led which partitions)."""
     pids: list[int] = field(default_factory=list)
     """Every component pid the run started (all gone when it returns)."""
     server_pids: list[int] = field(default_factory=list)
@@ -113,6 +121,9 @@ def to_markdown(result: ChaosResult, command: str = COMMAND) -> str:
     c = result.config
     broker = "an existing cluster" if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") \
         else f"a local single-node broker (Kafka {kafka_version()})"
+    if c.brokers > 1:
+        broker = (f"a local cluster of {c.brokers} KRaft brokers (Kafka {kafka_version()}, "
+                  f"replication factor 3, min.insync.replicas 2)")
     lines = [
         "## Chaos run",
         "",
@@ -153,6 +164,8 @@ def to_markdown(result: ChaosResult, command: str = COMMAND) -> str:
             else f"kill -9 {p.name}"
         if p.name == BROKER:
             name = f"broker {'kill -9' if c.broker_kill else 'restart'}"
+        if p.name == CLUSTER_BROKER:
+            name = f"kill -9 one of {c.brokers} brokers"
         lines.append(
             f"| {name} | {span} | {down} | {r.requests:,} | "
             + " | ".join(f"{r.statuses.get(s, 0):,}" for s in STATUSES)
@@ -172,6 +185,8 @@ def to_markdown(result: ChaosResult, command: str = COMMAND) -> str:
         lines.append(f"\n- `{crash.name}` exited by itself at "
                      f"+{(crash.at_ms - start) / 1000:.1f} s and was restarted; last log "
                      f"line: `{last[0][:200]}`")
+    for note in result.notes:
+        lines.append(f"\n- {note}")
     for reason in result.skipped:
         lines.append(f"\nSkipped: {reason}.")
     return "\n".join(lines) + "\n"
