@@ -57,7 +57,7 @@ class Replies:
         self._ttl_s = ttl_s
         self._max_backlog = max_backlog
         self._retry_s = retry_s
-        self._backlog: deque[tuple[float, str, Scored]] = deque()
+        self._backlog: deque[tuple[float, str, str, bytes]] = deque()  # at, key, channel, body
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
         self._down_since: float | None = None
@@ -69,9 +69,15 @@ class Replies:
             return
         now = time.monotonic()
         with self._lock:
-            self._backlog.extend((now, reply_to, scored) for reply_to, scored in results)
+            self._backlog.extend((now, result_key(reply_to, scored.id), reply_to, encode(scored))
+                                 for reply_to, scored in results)
             if self._down_since is not None:
+                # Only the retry timer tries Redis while it is down: one attempt a second,
+                # not one per batch (each would cost this process CPU serve needs).
                 REPLIES.labels("deferred").inc(len(results))
+                self._trim(now)
+                BACKLOG.set(len(self._backlog))
+                return
             self._flush(now)
 
     def pending(self) -> int:
@@ -99,10 +105,9 @@ class Replies:
         while backlog:
             chunk = [backlog[i] for i in range(min(CHUNK, len(backlog)))]
             pipe = self._client.pipeline(transaction=False)
-            for _at, reply_to, scored in chunk:
-                body = encode(scored)
-                pipe.set(result_key(reply_to, scored.id), body, ex=self._ttl_s)
-                pipe.publish(reply_to, body)
+            for _at, key, channel, body in chunk:
+                pipe.set(key, body, ex=self._ttl_s)
+                pipe.publish(channel, body)
             try:
                 pipe.execute()
             except redis.RedisError as exc:
