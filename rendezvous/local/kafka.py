@@ -139,6 +139,11 @@ def start_cluster(run_dir: Path, cache_dir: Path, heap: str, gc: str, brokers: i
                 "share.coordinator.state.topic.replication.factor": replicas,
                 "default.replication.factor": replicas,
                 "min.insync.replicas": in_sync,
+                # A killed broker keeps leading its partitions (group coordinators too) until
+                # the controller fences it: 9 s by default, close to the clients' 10 s session
+                # timeout, so consumers' sessions expired (and static members got fenced).
+                "broker.session.timeout.ms": "3000",
+                "broker.heartbeat.interval.ms": "500",
             })
             home = broker_dir(run_dir, node)
             command = _prepare(home, cache_dir, heap, gc, config, cluster_id, standalone=False)

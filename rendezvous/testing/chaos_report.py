@@ -116,6 +116,22 @@ class ChaosResult:
     log_dir: Path | None = None
 
 
+def _faults(c: ChaosConfig) -> str:
+    """What the run's faults were, in a sentence."""
+    said = []
+    components = [f for f in c.faults if f in COMPONENT_FAULTS]
+    if components:
+        said.append(f"{', '.join(components)} in turn killed with SIGKILL and restarted after "
+                    f"{c.outage_s:g} s")
+    if BROKER in c.faults:
+        said.append(f"the broker {'killed (SIGKILL)' if c.broker_kill else 'stopped (SIGTERM)'}"
+                    " and started again on the same ports and data")
+    if CLUSTER_BROKER in c.faults:
+        said.append("the broker leading the most input partitions killed with SIGKILL and "
+                    f"started again after {c.outage_s:g} s (*down* includes its restart)")
+    return ", then ".join(said) or "no fault"
+
+
 def to_markdown(result: ChaosResult, command: str = COMMAND) -> str:
     """The result as the Markdown section ``## Chaos run``."""
     c = result.config
@@ -138,10 +154,8 @@ def to_markdown(result: ChaosResult, command: str = COMMAND) -> str:
         "",
         f"Open-loop load of {c.rate_per_s:g} events/s, `deadline_ms` {c.deadline_ms:g}, through "
         f"the whole pipeline as separate processes (primary and canary workers, decoy, one "
-        f"serve{', monitor' if c.monitor else ''}). {c.steady_s:g} s of steady load, then in "
-        f"turn: each component killed with SIGKILL and restarted after {c.outage_s:g} s, then "
-        f"the broker {'killed (SIGKILL)' if c.broker_kill else 'stopped (SIGTERM)'} and started "
-        f"again on the same ports and data; {c.settle_s:g} s of load after each recovery. A "
+        f"serve{', monitor' if c.monitor else ''}). {c.steady_s:g} s of steady load, then "
+        f"{_faults(c)}; {c.settle_s:g} s of load after each recovery. A "
         f"request counts in the window its `ts` falls in (a fault's window runs from the kill "
         f"to the next fault; *down* = kill until the component answered again). *late* = "
         f"result more than {c.late_slack_ms:g} ms past the deadline. Statuses and latency "
