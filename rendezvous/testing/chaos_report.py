@@ -47,6 +47,8 @@ class ChaosConfig:
     """How long to wait, after the load, for the decoy to commit every input."""
     late_slack_ms: float = 10.0
     """A result later than ``deadline_ms`` plus this is counted as past its deadline."""
+    warmup_s: float = 0.0
+    """Load before the steady window, reported as its own window (``warm-up``)."""
     brokers: int = 1
     """Brokers of the run's own local stack (3: a replicated cluster, for
     :data:`CLUSTER_BROKER`)."""
@@ -154,7 +156,9 @@ def to_markdown(result: ChaosResult, command: str = COMMAND) -> str:
         "",
         f"Open-loop load of {c.rate_per_s:g} events/s, `deadline_ms` {c.deadline_ms:g}, through "
         f"the whole pipeline as separate processes (primary and canary workers, decoy, one "
-        f"serve{', monitor' if c.monitor else ''}). {c.steady_s:g} s of steady load, then "
+        f"serve{', monitor' if c.monitor else ''}). "
+        + (f"{c.warmup_s:g} s of warm-up load, " if c.warmup_s else "")
+        + f"{c.steady_s:g} s of steady load, then "
         f"{_faults(c)}; {c.settle_s:g} s of load after each recovery. A "
         f"request counts in the window its `ts` falls in (a fault's window runs from the kill "
         f"to the next fault; *down* = kill until the component answered again). *late* = "
@@ -174,7 +178,7 @@ def to_markdown(result: ChaosResult, command: str = COMMAND) -> str:
         down = f"{p.down_s:.1f}" if p.down_s is not None else ""
         latency = (f"{r.p50_ms:,.0f} / {r.p99_ms:,.0f}"
                    if r.p50_ms is not None and r.p99_ms is not None else "")
-        name = p.name if p.name in ("steady", "steady (after)", BROKER) \
+        name = p.name if p.name in ("warm-up", "steady", "steady (after)", BROKER) \
             else f"kill -9 {p.name}"
         if p.name == BROKER:
             name = f"broker {'kill -9' if c.broker_kill else 'restart'}"

@@ -117,13 +117,14 @@ def test_three_brokers_one_killed_under_load(tmp_path: Path) -> None:
     """Issue 16: `local up --brokers 3` (RF 3, min.insync.replicas 2 from topics.yaml); the
     broker leading the most input partitions is killed -9 under load and restarted 5 s
     later: nothing lost or duplicated, the archive complete, the delay reported."""
-    config = ChaosConfig(rate_per_s=50, deadline_ms=500, steady_s=3, outage_s=5, settle_s=5,
-                         answer_timeout_s=90, brokers=3, faults=(CLUSTER_BROKER,))
+    config = ChaosConfig(rate_per_s=50, deadline_ms=500, warmup_s=4, steady_s=3, outage_s=5,
+                         settle_s=5, answer_timeout_s=90, brokers=3, faults=(CLUSTER_BROKER,))
     result = run_chaos(tmp_path, config, own_stack=True)
     report = to_markdown(result, "pytest tests/integration/test_chaos.py")
     print(report)
 
-    assert [p.phase.name for p in result.phases] == ["steady", CLUSTER_BROKER, "steady (after)"]
+    assert [p.phase.name for p in result.phases] == [
+        "warm-up", "steady", CLUSTER_BROKER, "steady (after)"]
     [note] = result.notes
     assert "replication factor [3], min.insync.replicas 2" in note, note
     _assert_exactly_once_and_archived(result, report, 5)  # 3 brokers, Redis, the restarted one
