@@ -39,8 +39,10 @@ SECTIONS = {
     "monitor": "bench_monitor",
     "pipeline": "bench_pipeline",
     "chaos": "rendezvous.testing.chaos",
+    "chaos-cluster": "rendezvous.testing.chaos:run_cluster",
 }
-"""Section -> module: a benchmark of this folder, or a module of the package."""
+"""Section -> module (and ``:function``, default ``run``): a benchmark of this folder, or a
+module of the package. ``chaos-cluster`` starts its own three-broker cluster."""
 OPTIONAL: set[str] = set()
 """Sections whose module may not exist (yet): skipped, and said so."""
 
@@ -130,14 +132,14 @@ def _sections(path: Path) -> dict[str, str]:
 
 def run_section(name: str) -> str | None:
     """The section's Markdown, or None when an optional module does not exist."""
-    module_name = SECTIONS[name]
+    module_name, _, function = SECTIONS[name].partition(":")
     if name in OPTIONAL and not (BENCH / f"{module_name}.py").exists():
         _progress(f"{name}: bench/{module_name}.py does not exist, skipped")
         return None
     if "." not in module_name and __package__:  # run as `python -m bench.run`
         module_name = f"{__package__}.{module_name}"
     module = importlib.import_module(module_name)
-    return str(module.run())
+    return str(getattr(module, function or "run")())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -245,6 +245,10 @@ MAX_INPUT_BYTES = 512 * 1024
 (the broker refuses records over ~1 MB by default; this bound holds on any topic config)."""
 MAX_ID_LENGTH = 1024
 """A request id longer than this is rejected: it is copied into every score and result."""
+MAX_SCORE_BYTES = 4 * 1024
+"""A score record larger than this (4 KiB; a worker writes ~250 bytes) is undecodable, and so
+is one whose id is longer than :data:`MAX_ID_LENGTH`: the rendezvous holds up to
+``max_orphans`` scores per partition for requests it has not seen, so their size is bounded."""
 
 POLICY_KEY = b"policy"
 PROVISIONAL_HEADER = "rendezvous.provisional"
@@ -334,8 +338,14 @@ def _decoding(decoder: Callable[[bytes], T], kind: str, data: bytes | None) -> T
 
 
 def decode_score(data: bytes | None) -> Score:
-    """A worker's score; raises :class:`Undecodable` (only) for bad bytes."""
-    return _decoding(_score_decoder.decode, "score", data)
+    """A worker's score; raises :class:`Undecodable` (only) for bad bytes, a record over
+    :data:`MAX_SCORE_BYTES` or an id over :data:`MAX_ID_LENGTH`."""
+    if data and len(data) > MAX_SCORE_BYTES:
+        raise Undecodable(f"score record of {len(data)} bytes, more than {MAX_SCORE_BYTES}")
+    score = _decoding(_score_decoder.decode, "score", data)
+    if len(score.id) > MAX_ID_LENGTH:
+        raise Undecodable(f"score id of {len(score.id)} characters, more than {MAX_ID_LENGTH}")
+    return score
 
 
 def decode_scored(data: bytes | None) -> Scored:

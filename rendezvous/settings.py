@@ -348,6 +348,14 @@ class Settings(BaseSettings):
     kafka_heap: str = "512m"
     """Heap of the local broker's JVM (``-Xmx``), at most 1 GiB on a small machine."""
 
+    local_brokers: int = Field(default=1, ge=1, le=9)
+    """Brokers of ``rendezvous local up`` (``--brokers``): 1, or a replicated KRaft cluster
+    (3: replication factor 3, ``min.insync.replicas`` 2), each broker with
+    ``cluster_heap`` instead of ``kafka_heap``."""
+
+    cluster_heap: str = "256m"
+    """Heap of each broker's JVM in a local cluster of more than one broker."""
+
     kafka_gc: str = "-XX:+UseG1GC -XX:MaxGCPauseMillis=20"
     """Garbage-collector options of the local broker's JVM: its pauses stop every hop of
     the pipeline at once. Measured in docs/benchmarks.md."""

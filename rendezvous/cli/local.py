@@ -16,16 +16,21 @@ def local() -> None:
 
 
 @local.command()
+@click.option("--brokers", type=click.IntRange(1, 9), default=None,
+              help="Kafka brokers: 1, or a replicated KRaft cluster (3: replication factor 3, "
+                   "min.insync.replicas 2)  [env RENDEZVOUS_LOCAL_BROKERS; default 1]")
 @click.option("--secure", is_flag=True,
               help="Authenticated Kafka and Redis: a SASL_SSL listener (SCRAM-SHA-512, a CA "
                    "and certificate made for the run), one user per component with ACLs on "
                    "its own topics and groups, Redis ACL users. Passwords go to "
-                   "<state>/security/credentials.json (mode 0600), never to the screen.")
-def up(secure: bool) -> None:
+                   "<state>/security/credentials.json (mode 0600), never to the screen. "
+                   "One broker only.")
+def up(brokers: int | None, secure: bool) -> None:
     """Start Kafka (KRaft, from Maven Central jars) and Redis on 127.0.0.1."""
-    s = settings()
+    s = settings(local_brokers=brokers)
     with clear_errors():
-        click.echo("starting Kafka and Redis (the first run fetches the Kafka jars)...", err=True)
+        click.echo(f"starting Kafka ({s.local_brokers} broker{'s' if s.local_brokers > 1 else ''})"
+                   " and Redis (the first run fetches the Kafka jars)...", err=True)
         endpoints = stack.up(s, secure=secure)
     click.echo(f"KAFKA_BOOTSTRAP_SERVERS={endpoints.bootstrap_servers}")
     click.echo(f"REDIS_URL={endpoints.redis_url}")
@@ -61,4 +66,4 @@ def status() -> None:
     """Say whether the local Kafka and Redis run and answer."""
     with clear_errors():
         for name, state in stack.status(settings()).items():
-            click.echo(f"{name:6} {state}")
+            click.echo(f"{name:7} {state}")

@@ -4,10 +4,15 @@ At-least-once by construction: an offset is committed only after the file
 holding its record is durable, so a crash at any point loses nothing; what was
 written but not committed is written again after a restart (the reader
 deduplicates).
+
+A full disk (ENOSPC, EDQUOT) is not a crash: the decoy logs one error, keeps what it
+has buffered, commits nothing, pauses its partitions (so memory stays bounded) and
+retries the roll every ``DISK_RETRY_S``; once a roll succeeds it commits and resumes.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from typing import Any
@@ -36,6 +41,10 @@ BYTES = Counter("rendezvous_decoy_bytes", "Key and value bytes archived (durable
 FILES = Counter("rendezvous_decoy_files", "Archive files written", ["topic"])
 BUFFERED = Gauge("rendezvous_decoy_buffered_records", "Records in memory, not yet in a file")
 LAG = Gauge("rendezvous_decoy_lag", "Records of the recorded topics not consumed yet, when sampled")
+DISK_FULL = Gauge("rendezvous_decoy_disk_full",
+                  "1 while the archive's disk is full: nothing is committed, consumption paused")
+DISK_RETRY_S = 2.0
+"""How often a decoy whose disk is full tries to roll again."""
 BATCH_SECONDS = Histogram("rendezvous_decoy_batch_seconds",
                           "Time to buffer one polled batch (and roll, when it is due)",
                           buckets=BATCH_BUCKETS)
@@ -75,6 +84,12 @@ class Recorder:
         self._pending_bytes: dict[str, int] = {}
         self._ready = False
         self._next_prune = 0.0
+        self._full_since: float | None = None  # the disk is full: paused, nothing committed
+        self._retry_at = 0.0
+
+    @property
+    def disk_full(self) -> bool:
+        return self._full_since is not None
 
     def start(self) -> None:
         """Subscribe; the ready line is written on the first partition assignment."""
@@ -83,6 +98,8 @@ class Recorder:
 
     def step(self) -> int:
         """Poll one batch, buffer it, roll and commit when a limit is reached; returns its size."""
+        if self._full_since is not None:
+            return self._wait_for_space()
         records = poll_batch(self.consumer, self.config.batch_size, self.config.poll_wait_s)
         started = time.perf_counter()
         self.lag.maybe_update()
@@ -105,9 +122,43 @@ class Recorder:
             BATCH_SECONDS.observe(time.perf_counter() - started)
         return len(records)
 
+    def _wait_for_space(self) -> int:
+        """Disk full: keep the group membership (poll, paused), retry the roll when due."""
+        assignment = self.consumer.assignment()
+        if assignment:
+            self.consumer.pause(assignment)  # again: a rebalance may have assigned new ones
+        poll_batch(self.consumer, 1, self.config.poll_wait_s)
+        if time.monotonic() >= self._retry_at:
+            full_since = self._full_since or 0.0
+            self.roll_and_commit()
+            if self._full_since is None:
+                log.info("archive has space again after %.1f s: resumed recording",
+                         time.monotonic() - full_since)
+                assignment = self.consumer.assignment()
+                if assignment:
+                    self.consumer.resume(assignment)
+        return 0
+
     def roll_and_commit(self, commit: bool = True, paced: bool = True) -> None:
-        """Make everything buffered durable, then commit the offsets it covers."""
-        rolled = self.writer.roll(paced)
+        """Make everything buffered durable, then commit the offsets it covers. A full disk
+        leaves everything buffered and uncommitted (see :attr:`disk_full`)."""
+        try:
+            rolled = self.writer.roll(paced)
+        except OSError as exc:
+            if not _no_space(exc):
+                raise
+            self._retry_at = time.monotonic() + DISK_RETRY_S
+            if self._full_since is None:
+                self._full_since = time.monotonic()
+                DISK_FULL.set(1)
+                log.error("archive disk full at %s (%s): keeping %d records in memory, "
+                          "committing nothing and pausing until a roll succeeds (retried "
+                          "every %.0f s)", self.config.archive, exc,
+                          self.writer.buffered_records, DISK_RETRY_S)
+            return
+        if self._full_since is not None:
+            self._full_since = None
+            DISK_FULL.set(0)
         for file in rolled:
             FILES.labels(file.topic).inc()
             RECORDS.labels(file.topic).inc(file.records)
@@ -161,10 +212,31 @@ class Recorder:
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Still the owner here: finish the files and commit before another member starts.
         self.roll_and_commit(paced=False)
+        self._forget_if_full()
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # No longer the owner: keep the data, but a commit would be refused.
         self.roll_and_commit(commit=False, paced=False)
+        self._forget_if_full()
+
+    def _forget_if_full(self) -> None:
+        """After a revoke the consumer restarts from the committed offsets: what a full disk
+        kept in memory would be read (and buffered) a second time."""
+        if self._full_since is not None:
+            dropped = self.writer.discard()
+            self._pending.clear()
+            self._pending_bytes.clear()
+            BUFFERED.set(0)
+            if dropped:
+                log.warning("partitions revoked while the disk is full: %d uncommitted "
+                            "records dropped from memory, to be read again", dropped)
+
+
+def _no_space(exc: OSError) -> bool:
+    """Whether ``exc`` says the disk (or the user's quota) is full; pyarrow's I/O errors
+    carry the reason in their message only."""
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(exc) \
+        or "Disk quota exceeded" in str(exc)
 
 
 def run(settings: Settings) -> None:

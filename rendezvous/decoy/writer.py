@@ -92,6 +92,15 @@ class ArchiveWriter:
         if self._since is None:
             self._since = time.monotonic()
 
+    def discard(self) -> int:
+        """Forget everything buffered (its offsets were not committed, so it is read again);
+        returns how many records that was."""
+        dropped = self.buffered_records
+        self._buffers.clear()
+        self._bytes = 0
+        self._since = None
+        return dropped
+
     def roll(self, paced: bool = True) -> list[RolledFile]:
         """Write every buffer to its own durable file; returns what was written.
 

@@ -99,18 +99,13 @@ def start_kafka(run_dir: Path, cache_dir: Path, heap: str, gc: str,
 
     With ``secure`` (:mod:`rendezvous.local.security`) its only client listener is
     SASL_SSL, with ACLs, and the admin's SCRAM credential is added at format."""
-    java = require("java", JAVA_FIX)
-    libs = ensure_jars(cache_dir)
     port, controller = free_port(), free_port()
     bootstrap = f"127.0.0.1:{port}"
-    data = run_dir / "kafka-data"
-    shutil.rmtree(data, ignore_errors=True)
     config = dict(BROKER_CONFIG)
     config.update({
         "listeners": f"PLAINTEXT://{bootstrap},CONTROLLER://127.0.0.1:{controller}",
         "advertised.listeners": f"PLAINTEXT://{bootstrap}",
         "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller}",
-        "log.dirs": str(data),
     })
     probe: dict[str, Any] = {}
     if secure is not None:
@@ -118,6 +113,77 @@ def start_kafka(run_dir: Path, cache_dir: Path, heap: str, gc: str,
 
         config.update(broker_config(secure, bootstrap, f"127.0.0.1:{controller}"))
         probe = secure.admin_config()
+    command = _prepare(run_dir, cache_dir, heap, gc, config, _cluster_id(), standalone=True,
+                       secure=secure)
+    log = run_dir / "kafka.log"
+    pid = spawn([*command, "kafka.Kafka", str(run_dir / "server.properties")], log, cwd=run_dir)
+    wait_until(lambda: kafka_answers(bootstrap, **probe), timeout_s, "Kafka broker", pid, log)
+    return pid, bootstrap
+
+
+def broker_dir(run_dir: Path, node: int) -> Path:
+    """Where broker ``node`` (1, 2, ...) of a local cluster keeps its config, data and logs."""
+    return run_dir / f"broker-{node}"
+
+
+def start_cluster(run_dir: Path, cache_dir: Path, heap: str, gc: str, brokers: int,
+                  timeout_s: float = 120) -> tuple[list[int], str]:
+    """Format and start ``brokers`` KRaft nodes (each broker and controller, a static quorum
+    of all of them), replicated: internal topics and new topics get replication factor
+    ``min(3, brokers)`` and ``min.insync.replicas`` one less (at least 1). Returns (pids,
+    bootstrap servers) once every broker is registered."""
+    ports = [(free_port(), free_port()) for _ in range(brokers)]
+    voters = ",".join(f"{n}@127.0.0.1:{c}" for n, (_p, c) in enumerate(ports, start=1))
+    replicas = str(min(3, brokers))
+    in_sync = str(max(1, min(3, brokers) - 1))
+    cluster_id = _cluster_id()
+    started: list[tuple[int, Path]] = []
+    try:
+        for node, (port, controller) in enumerate(ports, start=1):
+            config = dict(BROKER_CONFIG)
+            config.update({
+                "node.id": str(node),
+                "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+                "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+                "controller.quorum.voters": voters,
+                "offsets.topic.replication.factor": replicas,
+                "transaction.state.log.replication.factor": replicas,
+                "transaction.state.log.min.isr": in_sync,
+                "share.coordinator.state.topic.replication.factor": replicas,
+                "default.replication.factor": replicas,
+                "min.insync.replicas": in_sync,
+                # A killed broker keeps leading its partitions (group coordinators too) until
+                # the controller fences it: 9 s by default, close to the clients' 10 s session
+                # timeout, so consumers' sessions expired (and static members got fenced).
+                "broker.session.timeout.ms": "3000",
+                "broker.heartbeat.interval.ms": "500",
+            })
+            home = broker_dir(run_dir, node)
+            command = _prepare(home, cache_dir, heap, gc, config, cluster_id, standalone=False)
+            pid = spawn([*command, "kafka.Kafka", str(home / "server.properties")],
+                        home / "kafka.log", cwd=home)
+            started.append((pid, home / "kafka.log"))
+        bootstrap = ",".join(f"127.0.0.1:{port}" for port, _c in ports)
+        pid, log = started[0]
+        wait_until(lambda: kafka_answers(bootstrap, brokers=brokers), timeout_s,
+                   f"Kafka cluster of {brokers} brokers", pid, log)
+    except BaseException:
+        for pid, _log in started:
+            stop(pid)
+        raise
+    return [pid for pid, _log in started], bootstrap
+
+
+def _prepare(run_dir: Path, cache_dir: Path, heap: str, gc: str, config: dict[str, str],
+             cluster_id: str, standalone: bool, secure: Secure | None = None) -> list[str]:
+    """Write one node's ``server.properties`` and ``log4j2.properties`` into ``run_dir`` and
+    format its (fresh) storage; returns the java command line, up to the main class."""
+    java = require("java", JAVA_FIX)
+    libs = ensure_jars(cache_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = run_dir / "kafka-data"
+    shutil.rmtree(data, ignore_errors=True)
+    config = {**config, "log.dirs": str(data)}
     props = run_dir / "server.properties"
     if secure is not None:  # it holds the admin's password: this user only, from the start
         props.unlink(missing_ok=True)
@@ -126,10 +192,9 @@ def start_kafka(run_dir: Path, cache_dir: Path, heap: str, gc: str,
     log4j = run_dir / "log4j2.properties"
     log4j.write_text(LOG4J2.format(log=run_dir / "kafka-server.log"))
     command = _java_command(java, libs, heap, log4j, gc)
-
-    # StorageTool calls System.exit, so it runs in a JVM of its own.
-    cluster_id = _cluster_id()
-    format_args = ["kafka.tools.StorageTool", "format", "--standalone",
+    # StorageTool calls System.exit, so it runs in a JVM of its own. A static quorum
+    # (controller.quorum.voters) is formatted without --standalone.
+    format_args = ["kafka.tools.StorageTool", "format", *(["--standalone"] if standalone else []),
                    "-t", cluster_id, "-c", str(props)]
     if secure is not None:
         from rendezvous.local.security import format_argfile
@@ -141,11 +206,7 @@ def start_kafka(run_dir: Path, cache_dir: Path, heap: str, gc: str,
         (run_dir / "format.args").unlink(missing_ok=True)
     if fmt.returncode != 0:
         raise LocalStackError(f"formatting Kafka storage failed:\n{fmt.stdout}{fmt.stderr}")
-
-    log = run_dir / "kafka.log"
-    pid = spawn([*command, "kafka.Kafka", str(props)], log, cwd=run_dir)
-    wait_until(lambda: kafka_answers(bootstrap, **probe), timeout_s, "Kafka broker", pid, log)
-    return pid, bootstrap
+    return command
 
 
 def _cluster_id() -> str:
@@ -157,15 +218,17 @@ def _cluster_id() -> str:
             return found
 
 
-def kafka_answers(bootstrap: str, timeout_s: float = 1.0, **config: Any) -> bool:
-    """Whether an AdminClient (with ``config``: credentials) gets metadata with a broker."""
+def kafka_answers(bootstrap: str, timeout_s: float = 1.0, brokers: int = 1,
+                  **config: Any) -> bool:
+    """Whether an AdminClient (with ``config``: credentials) gets metadata with at least
+    ``brokers`` brokers."""
     from confluent_kafka.admin import AdminClient
 
     conf: dict[str, Any] = {"bootstrap.servers": bootstrap, "log_level": 0,
                             "logger": _quiet_logger(), **config}
     admin = AdminClient(conf)
     try:
-        return bool(admin.list_topics(timeout=timeout_s).brokers)
+        return len(admin.list_topics(timeout=timeout_s).brokers) >= brokers
     except Exception:  # KafkaException while the broker is still starting
         return False
 
@@ -178,14 +241,15 @@ def _quiet_logger() -> logging.Logger:
 
 
 def restart_kafka(run_dir: Path, cache_dir: Path, heap: str, gc: str, pid: int, *,
-                  kill: bool = False,
+                  kill: bool = False, down_s: float = 0.0,
                   timeout_s: float = 90) -> tuple[int, str]:
     """Stop the broker ``pid`` and start it again on the same ports and data; (new pid, bootstrap).
 
     ``kill`` stops it with SIGKILL (a crash) instead of SIGTERM (a clean
-    shutdown). The storage is not formatted again: the broker comes back with
-    its topics, committed offsets and transactions, from ``run_dir``'s
-    ``server.properties`` and ``log4j2.properties`` written by :func:`start_kafka`.
+    shutdown); it stays down ``down_s`` seconds. The storage is not formatted again:
+    the broker comes back with its topics, committed offsets and transactions, from
+    ``run_dir``'s ``server.properties`` and ``log4j2.properties`` written by
+    :func:`start_kafka` (or :func:`start_cluster`, in :func:`broker_dir`).
     """
     props, log4j = run_dir / "server.properties", run_dir / "log4j2.properties"
     if not props.exists() or not log4j.exists():
@@ -194,9 +258,11 @@ def restart_kafka(run_dir: Path, cache_dir: Path, heap: str, gc: str, pid: int, 
     bootstrap = config["advertised.listeners"].split("://", 1)[1]
     command = _java_command(require("java", JAVA_FIX), ensure_jars(cache_dir), heap, log4j, gc)
     if kill:
-        _kill9(pid)
+        kill9(pid)
     else:
         stop(pid, grace_s=60)  # a clean shutdown writes its checkpoints; SIGKILL only if stuck
+    if down_s:
+        time.sleep(down_s)
     log = run_dir / "kafka.log"
     new_pid = spawn([*command, "kafka.Kafka", str(props)], log, cwd=run_dir)
     from rendezvous.local.security import load
@@ -208,7 +274,7 @@ def restart_kafka(run_dir: Path, cache_dir: Path, heap: str, gc: str, pid: int, 
     return new_pid, bootstrap
 
 
-def _kill9(pid: int, timeout_s: float = 10.0) -> None:
+def kill9(pid: int, timeout_s: float = 10.0) -> None:
     """SIGKILL the broker's process group (it was started in a session of its own)."""
     try:
         os.killpg(pid, signal.SIGKILL)

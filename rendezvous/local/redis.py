@@ -44,14 +44,15 @@ def redis_server() -> str:
     return str(packaged)
 
 
-def start_redis(run_dir: Path, timeout_s: float = 20,
+def start_redis(run_dir: Path, timeout_s: float = 20, port: int | None = None,
                 secure: Secure | None = None) -> tuple[int, str]:
-    """Start the server on 127.0.0.1; returns (pid, url) once it answers PING. With
+    """Start the server on 127.0.0.1 (on ``port``, else a free one); returns (pid, url) once it
+    answers PING. A restart on the same port gives callers back their Redis address. With
     ``secure``, its ACL users (:mod:`rendezvous.local.security`) and no default user."""
     server = redis_server()
     config = [] if secure is None else [str(secure.write_redis_config())]
     login = {} if secure is None else secure.redis_login("admin")
-    port = free_port()
+    port = port or free_port()
     data = run_dir / "redis-data"
     data.mkdir(parents=True, exist_ok=True)
     log = run_dir / "redis.log"

@@ -8,12 +8,18 @@ data and logs.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rendezvous.local import security
 from rendezvous.local.errors import LocalStackError
-from rendezvous.local.kafka import kafka_answers, restart_kafka, start_kafka
+from rendezvous.local.kafka import (
+    broker_dir,
+    kafka_answers,
+    restart_kafka,
+    start_cluster,
+    start_kafka,
+)
 from rendezvous.local.processes import alive, stop
 from rendezvous.local.redis import redis_answers, redis_server, start_redis
 from rendezvous.settings import Settings
@@ -26,7 +32,17 @@ class Endpoints:
     bootstrap_servers: str
     redis_url: str
     kafka_pid: int
+    """The (first) broker's pid."""
     redis_pid: int
+    broker_pids: list[int] = field(default_factory=list)
+    """Every broker's pid, node 1 first (``[kafka_pid]`` for one broker)."""
+
+    @property
+    def server_pids(self) -> list[int]:
+        return [*(self.broker_pids or [self.kafka_pid]), self.redis_pid]
+
+    def alive(self) -> bool:
+        return all(alive(pid) for pid in self.server_pids)
 
 
 def _pids_file(settings: Settings) -> Path:
@@ -41,14 +57,24 @@ def read(settings: Settings) -> Endpoints | None:
     except (OSError, ValueError):
         return None
     return Endpoints(endpoints["bootstrap_servers"], endpoints["redis_url"],
-                     pids["kafka"], pids["redis"])
+                     pids["kafka"], pids["redis"], pids.get("brokers") or [pids["kafka"]])
+
+
+def _record(settings: Settings, endpoints: Endpoints) -> Endpoints:
+    _pids_file(settings).write_text(json.dumps({"kafka": endpoints.kafka_pid,
+                                                "redis": endpoints.redis_pid,
+                                                "brokers": endpoints.broker_pids}))
+    return endpoints
 
 
 def up(settings: Settings, secure: bool = False) -> Endpoints:
-    """Start Kafka and Redis (or return the ones already running). With ``secure``,
-    authenticated ones: see :mod:`rendezvous.local.security`."""
+    """Start Kafka (``settings.local_brokers`` brokers) and Redis, or return the ones
+    already running. With ``secure`` (one broker), authenticated ones: see
+    :mod:`rendezvous.local.security`."""
+    if secure and settings.local_brokers > 1:
+        raise LocalStackError("--secure starts one broker: drop --brokers (or set it to 1)")
     running = read(settings)
-    if running and alive(running.kafka_pid) and alive(running.redis_pid):
+    if running and running.alive():
         if secure != (security.load(settings.state_dir / "security") is not None):
             raise LocalStackError(f"a {'plain' if secure else 'secure'} local stack is running "
                                   "already: `rendezvous local down` first")
@@ -60,22 +86,28 @@ def up(settings: Settings, secure: bool = False) -> Endpoints:
     state.mkdir(parents=True, exist_ok=True)
     security.forget(state / "security")  # an earlier run's users and certificates
     material = security.prepare(state / "security") if secure else None
-    kafka_pid, bootstrap = start_kafka(state, settings.cache_dir, settings.kafka_heap,
-                                       settings.kafka_gc, secure=material)
+    if settings.local_brokers > 1:
+        brokers, bootstrap = start_cluster(state, settings.cache_dir, settings.cluster_heap,
+                                           settings.kafka_gc, settings.local_brokers)
+    else:
+        kafka_pid, bootstrap = start_kafka(state, settings.cache_dir, settings.kafka_heap,
+                                           settings.kafka_gc, secure=material)
+        brokers = [kafka_pid]
     try:
         if material is not None:
             security.create_users(material, bootstrap)
             security.grant(material, bootstrap, settings.topic_prefix)
         redis_pid, url = start_redis(state, secure=material)
     except BaseException:
-        stop(kafka_pid)
+        for pid in brokers:
+            stop(pid)
         security.forget(state / "security")
         raise
-    _pids_file(settings).write_text(json.dumps({"kafka": kafka_pid, "redis": redis_pid}))
+    endpoints = _record(settings, Endpoints(bootstrap, url, brokers[0], redis_pid, brokers))
     settings.endpoints_file.write_text(
         json.dumps({"bootstrap_servers": bootstrap, "redis_url": url}, indent=2)
     )
-    return Endpoints(bootstrap, url, kafka_pid, redis_pid)
+    return endpoints
 
 
 def down(settings: Settings) -> list[int]:
@@ -86,11 +118,12 @@ def down(settings: Settings) -> list[int]:
     except (OSError, ValueError):
         return []
     stopped = []
-    for pid in (pids.get("redis"), pids.get("kafka")):
+    servers = [pids.get("redis"), *(pids.get("brokers") or [pids.get("kafka")])]
+    for pid in servers:
         if pid and alive(pid):
             stop(pid)
             stopped.append(pid)
-    leftover = [p for p in pids.values() if p and alive(p)]
+    leftover = [p for p in [*servers, pids.get("kafka")] if p and alive(p)]
     if leftover:
         raise LocalStackError(f"processes still running after stop: {leftover}")
     _pids_file(settings).unlink(missing_ok=True)
@@ -98,16 +131,25 @@ def down(settings: Settings) -> list[int]:
     return stopped
 
 
-def restart_broker(settings: Settings, kill: bool = False) -> Endpoints:
-    """Stop the running broker (SIGTERM, or SIGKILL with ``kill``) and start it again on the
-    same ports and data; records its new pid. Redis is left alone."""
+def restart_broker(settings: Settings, kill: bool = False, node: int = 1,
+                   down_s: float = 0.0) -> Endpoints:
+    """Stop broker ``node`` (SIGTERM, or SIGKILL with ``kill``), leave it down ``down_s``
+    seconds and start it again on the same ports and data; records its new pid. Redis and
+    the other brokers are left alone."""
     running = read(settings)
     if running is None:
         raise LocalStackError(f"no local stack recorded in {settings.state_dir}: run `up` first")
-    pid, bootstrap = restart_kafka(settings.state_dir, settings.cache_dir, settings.kafka_heap,
-                                   settings.kafka_gc, running.kafka_pid, kill=kill)
-    _pids_file(settings).write_text(json.dumps({"kafka": pid, "redis": running.redis_pid}))
-    return Endpoints(bootstrap, running.redis_url, pid, running.redis_pid)
+    brokers = list(running.broker_pids)
+    if not 1 <= node <= len(brokers):
+        raise LocalStackError(f"no broker {node}: the local stack has {len(brokers)}")
+    clustered = len(brokers) > 1
+    pid, _bootstrap = restart_kafka(
+        broker_dir(settings.state_dir, node) if clustered else settings.state_dir,
+        settings.cache_dir, settings.cluster_heap if clustered else settings.kafka_heap,
+        settings.kafka_gc, brokers[node - 1], kill=kill, down_s=down_s)
+    brokers[node - 1] = pid
+    return _record(settings, Endpoints(running.bootstrap_servers, running.redis_url,
+                                       brokers[0], running.redis_pid, brokers))
 
 
 def status(settings: Settings) -> dict[str, str]:
@@ -125,10 +167,14 @@ def status(settings: Settings) -> dict[str, str]:
     kafka_login = material.admin_config() if material else {}
     redis_login = material.redis_login(security.ADMIN) if material else {}
     secure = " (SASL_SSL, ACLs)" if material else ""
-    return {
-        "kafka": describe(running.kafka_pid, running.bootstrap_servers + secure,
-                          kafka_answers(running.bootstrap_servers, 5, **kafka_login)),
-        "redis": describe(running.redis_pid, running.redis_url + (" (ACL users)" if material
-                                                                  else ""),
-                          redis_answers(running.redis_url, **redis_login)),
-    }
+    found = {}
+    answers = kafka_answers(running.bootstrap_servers, timeout_s=5,
+                            brokers=len(running.broker_pids), **kafka_login)
+    for node, pid in enumerate(running.broker_pids, start=1):
+        name = "kafka" if len(running.broker_pids) == 1 else f"kafka-{node}"
+        found[name] = describe(pid, running.bootstrap_servers.split(",")[node - 1] + secure,
+                               answers)
+    found["redis"] = describe(running.redis_pid, running.redis_url + (" (ACL users)" if material
+                                                                      else ""),
+                              redis_answers(running.redis_url, **redis_login))
+    return found

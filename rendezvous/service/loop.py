@@ -47,6 +47,10 @@ LATE = Counter("rendezvous_serve_late_answers",
                "Answers that came after their request was decided (counted, never re-answered)",
                ["model"])
 PENDING = Gauge("rendezvous_serve_pending", "Requests waiting for a decision")
+ORPHANS = Gauge("rendezvous_serve_orphans", "Answers held for requests not seen yet (at most "
+                "the core's max_orphans per partition, each for orphan_ttl_ms)")
+ORPHANS_DISCARDED = Gauge("rendezvous_serve_orphans_discarded",
+                          "Orphan answers dropped (expired, or over capacity)")
 SLACK_MS = Histogram("rendezvous_serve_deadline_slack_ms",
                      "Decision time minus deadline, for requests decided at the deadline",
                      buckets=(0.1, 0.5, 1, 2, 5, 10, 20, 50, 100, 1000))
@@ -295,6 +299,9 @@ class ServeLoop:
             LATE.labels(model).inc(count)
         self.late.clear()
         PENDING.set(sum(s.core.pending() for s in self.partitions.values()))
+        stats = [s.core.stats() for s in self.partitions.values()]
+        ORPHANS.set(sum(st.orphans for st in stats))
+        ORPHANS_DISCARDED.set(sum(st.orphans_expired + st.orphans_dropped for st in stats))
         self.margin.update(self.sink.output_p99_ms())
         MARGIN_MS.set(self.margin.ms)
         now = self.clock()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import logging
 import os
 import shutil
@@ -41,10 +42,13 @@ from typing import Any
 
 import msgspec
 from confluent_kafka import Message, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 from rendezvous.archive import read_archive
+from rendezvous.local.kafka import kill9
 from rendezvous.local.pipeline import PipelineSpec, component_env, start_pipeline
 from rendezvous.local.processes import alive, tail
+from rendezvous.local.stack import read as read_local
 from rendezvous.local.stack import restart_broker
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import Undecodable, decode_scored, is_provisional
@@ -52,6 +56,7 @@ from rendezvous.model import sample_events
 from rendezvous.settings import Settings
 from rendezvous.testing.chaos_report import (
     BROKER,
+    CLUSTER_BROKER,
     COMMAND,
     ChaosConfig,
     ChaosResult,
@@ -172,6 +177,7 @@ class Chaos:
         self.crashes: list[Crash] = []
         self.phases: list[Phase] = []
         self.skipped: list[str] = []
+        self.notes: list[str] = []
         self.down: set[str] = set()  # components killed on purpose, not to be revived
         self.all_pids: list[int] = []
         self.server_pids: list[int] = []  # brokers started by a restart
@@ -185,10 +191,13 @@ class Chaos:
             start_pipeline(self.supervisor, spec)
             self._note_pids()
             load = Load(self.settings, config.rate_per_s, config.deadline_ms)
-            self.phases.append(Phase("steady", _now_ms()))
+            self.phases.append(Phase("warm-up" if config.warmup_s else "steady", _now_ms()))
             self.load_average = (os.getloadavg()[0], 0.0)
             load.start()
             try:
+                if config.warmup_s:
+                    self._watch(config.warmup_s)
+                    self._begin("steady")
                 self._watch(config.steady_s)
                 for fault in config.faults:
                     self._fault(fault)
@@ -215,7 +224,20 @@ class Chaos:
     # faults
 
     def _fault(self, fault: str) -> None:
-        if fault == BROKER:
+        if fault == CLUSTER_BROKER:
+            running = read_local(self.stack) if self.stack is not None else None
+            if running is None or len(running.broker_pids) < 2:
+                self.skipped.append("cluster broker kill: needs the run's own local cluster "
+                                    "(ChaosConfig.brokers = 3)")
+                return
+            node = self._busiest_leader()
+            phase = self._begin(fault)
+            kill9(running.broker_pids[node - 1])
+            self._watch(self.config.outage_s)
+            assert self.stack is not None
+            self.server_pids.append(restart_broker(self.stack, kill=True, node=node)
+                                    .broker_pids[node - 1])
+        elif fault == BROKER:
             if self.stack is None:
                 self.skipped.append("broker restart: an external cluster "
                                     "(KAFKA_BOOTSTRAP_SERVERS) is not ours to restart")
@@ -233,6 +255,28 @@ class Chaos:
             self._note_pids()
         phase.down_s = (_now_ms() - phase.start_ms) / 1000.0
         self._watch(self.config.settle_s)
+
+    def _busiest_leader(self) -> int:
+        """The broker leading the most input partitions (noted with what it leads, and the
+        input topic's replication)."""
+        leads: dict[int, dict[str, list[int]]] = collections.defaultdict(
+            lambda: {"input": [], "scored": []})
+        admin = AdminClient(self.settings.kafka_config(logger=QUIET))
+        replicas = set()
+        for logical in ("input", "scored"):
+            topic = self.settings.topic(logical)
+            meta = admin.list_topics(topic, timeout=10).topics[topic]
+            for p, partition in sorted(meta.partitions.items()):
+                leads[partition.leader][logical].append(p)
+                replicas.add(len(partition.replicas))
+        resource = ConfigResource(ConfigResource.Type.TOPIC, self.settings.topic("input"))
+        in_sync = admin.describe_configs([resource])[resource].result()["min.insync.replicas"]
+        node = max(sorted(leads), key=lambda b: len(leads[b]["input"]))
+        self.notes.append(f"killed broker {node}: leader of input partitions "
+                          f"{leads[node]['input']} and scored partitions {leads[node]['scored']} "
+                          f"(replication factor {sorted(replicas)}, min.insync.replicas "
+                          f"{in_sync.value})")
+        return node
 
     def _begin(self, name: str) -> Phase:
         now = _now_ms()
@@ -315,6 +359,7 @@ class Chaos:
                                         if at not in archived),
             crashes=self.crashes,
             skipped=self.skipped,
+            notes=self.notes,
             pids=self.all_pids,
             log_dir=self.supervisor.log_dir,
             load_average=self.load_average,
@@ -382,8 +427,9 @@ def run_chaos(work_dir: Path, config: ChaosConfig, own_stack: bool | None = None
     """A chaos run on a local stack of its own (``own_stack``; by default unless
     ``KAFKA_BOOTSTRAP_SERVERS`` is set), else on the environment's cluster."""
     if own_stack is None:
-        own_stack = not os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    with lease(Settings(state_dir=work_dir / "state"), own=own_stack) as stack:
+        own_stack = config.brokers > 1 or not os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    local_stack = Settings(state_dir=work_dir / "state", local_brokers=config.brokers)
+    with lease(local_stack, own=own_stack) as stack:
         chaos = Chaos(chaos_settings(stack.settings(Settings())), work_dir, config, stack.local)
         try:
             result = chaos.run()
@@ -391,6 +437,18 @@ def run_chaos(work_dir: Path, config: ChaosConfig, own_stack: bool | None = None
             stack.pids.extend(chaos.server_pids)  # the lease checks they are gone too
         result.server_pids = stack.pids
     return result
+
+
+CLUSTER = ChaosConfig(brokers=3, faults=(CLUSTER_BROKER,), outage_s=5.0, warmup_s=10.0)
+"""The three-broker run of ``make bench``: one broker killed -9 under load, back after 5 s
+(after a 10 s warm-up window: a fresh three-broker pipeline's first seconds measured
+hundreds of ms slower, which is not the fault's doing)."""
+
+
+def run_cluster() -> str:
+    """The three-broker chaos run (its own local cluster); the Markdown section."""
+    return run(CLUSTER, f"{COMMAND} --brokers 3").replace("## Chaos run",
+                                                          "## Chaos run: three brokers", 1)
 
 
 def run(config: ChaosConfig | None = None, command: str = COMMAND) -> str:
@@ -415,10 +473,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--broker-kill", action="store_true",
                         help="SIGKILL the broker instead of stopping it cleanly")
     parser.add_argument("--monitor", action="store_true", help="also run the monitor")
+    parser.add_argument("--brokers", type=int, default=1,
+                        help="3: on a local three-broker cluster, kill -9 the broker leading "
+                             "the most input partitions (instead of the component faults)")
     args = parser.parse_args(argv)
     command = COMMAND + "".join(f" {a}" for a in (argv or sys.argv[1:]))
-    print(run(ChaosConfig(rate_per_s=args.rate, deadline_ms=args.deadline_ms,
-                          broker_kill=args.broker_kill, monitor=args.monitor), command))
+    config = ChaosConfig(rate_per_s=args.rate, deadline_ms=args.deadline_ms,
+                         broker_kill=args.broker_kill, monitor=args.monitor)
+    if args.brokers > 1:
+        config = dataclasses.replace(CLUSTER, rate_per_s=args.rate, deadline_ms=args.deadline_ms,
+                                     monitor=args.monitor, brokers=args.brokers)
+    print(run(config, command))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,9 @@ COMMAND = "python -m rendezvous.testing.chaos"
 COMPONENT_FAULTS = ("primary", "decoy", "serve-0")
 """Components killed with SIGKILL, in this order (names of :func:`start_pipeline`)."""
 BROKER = "broker"
+CLUSTER_BROKER = "cluster broker"
+"""On a local cluster (``brokers`` > 1): SIGKILL the broker leading the most input
+partitions, restart it after ``outage_s``."""
 STATUSES = ("ok", "fallback", "timeout", "rejected")
 
 
@@ -44,6 +47,11 @@ class ChaosConfig:
     """How long to wait, after the load, for the decoy to commit every input."""
     late_slack_ms: float = 10.0
     """A result later than ``deadline_ms`` plus this is counted as past its deadline."""
+    warmup_s: float = 0.0
+    """Load before the steady window, reported as its own window (``warm-up``)."""
+    brokers: int = 1
+    """Brokers of the run's own local stack (3: a replicated cluster, for
+    :data:`CLUSTER_BROKER`)."""
 
 
 @dataclass
@@ -99,6 +107,8 @@ class ChaosResult:
     crashes: list[Crash]
     skipped: list[str] = field(default_factory=list)
     """Faults not run, with the reason."""
+    notes: list[str] = field(default_factory=list)
+    """What a fault did (e.g. which broker led which partitions)."""
     pids: list[int] = field(default_factory=list)
     """Every component pid the run started (all gone when it returns)."""
     server_pids: list[int] = field(default_factory=list)
@@ -108,11 +118,30 @@ class ChaosResult:
     log_dir: Path | None = None
 
 
+def _faults(c: ChaosConfig) -> str:
+    """What the run's faults were, in a sentence."""
+    said = []
+    components = [f for f in c.faults if f in COMPONENT_FAULTS]
+    if components:
+        said.append(f"{', '.join(components)} in turn killed with SIGKILL and restarted after "
+                    f"{c.outage_s:g} s")
+    if BROKER in c.faults:
+        said.append(f"the broker {'killed (SIGKILL)' if c.broker_kill else 'stopped (SIGTERM)'}"
+                    " and started again on the same ports and data")
+    if CLUSTER_BROKER in c.faults:
+        said.append("the broker leading the most input partitions killed with SIGKILL and "
+                    f"started again after {c.outage_s:g} s (*down* includes its restart)")
+    return ", then ".join(said) or "no fault"
+
+
 def to_markdown(result: ChaosResult, command: str = COMMAND) -> str:
     """The result as the Markdown section ``## Chaos run``."""
     c = result.config
     broker = "an existing cluster" if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") \
         else f"a local single-node broker (Kafka {kafka_version()})"
+    if c.brokers > 1:
+        broker = (f"a local cluster of {c.brokers} KRaft brokers (Kafka {kafka_version()}, "
+                  f"replication factor 3, min.insync.replicas 2)")
     lines = [
         "## Chaos run",
         "",
@@ -127,10 +156,10 @@ def to_markdown(result: ChaosResult, command: str = COMMAND) -> str:
         "",
         f"Open-loop load of {c.rate_per_s:g} events/s, `deadline_ms` {c.deadline_ms:g}, through "
         f"the whole pipeline as separate processes (primary and canary workers, decoy, one "
-        f"serve{', monitor' if c.monitor else ''}). {c.steady_s:g} s of steady load, then in "
-        f"turn: each component killed with SIGKILL and restarted after {c.outage_s:g} s, then "
-        f"the broker {'killed (SIGKILL)' if c.broker_kill else 'stopped (SIGTERM)'} and started "
-        f"again on the same ports and data; {c.settle_s:g} s of load after each recovery. A "
+        f"serve{', monitor' if c.monitor else ''}). "
+        + (f"{c.warmup_s:g} s of warm-up load, " if c.warmup_s else "")
+        + f"{c.steady_s:g} s of steady load, then "
+        f"{_faults(c)}; {c.settle_s:g} s of load after each recovery. A "
         f"request counts in the window its `ts` falls in (a fault's window runs from the kill "
         f"to the next fault; *down* = kill until the component answered again). *late* = "
         f"result more than {c.late_slack_ms:g} ms past the deadline. Statuses and latency "
@@ -149,10 +178,12 @@ def to_markdown(result: ChaosResult, command: str = COMMAND) -> str:
         down = f"{p.down_s:.1f}" if p.down_s is not None else ""
         latency = (f"{r.p50_ms:,.0f} / {r.p99_ms:,.0f}"
                    if r.p50_ms is not None and r.p99_ms is not None else "")
-        name = p.name if p.name in ("steady", "steady (after)", BROKER) \
+        name = p.name if p.name in ("warm-up", "steady", "steady (after)", BROKER) \
             else f"kill -9 {p.name}"
         if p.name == BROKER:
             name = f"broker {'kill -9' if c.broker_kill else 'restart'}"
+        if p.name == CLUSTER_BROKER:
+            name = f"kill -9 one of {c.brokers} brokers"
         lines.append(
             f"| {name} | {span} | {down} | {r.requests:,} | "
             + " | ".join(f"{r.statuses.get(s, 0):,}" for s in STATUSES)
@@ -172,6 +203,8 @@ def to_markdown(result: ChaosResult, command: str = COMMAND) -> str:
         lines.append(f"\n- `{crash.name}` exited by itself at "
                      f"+{(crash.at_ms - start) / 1000:.1f} s and was restarted; last log "
                      f"line: `{last[0][:200]}`")
+    for note in result.notes:
+        lines.append(f"\n- {note}")
     for reason in result.skipped:
         lines.append(f"\nSkipped: {reason}.")
     return "\n".join(lines) + "\n"

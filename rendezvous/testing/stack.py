@@ -65,7 +65,7 @@ def _acquire(settings: Settings, say: Callable[[str], None], own: bool,
             raise StackError(f"Kafka at {given[0]} (KAFKA_BOOTSTRAP_SERVERS) does not answer")
         return Stack(given[0] or "", given[1] or "", False, "environment")
     running = None if own else read_local(settings)
-    if running and alive(running.kafka_pid) and alive(running.redis_pid):
+    if running and running.alive():
         return Stack(given[0] or running.bootstrap_servers, given[1] or running.redis_url,
                      False, "running `rendezvous local up`", settings)
     if not own and any(given):
@@ -77,7 +77,7 @@ def _acquire(settings: Settings, say: Callable[[str], None], own: bool,
     say("starting a local Kafka and Redis (the first run fetches the Kafka jars)...")
     endpoints = local.up(settings)
     return Stack(endpoints.bootstrap_servers, endpoints.redis_url, True, "started", settings,
-                 [endpoints.kafka_pid, endpoints.redis_pid])
+                 endpoints.server_pids)
 
 
 @contextlib.contextmanager

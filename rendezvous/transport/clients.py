@@ -107,7 +107,9 @@ def poll_batch(consumer: Consumer, max_size: int, max_wait_s: float) -> list[Mes
             good.append(record)
         elif error.code() == KafkaError._PARTITION_EOF:
             continue
-        elif error.fatal():
+        elif error.fatal() or error.code() == KafkaError._FATAL:
+            # _FATAL is how a consumer reports a fatal error (e.g. a static member fenced);
+            # the client is unusable after it: exit, and let the supervisor restart.
             raise KafkaException(error)
         else:
             log.warning("consumer error: %s", error)

@@ -132,7 +132,7 @@ class TopicReader:
                 partition = record.partition()
                 if partition in self.ends and (record.offset() or 0) >= self.ends[partition]:
                     self.at_end.add(partition)
-            elif error.fatal():
+            elif error.fatal() or error.code() == KafkaError._FATAL:
                 raise KafkaException(error)
             else:  # transient (a topic just created, a broker restarting): go on
                 log.warning("reading %s: %s", self.topic, error)

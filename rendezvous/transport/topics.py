@@ -36,14 +36,17 @@ def load_specs(settings: Settings) -> dict[str, TopicSpec]:
     except OSError as exc:
         raise TransportError(f"cannot read {path}: {exc}; run from the project root "
                              "or set RENDEZVOUS_TOPICS_FILE") from exc
-    replication = int(doc.get("defaults", {}).get("replication_factor", -1))
+    defaults = doc.get("defaults") or {}
+    replication = int(defaults.get("replication_factor", -1))
+    min_insync = defaults.get("min_insync_replicas")
     specs = {
         name: TopicSpec(
             name=name,
             full_name=settings.topic(name),
             partitions=int(body["partitions"]),
             replication_factor=int(body.get("replication_factor", replication)),
-            config={k: str(v) for k, v in (body.get("config") or {}).items()},
+            config={**({"min.insync.replicas": str(min_insync)} if min_insync else {}),
+                    **{k: str(v) for k, v in (body.get("config") or {}).items()}},
         )
         for name, body in doc["topics"].items()
     }
@@ -66,9 +69,11 @@ def apply_topics(settings: Settings, specs: dict[str, TopicSpec] | None = None) 
     missing = [s for s in specs.values() if s.full_name not in existing]
     if not missing:
         return []
+    default_rf = _default_replication(admin) \
+        if any(s.replication_factor <= 0 for s in missing) else 1
     futures = admin.create_topics(
-        [NewTopic(s.full_name, s.partitions, s.replication_factor, config=s.config)
-         for s in missing],
+        [NewTopic(s.full_name, s.partitions, s.replication_factor,
+                  config=_within_replication(s, default_rf)) for s in missing],
         operation_timeout=30,
     )
     raced = []  # created meanwhile by someone else, or not yet in our metadata
@@ -83,6 +88,26 @@ def apply_topics(settings: Settings, specs: dict[str, TopicSpec] | None = None) 
         _check_existing(admin, raced, _wait_visible(admin, raced))
         missing = [s for s in missing if s not in raced]
     return [s.full_name for s in missing]
+
+
+def _within_replication(spec: TopicSpec, default_rf: int) -> dict[str, str]:
+    """``spec.config`` with ``min.insync.replicas`` at most the replication factor the topic
+    gets (else no write with acks=all could succeed): its own, or the cluster's default."""
+    config = dict(spec.config)
+    wanted = config.get("min.insync.replicas")
+    if wanted is None:
+        return config
+    replicas = spec.replication_factor if spec.replication_factor > 0 else default_rf
+    config["min.insync.replicas"] = str(max(1, min(int(wanted), replicas)))
+    return config
+
+
+def _default_replication(admin: AdminClient) -> int:
+    """The cluster's ``default.replication.factor`` (as one of its brokers says)."""
+    broker = next(iter(admin.list_topics(timeout=10).brokers))
+    resource = ConfigResource(ConfigResource.Type.BROKER, str(broker))
+    configs = admin.describe_configs([resource])[resource].result()
+    return int(configs["default.replication.factor"].value)
 
 
 def _check_existing(admin: AdminClient, specs: list[TopicSpec], existing: dict) -> None:
