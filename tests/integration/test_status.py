@@ -79,7 +79,10 @@ def test_up_outside_the_checkout_prints_a_status_command_that_fills_every_column
         shown = subprocess.run([sys.executable, "-m", "rendezvous", *words[1:]], env=env,
                                cwd=elsewhere, capture_output=True, text=True, timeout=30)
         assert shown.returncode == 0, shown.stderr
-        assert len(shown.stdout.splitlines()) == 1 + len(endpoints), shown.stdout
+        table, _, models = shown.stdout.partition("models:\n")
+        assert len(table.splitlines()) == 1 + len(endpoints), shown.stdout
+        assert {line.split(":")[0].strip() for line in models.splitlines()} == {
+            "primary", "canary"}, shown.stdout  # each model's live and shadow versions
         assert "%4|" not in out.text + err.text and "%6|" not in out.text + err.text
         assert not list(elsewhere.iterdir()), "nothing is written to the working directory"
     finally:

@@ -255,27 +255,3 @@ def test_a_provisional_outcome_holds_the_commit_back_and_keeps_the_return_addres
     out = state.core.offer(ok("a", "primary"))
     assert [(to, o.final) for to, o in state.settle(out)] == [("caller", True)]
     assert state.inputs.committable() == 8 and "a" not in state.reply_to
-
-
-def test_replies_keep_only_the_final_result() -> None:
-    from rendezvous.messages import Scored
-    from rendezvous.service.replies import Replies
-
-    class Pipe:
-        def __init__(self) -> None:
-            self.calls: list[tuple[str, str]] = []
-
-        def set(self, key: str, _body: bytes, ex: int) -> None:
-            self.calls.append(("set", key))
-
-        def publish(self, channel: str, _body: bytes) -> None:
-            self.calls.append(("publish", channel))
-
-        def execute(self) -> None:
-            pass
-
-    pipe = Pipe()
-    client = type("Redis", (), {"pipeline": lambda self, transaction: pipe})()
-    Replies(client).deliver([("c", Scored("a", "fallback", provisional=True)),  # type: ignore[arg-type]
-                             ("c", Scored("a", "ok"))])
-    assert pipe.calls == [("publish", "c"), ("set", "c:a"), ("publish", "c")]

@@ -80,3 +80,12 @@ def test_the_backlog_is_bounded_and_what_falls_out_is_counted() -> None:
     assert replies.pending() == 5 and _count("dropped") - dropped == 3
     replies.close()
     assert replies.pending() == 0 and _count("dropped") - dropped == 8
+
+
+def test_a_provisional_result_is_published_never_kept() -> None:
+    fake = FakeRedis()
+    replies = Replies(fake)  # type: ignore[arg-type]
+    replies.deliver([("c", Scored("a", "fallback", provisional=True)), ("c", Scored("a", "ok"))])
+    assert fake.published == ["c", "c"]
+    assert list(fake.kept) == ["c:a"] and b'"provisional":false' in fake.kept["c:a"]
+    replies.close()
