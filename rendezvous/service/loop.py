@@ -125,10 +125,12 @@ class ServeLoop:
         log.info("serving with policy %s (%s)", self.policy, self.settings.serve.exactly_once)
 
     def close(self) -> None:
-        """Commit everything decided so far, then close the sink and the source."""
+        """Commit everything decided so far, then close the source, then the sink: closing
+        the source revokes its partitions, and a revoke commits through the sink (a closed
+        transaction sink would wait for its stopped thread until the stuck-commit limit)."""
         self._commit()
-        self.sink.close()
         self.source.close()
+        self.sink.close()
 
     def step(self) -> None:
         """Poll once, decide what the records and the clock settle, end the step."""

@@ -166,6 +166,12 @@ def test_kill9_serve_mid_stream_exactly_once(settings: Settings, supervisor: Sup
     results = assert_exactly_once(settings, ids)
     statuses = collections.Counter(r[0][0].status for r in results.values())
     assert statuses["ok"] > 0, statuses
+    # SIGTERM drains and exits by itself (closing its consumer revokes and commits through
+    # the sink: a sink closed first left a transactional serve waiting until SIGKILL).
+    supervisor.terminate("serve")
+    log = supervisor.components["serve"].log.read_text()
+    after_sigterm = log.rsplit("received SIGTERM", 1)[-1]
+    assert "rendezvous.service.runner: stopped" in after_sigterm, log[-2000:]
 
 
 @MODES
