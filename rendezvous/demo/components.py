@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from rendezvous.demo.gateway_call import curl_line
+from rendezvous.demo.gateway_call import curl_line, example_features
 from rendezvous.local.pipeline import (
     PipelineSpec,
     component_env,
@@ -21,7 +21,6 @@ from rendezvous.local.pipeline import (
 )
 from rendezvous.local.processes import alive
 from rendezvous.local.supervisor import Supervisor
-from rendezvous.model import sample_events
 from rendezvous.settings import Settings
 
 PIDS_FILE = "pids.json"
@@ -84,8 +83,7 @@ class Components:
 
 def example_event() -> str:
     """A valid input event as one line of JSON, features as a list in model order."""
-    event = sample_events(1, seed=7, named=False, prefix="id")[0]
-    values = ",".join(f"{v:.6g}" for v in event["features"])
+    values = ",".join(f"{v:.6g}" for v in example_features())
     return f'{{"id":"id1","features":[{values}]}}'
 
 

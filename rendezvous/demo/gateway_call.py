@@ -13,9 +13,14 @@ from rendezvous.model import sample_events
 from rendezvous.settings import Settings
 
 
+def example_features() -> list[float]:
+    """One valid row of features, in model order (the kcat and curl examples use it)."""
+    return list(sample_events(1, seed=7, named=False)[0]["features"])
+
+
 def infer_body(request_id: str = "r1") -> dict[str, Any]:
     """An Open Inference Protocol v2 request of one row (features in model order)."""
-    features = sample_events(1, seed=7, named=False)[0]["features"]
+    features = example_features()
     return {"id": request_id, "inputs": [{"name": "features", "datatype": "FP32",
                                           "shape": [1, len(features)], "data": features}]}
 
