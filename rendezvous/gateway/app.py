@@ -37,6 +37,7 @@ from rendezvous.gateway.errors import BadRequest, GatewayError, Unauthorized
 from rendezvous.gateway.metrics import REQUESTS, exposition
 from rendezvous.gateway.openapi import document
 from rendezvous.gateway.service import Gateway
+from rendezvous.process import watch_gc
 from rendezvous.readiness import announce_ready
 from rendezvous.settings import Settings
 
@@ -179,6 +180,7 @@ def run(settings: Settings, access_log: bool = False) -> None:
     import uvicorn
 
     config = settings.gateway
+    watch_gc()
     gateway = Gateway.create(settings)
     server = uvicorn.Server(uvicorn.Config(
         create_app(gateway), host=config.host, port=config.port, loop="uvloop",

@@ -26,19 +26,20 @@ log = logging.getLogger(__name__)
 
 
 class Waiter:
-    """The rows of one HTTP request: their ids, the results so far, set when all are in."""
+    """The rows of one HTTP request: their ids, the results so far, and a future that is
+    done when all are in (or the time is up). Created on the event loop's thread."""
 
     __slots__ = ("ids", "results", "done")
 
     def __init__(self, ids: list[str]) -> None:
         self.ids = ids
         self.results: dict[str, Scored] = {}
-        self.done = asyncio.Event()
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def add(self, scored: Scored) -> None:
         self.results[scored.id] = scored
         if len(self.results) == len(self.ids):
-            self.done.set()
+            _finish(self.done)
 
     @property
     def missing(self) -> list[str]:
@@ -154,8 +155,21 @@ class ReplyListener:
 
 
 async def wait_for_rows(waiter: Waiter, until_monotonic: float) -> None:
-    """Wait until every row of ``waiter`` has its result or the clock reaches the time."""
+    """Wait until every row of ``waiter`` has its result or the clock reaches the time.
+
+    A timer on the loop ends the wait, not ``asyncio.wait_for``: that wraps the wait
+    in a task of its own, a cost paid on every request (measured in the profile at
+    1,000 requests/s)."""
     left = until_monotonic - time.monotonic()
-    if left > 0 and not waiter.done.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(waiter.done.wait(), left)
+    if left <= 0 or waiter.done.done():
+        return
+    timer = asyncio.get_running_loop().call_later(left, _finish, waiter.done)
+    try:
+        await waiter.done
+    finally:
+        timer.cancel()
+
+
+def _finish(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)

@@ -6,6 +6,7 @@ by the deadline plus the slack.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from importlib import metadata as package_metadata
@@ -166,13 +167,19 @@ class Gateway:
                          call.outputs, parameters)
 
 
+_PROCESS_TOKEN = uuid.uuid4().hex[:12]
+_calls = itertools.count()
+
+
 def pipeline_id(request_id: str | None) -> str:
     """The id the rows of one HTTP request carry in the pipeline (``<it>.<row>``): the
-    caller's id plus a random token. Callers reuse ids (counters restarting at 0, the
-    same id on every call) and ``serve`` drops a request whose id it has answered
-    before, so the caller's id alone would turn a repeat into a ``timeout``."""
-    token = uuid.uuid4().hex
-    return f"{request_id}.{token[:12]}" if request_id else token
+    caller's id plus a token unique to this call. Callers reuse ids (counters
+    restarting at 0, the same id on every call) and ``serve`` drops a request whose id
+    it has answered before, so the caller's id alone would turn a repeat into a
+    ``timeout``. The token is a random one per gateway process and a counter (a
+    ``uuid4`` per call reads the OS's random source every time)."""
+    token = f"{_PROCESS_TOKEN}{next(_calls):x}"
+    return f"{request_id}.{token}" if request_id else token
 
 
 def _gateway_timeout(request_id: str, elapsed_ms: float) -> Scored:

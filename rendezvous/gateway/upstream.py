@@ -35,7 +35,11 @@ class Upstream:
         self._topic = settings.topic("input")
         # linger 0: a lone HTTP request should not wait for company; under load
         # librdkafka batches whatever queued while a request was in flight anyway.
-        self._producer = make_producer(settings, **{"linger.ms": 0, "error_cb": self._on_error})
+        # Delivery reports only for failures: a row that never reaches Kafka is answered
+        # `timeout` by the deadline anyway, and a report per row would make the polling
+        # thread take the GIL from the event loop a thousand times a second.
+        self._producer = make_producer(settings, **{"linger.ms": 0, "error_cb": self._on_error,
+                                                    "delivery.report.only.error": True})
         self.kafka_up = False
         self.deadline_ms = settings.default_deadline_ms
         """The live policy's deadline (the settings' default until the control topic says)."""

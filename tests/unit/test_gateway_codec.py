@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import struct
@@ -200,9 +201,13 @@ def test_progressive_parameter_is_a_boolean_passed_on_with_the_rows() -> None:
 def test_a_provisional_result_does_not_answer_a_gateway_row() -> None:
     from rendezvous.gateway.pending import Pending
 
-    pending = Pending()
-    waiter = pending.add(["r.0"])
-    pending.resolve(Scored("r.0", "fallback", score=0.7, model="canary", provisional=True))
-    assert waiter.missing == ["r.0"] and pending.provisional == 1
-    pending.resolve(Scored("r.0", "ok", score=0.9, model="primary"))
-    assert waiter.results["r.0"].model == "primary" and waiter.done.is_set()
+    async def scenario() -> None:  # a waiter lives on the event loop
+        pending = Pending()
+        waiter = pending.add(["r.0"])
+        pending.resolve(Scored("r.0", "fallback", score=0.7, model="canary", provisional=True))
+        assert waiter.missing == ["r.0"] and pending.provisional == 1
+        assert not waiter.done.done()
+        pending.resolve(Scored("r.0", "ok", score=0.9, model="primary"))
+        assert waiter.results["r.0"].model == "primary" and waiter.done.done()
+
+    asyncio.run(scenario())
