@@ -8,14 +8,15 @@ The pipeline must be running already (workers, serve, ...), found the usual way:
 endpoints of ``rendezvous local up``. Without ``--url`` a gateway process is
 started against it (port chosen by the OS) and stopped at the end.
 
-Per rate, one open-loop HTTP run: request ``i`` (one row, from the packaged data
-set, the live policy's deadline) is due at ``t0 + i / rate`` and sent then
-whatever the answers of earlier ones (open loop, up to ``CONNECTIONS``
-keep-alive connections); its latency runs from its *due* time to the end of
-its answer, so a load generator or gateway that falls behind is counted, not
-hidden. A request is *within* when its answer (any row status) came by the
-deadline; share within = within / sent (an error or a missing answer counts as a
-miss). With ``kafka_path`` the same rate is then run on the Kafka path
+Per rate, one open-loop HTTP run with vegeta (:mod:`vegeta`, a Go load
+generator: a Python one cost more CPU than the gateway it measured): request
+``i`` (one row, from the packaged data set, the live policy's deadline) is due
+at ``t0 + i / rate`` and sent then whatever the answers of earlier ones (open
+loop, up to ``CONNECTIONS`` keep-alive connections); its latency runs from its
+*due* time to the end of its answer, so a load generator or gateway that falls
+behind is counted, not hidden. A request is *within* when its answer (any row
+status) came by the deadline; share within = within / sent (an error or a
+missing answer counts as a miss). With ``kafka_path`` the same rate is then run on the Kafka path
 (:func:`rendezvous.testing.load.measure_rate`: input topic -> scored topic) for
 the gateway's p50 overhead. A short warm-up run precedes the measurements.
 ``run()`` returns the Markdown section; this module measures only when called.
@@ -24,16 +25,19 @@ the gateway's p50 overhead. A short warm-up run precedes the measurements.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import tempfile
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
+
+if __package__:  # python -m bench.run: bench is a package
+    from bench import vegeta
+else:  # python bench/run.py or bench/bench_gateway.py: this folder is on sys.path
+    import vegeta
 
 from rendezvous.local.pipeline import component_env, gateway_address
 from rendezvous.local.supervisor import Supervisor
@@ -79,67 +83,42 @@ def request_bodies(settings: Settings, n: int = 1000) -> list[bytes]:
 _answer = msgspec.json.Decoder(dict)
 
 
-async def _open_loop(url: str, model: str, bodies: list[bytes], rate: float, seconds: float,
-                     deadline_ms: float) -> HttpRun:
-    import aiohttp
+def measure_http(binary: str, url: str, model: str, bodies: list[bytes], rate: float,
+                 seconds: float, deadline_ms: float = DEADLINE_MS) -> HttpRun:
+    """One open-loop HTTP run (vegeta) at ``rate`` requests/s for ``seconds`` against ``url``.
 
-    n = int(rate * seconds)
+    Latency runs from each request's due time (the schedule's origin + seq / rate) to
+    the end of its answer, so a load generator that fell behind is counted."""
+    hits = vegeta.attack(binary, f"http://{url}/v2/models/{model}/infer", bodies, rate,
+                         seconds, CONNECTIONS)
+    origin = min(h.sent_s - h.seq / rate for h in hits)
     latencies_ms: list[float] = []
     gateway_ms: list[float] = []
     statuses: Counter[str] = Counter()
     errors: Counter[str] = Counter()
-    target = f"http://{url}/v2/models/{model}/infer"
-    headers = {"Content-Type": "application/json"}
-    connector = aiohttp.TCPConnector(limit=CONNECTIONS, force_close=False)
-    async with aiohttp.ClientSession(connector=connector) as session:
-
-        async def one(i: int, due: float) -> None:
-            try:
-                async with session.post(target, data=bodies[i % len(bodies)],
-                                        headers=headers) as answer:
-                    raw = await answer.read()
-                    took_ms = (time.perf_counter() - due) * 1000.0
-                    if answer.status != 200:
-                        errors[str(answer.status)] += 1
-                        return
-            except (aiohttp.ClientError, OSError) as exc:
-                errors[type(exc).__name__] += 1
-                return
-            latencies_ms.append(took_ms)
-            body = _answer.decode(raw)
-            for output in body["outputs"]:
-                if output["name"] == "status":
-                    statuses.update(output["data"])
-            gateway_ms.append(float(body.get("parameters", {}).get("gateway_ms", "nan")))
-
-        tasks = []
-        lag = 0.0
-        t0 = time.perf_counter() + 0.05
-        for i in range(n):
-            due = t0 + i / rate
-            wait = due - time.perf_counter()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            lag = max(lag, time.perf_counter() - due)
-            tasks.append(asyncio.create_task(one(i, due)))
-        first_send, last_send = t0, time.perf_counter()
-        await asyncio.gather(*tasks)
+    lag_s = 0.0
+    for hit in hits:
+        late_s = hit.sent_s - (origin + hit.seq / rate)
+        lag_s = max(lag_s, late_s)
+        if hit.code != 200:
+            errors[str(hit.code) if hit.code else (hit.error[:60] or "no answer")] += 1
+            continue
+        latencies_ms.append(late_s * 1000.0 + hit.latency_ms)
+        body = _answer.decode(hit.body)
+        for output in body["outputs"]:
+            if output["name"] == "status":
+                statuses.update(output["data"])
+        gateway_ms.append(float(body.get("parameters", {}).get("gateway_ms", "nan")))
     gateway_ms.sort()
-    elapsed_s = max(last_send - first_send, 1e-9)
+    sent = len(hits)
+    elapsed_s = max(hits[-1].sent_s - hits[0].sent_s, 1e-9) if hits else 1e-9
     result = RateResult(
-        rate=rate, seconds=seconds, sent=n, send_rate=(n - 1) / elapsed_s if n > 1 else 0.0,
-        max_send_lag_ms=lag * 1000.0, duplicates=0, foreign=0, statuses=dict(statuses),
+        rate=rate, seconds=seconds, sent=sent,
+        send_rate=(sent - 1) / elapsed_s if sent > 1 else 0.0,
+        max_send_lag_ms=lag_s * 1000.0, duplicates=0, foreign=0, statuses=dict(statuses),
         load=os.getloadavg()[0], **latency_stats(latencies_ms, deadline_ms))
     return HttpRun(result, dict(errors),
                    gateway_ms[len(gateway_ms) // 2] if gateway_ms else float("nan"))
-
-
-def measure_http(url: str, model: str, bodies: list[bytes], rate: float, seconds: float,
-                 deadline_ms: float = DEADLINE_MS) -> HttpRun:
-    """One open-loop HTTP run at ``rate`` requests/s for ``seconds`` against ``url``."""
-    import uvloop
-
-    return uvloop.run(_open_loop(url, model, bodies, rate, seconds, deadline_ms))
 
 
 def start_gateway(settings: Settings, log_dir: Path) -> tuple[Supervisor, str]:
@@ -157,13 +136,14 @@ def measure(settings: Settings, url: str, rates: tuple[float, ...] = RATES,
             seconds: float = SECONDS, kafka_path: bool = True,
             deadline_ms: float = DEADLINE_MS) -> list[tuple[HttpRun, RateResult | None]]:
     """Per rate: the HTTP run, then (with ``kafka_path``) the Kafka-path run."""
+    binary = vegeta.ensure(settings.cache_dir, _log)
     bodies = request_bodies(settings)
     model = settings.gateway.model_name
     _log(f"warm-up: {WARM_UP_S:g} s at {min(rates):g}/s")
-    measure_http(url, model, bodies, min(rates), WARM_UP_S, deadline_ms)
+    measure_http(binary, url, model, bodies, min(rates), WARM_UP_S, deadline_ms)
     results: list[tuple[HttpRun, RateResult | None]] = []
     for rate in rates:
-        http = measure_http(url, model, bodies, rate, seconds, deadline_ms)
+        http = measure_http(binary, url, model, bodies, rate, seconds, deadline_ms)
         _log(f"http  {http.result.line()} {http.errors or ''}")
         kafka = measure_rate(settings, rate, seconds, deadline_ms) if kafka_path else None
         if kafka is not None:
@@ -215,6 +195,11 @@ def run(settings: Settings | None = None, url: str | None = None,
     the environment); start a gateway unless ``url`` (``host:port``) names one.
     Returns the Markdown section."""
     settings = settings or Settings()
+    try:
+        vegeta.ensure(settings.cache_dir, _log)
+    except vegeta.Unavailable as exc:
+        _log(str(exc))
+        return f"## HTTP gateway (Open Inference Protocol v2)\n\nNot measured: {exc}.\n"
     supervisor = None
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
         try:
