@@ -31,6 +31,7 @@ REPO = BENCH.parent
 
 SECTIONS = {
     "deadline": "bench_deadline",
+    "knobs": "bench_knobs",
     "core": "bench_core",
     "inference": "bench_inference",
     "worker": "bench_worker",

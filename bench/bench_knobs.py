@@ -1,0 +1,152 @@
+"""Latency knobs: the default pipeline at one rate, with each hot-path Kafka knob varied.
+
+    python bench/bench_knobs.py [--rate 2000] [--rounds 2] [--seconds 10]
+
+The hot path's Kafka settings (``RENDEZVOUS_FETCH_WAIT_MAX_MS``,
+``RENDEZVOUS_FETCH_MIN_BYTES``, ``RENDEZVOUS_LINGER_MS``) trade latency per hop
+against requests to the broker, i.e. CPU on a small machine. Each configuration
+is the default pipeline (decoy and monitor on) started with one knob changed
+through its environment variable (the load generator and the reader get the
+same settings); configurations take turns round by round, because this
+machine's noise drifts over minutes and a whole block of runs of one
+configuration would measure the drift. Per run: the share received within the
+deadline, p50, p99 and the CPU of the pipeline's processes and the broker.
+``run()`` returns the Markdown section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__:  # python -m bench.run: bench is a package
+    from bench.bench_pipeline import _cpu_s, _processes, start
+else:  # python bench/run.py or bench/bench_knobs.py: this folder is on sys.path
+    from bench_pipeline import _cpu_s, _processes, start
+
+from rendezvous.local.supervisor import Supervisor
+from rendezvous.settings import Settings
+from rendezvous.testing.load import DEADLINE_MS, RateResult, measure_rate
+from rendezvous.testing.stack import scratch
+
+CONFIGS: dict[str, dict[str, str]] = {
+    "defaults: fetch wait 8 ms, fetch min 64 KiB, linger 2 ms": {},
+    "fetch wait 3 ms": {"RENDEZVOUS_FETCH_WAIT_MAX_MS": "3"},
+    "fetch min 1 byte": {"RENDEZVOUS_FETCH_MIN_BYTES": "1"},
+    "linger 0 ms": {"RENDEZVOUS_LINGER_MS": "0"},
+    "linger 5 ms (librdkafka's default)": {"RENDEZVOUS_LINGER_MS": "5"},
+}
+RATE = 2000.0
+ROUNDS = 2
+RUNS = 2
+"""Measured runs per configuration and round."""
+SECONDS = 10.0
+WARM_UP_S = 10.0
+BROKER_WARM_UP_S = 20.0
+COMMAND = "python bench/bench_knobs.py"
+
+
+def _log(text: str) -> None:
+    print(f"[knobs] {text}", file=sys.stderr, flush=True)
+
+
+def _with_env(env: dict[str, str]) -> dict[str, str | None]:
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    return saved
+
+
+def _restore(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def _measured(settings: Settings, sup: Supervisor, rate: float, seconds: float) -> RateResult:
+    pids = _processes(sup)
+    before = {name: _cpu_s(pid) for name, pid in pids.items()}
+    result = measure_rate(settings, rate, seconds)
+    return dataclasses.replace(result, cpu_s={name: _cpu_s(pid) - before[name]
+                                              for name, pid in pids.items()})
+
+
+def measure(tmp: Path, rate: float, rounds: int, seconds: float) -> dict[str, list[RateResult]]:
+    """Every configuration's runs, configurations taking turns round by round."""
+    runs: dict[str, list[RateResult]] = {name: [] for name in CONFIGS}
+    with scratch("bench-knobs", _log) as stack:
+        first = True
+        for round_no in range(rounds):
+            for index, (name, env) in enumerate(CONFIGS.items()):
+                saved = _with_env(env)
+                supervisors: list[Supervisor] = []
+                try:
+                    settings = start("pipeline", stack.settings(Settings()),
+                                     tmp / f"{round_no}-{index}", supervisors)
+                    measure_rate(settings, rate,
+                                 WARM_UP_S + (BROKER_WARM_UP_S if first else 0.0))
+                    first = False
+                    for _ in range(RUNS):
+                        result = _measured(settings, supervisors[-1], rate, seconds)
+                        runs[name].append(result)
+                        _log(f"{name[:30]:30} {result.line()}")
+                        time.sleep(1.0)
+                finally:
+                    for sup in supervisors:
+                        sup.stop_all()
+                    _restore(saved)
+    return runs
+
+
+def to_markdown(runs: dict[str, list[RateResult]], rate: float, seconds: float) -> str:
+    lines = [
+        "## Latency knobs of the hot path",
+        "",
+        f"Command: `{COMMAND}`. The default pipeline (decoy and monitor on) at {rate:,.0f} "
+        f"requests/s, {seconds:g} s per run, deadline {DEADLINE_MS:g} ms, with one knob "
+        "changed per configuration (its environment variable, for every process including "
+        "the load generator and the reader); configurations take turns, "
+        f"{RUNS} runs each per round. **cpu** = the pipeline's processes and the broker, "
+        "in % of one core. The defaults are the first row.",
+        "",
+        "| configuration | runs | within 50 ms, each run | median p50 ms | median p99 ms "
+        "| cpu % (mean) | load |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for name, results in runs.items():
+        if not results:
+            continue
+        within = ", ".join(f"{r.adherence * 100:.2f} %" for r in results)
+        p50 = statistics.median(r.p50_ms for r in results)
+        p99 = statistics.median(r.p99_ms for r in results)
+        cpu = statistics.mean(100 * sum(r.cpu_s.values()) / r.seconds for r in results)
+        load = statistics.mean(r.load for r in results)
+        lines.append(f"| {name} | {len(results)} | {within} | {p50:.1f} | {p99:.1f} | "
+                     f"{cpu:.0f} | {load:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def run(rate: float = RATE, rounds: int = ROUNDS, seconds: float = SECONDS) -> str:
+    with tempfile.TemporaryDirectory(prefix="bench-knobs-") as tmp:
+        return to_markdown(measure(Path(tmp), rate, rounds, seconds), rate, seconds)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=float, default=RATE)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--seconds", type=float, default=SECONDS)
+    args = parser.parse_args(argv)
+    print(run(args.rate, args.rounds, args.seconds))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
