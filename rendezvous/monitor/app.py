@@ -39,6 +39,9 @@ from rendezvous.transport.bad_records import BadRecords
 log = logging.getLogger(__name__)
 
 SOURCES = ("input", "decisions", "feedback")
+PUBLISH_S = 1.0
+"""How often ``/windows`` and the window gauges are recomputed (the tick runs more often:
+it closes windows, sends alerts and persists changes)."""
 
 
 def sampled(request_id: str, ratio: float) -> bool:
@@ -79,6 +82,7 @@ class Monitor:
         self.published = http.Published()
         self.offsets: dict[Any, int] = {}
         self.loaded = False
+        self._publish_at = 0.0
         self.app.agent(self.source, name="monitor")(self._consume)
         self.app.timer(min(options.flush_s, options.window_s / 4), name="monitor_tick")(self._tick)
         self.table.on_recover(self._recovered)
@@ -151,8 +155,11 @@ class Monitor:
             log.warning("alert: %s", alert)
             self.state.mark_alerted(alert)
         self.flush()
-        self._publish()
-        self._update_lag()
+        now = time.monotonic()
+        if now >= self._publish_at:  # the views' quantiles cost CPU; readers scrape seconds apart
+            self._publish_at = now + PUBLISH_S
+            self._publish()
+            self._update_lag()
 
     def flush(self) -> None:
         """Write every changed key to the table and its changelog."""

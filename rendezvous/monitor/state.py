@@ -312,12 +312,29 @@ class MonitorState:
         self.closed = {ws for ws in self.closed if ws >= horizon}
         join_horizon = now_ms - self.join_ttl_ms
         # decided: id -> (window, ...); labels: id -> (label, window of arrival)
-        for rid in [r for r, (ws, _) in self.decided.items() if ws < join_horizon]:
-            del self.decided[rid]
+        for rid in _expired(self.decided, join_horizon, lambda entry: entry[0]):
             self._deleted.add(f"r|{rid}")
-        for rid in [r for r, (_, ws) in self.labels.items() if ws < join_horizon]:
-            del self.labels[rid]
+        for rid in _expired(self.labels, join_horizon, lambda entry: entry[1]):
             self._deleted.add(f"l|{rid}")
+
+
+def _expired(joins: dict[str, Any], horizon: float, window_of: Any) -> list[str]:
+    """Remove and return the ids whose window is older than ``horizon``, from the front.
+
+    A dict keeps insertion order and ids are inserted as their records arrive, i.e.
+    about in window order: expiry stops at the first id still young instead of
+    scanning every pending join each tick (at 2,000 decisions/s and a 600 s TTL,
+    a million of them, four times a second). An id inserted out of order expires
+    with the first younger one after it, late by at most that disorder.
+    """
+    gone = []
+    for rid, entry in joins.items():
+        if window_of(entry) >= horizon:
+            break
+        gone.append(rid)
+    for rid in gone:
+        del joins[rid]
+    return gone
 
 
 _EMPTY_MODEL: dict[str, Any] = ModelWindow().view()

@@ -123,6 +123,21 @@ def test_state_windows_join_restore_and_alert_once() -> None:
     assert again.close_due(ts + 20_000) == []  # the dedupe marker survives a restart
 
 
+def test_unjoined_decisions_expire_after_the_join_ttl_and_their_keys_are_deleted() -> None:
+    state = MonitorState(10, join_ttl_s=60)
+    ts = 1_000_000.0
+    windows = {f"r{i}": window_start(ts + i * 10_000, 10_000) for i in range(30)}
+    for rid, ws in windows.items():  # a decision every 10 s that nobody labels
+        state.observe_decision(_decision(rid, ws, 0.9, 0.8))
+    state.take_changes()
+    now = ts + 300_000
+    state.close_due(now)
+    young = {rid for rid, ws in windows.items() if ws >= now - 60_000}
+    assert set(state.decided) == young and 0 < len(young) < len(windows)
+    deleted = {key for key, value in state.take_changes() if value is None}
+    assert {f"r|{rid}" for rid in windows if rid not in young} <= deleted
+
+
 def test_late_answers_reported_on_decisions_are_counted_per_model() -> None:
     state = MonitorState(10)
     ts = 1_000_000.0
