@@ -6,13 +6,22 @@ None) pair that :meth:`take_changes` hands to whatever persists it (a faust
 table's changelog), and :meth:`load` rebuilds the state from those pairs.
 
 Keys: ``w|<kind>|<subject>|<window start>`` (a window aggregate),
-``r|<id>`` (a decision waiting for its label), ``l|<id>`` (a label waiting for
-its decision), ``a|<window start>|<cause>|<subject>`` (an alert already sent).
+``d|<newest window>|<chunk>`` (the decisions of one flush that wait for their
+labels, together: one record per decision was a changelog record per request,
+which cost the broker and this process more than everything else the monitor
+persists), ``l|<id>`` (a label waiting for its decision),
+``a|<window start>|<cause>|<subject>`` (an alert already sent). A chunk is
+deleted once its newest window is past the join TTL; a decision joined before
+that stays in its chunk, so after a restart it waits again, unlabelled, until
+it expires (``r|<id>``, one decision per key, is still read from older
+changelogs and moved into a chunk).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -92,6 +101,11 @@ class MonitorState:
         self.too_late = 0
         self._dirty: set[str] = set()
         self._deleted: set[str] = set()
+        self._unsaved: dict[str, tuple[int, dict[str, float]]] = {}
+        """Decisions waiting for labels, decided since the last :meth:`take_changes`."""
+        self._chunks: dict[str, int] = {}
+        """Persisted chunks of waiting decisions -> their newest window."""
+        self._chunk_names = (f"{uuid.uuid4().hex[:8]}{n:x}" for n in itertools.count())
         self.newest_ms = 0
 
     # -- observing ---------------------------------------------------------
@@ -158,8 +172,7 @@ class MonitorState:
                 self._deleted.add(f"l|{decision.id}")
                 self._join(ws, valid, pending[0])
             else:
-                self.decided[decision.id] = (ws, valid)
-                self._dirty.add(f"r|{decision.id}")
+                self.decided[decision.id] = self._unsaved[decision.id] = (ws, valid)
 
     def _mapped(self, pair: PairWindow, valid: dict[str, float],
                 versions: dict[str, str]) -> None:
@@ -198,7 +211,7 @@ class MonitorState:
             self.labels[feedback.id] = (feedback.label, window_start(record_ts_ms, self.window_ms))
             self._dirty.add(f"l|{feedback.id}")
             return
-        self._deleted.add(f"r|{feedback.id}")
+        self._unsaved.pop(feedback.id, None)
         self._join(found[0], found[1], feedback.label)
 
     def _join(self, ws: int, scores: dict[str, float], label: int) -> None:
@@ -215,6 +228,12 @@ class MonitorState:
             value = self._encode(key)
             if value is not None:
                 changes.append((key, value))
+        if self._unsaved:
+            newest = max(ws for ws, _ in self._unsaved.values())
+            key = f"d|{newest}|{next(self._chunk_names)}"
+            changes.append((key, msgspec.msgpack.encode(self._unsaved)))
+            self._chunks[key] = newest
+            self._unsaved = {}
         changes.extend((key, None) for key in self._deleted)
         self._dirty.clear()
         self._deleted.clear()
@@ -225,8 +244,6 @@ class MonitorState:
         if tag == "w":
             agg = self.aggs.get(key)
             return agg.to_bytes() if agg is not None else None
-        if tag == "r" and rest in self.decided:
-            return msgspec.msgpack.encode(self.decided[rest])
         if tag == "l" and rest in self.labels:
             return msgspec.msgpack.encode(self.labels[rest])
         if tag == "a":
@@ -240,9 +257,14 @@ class MonitorState:
             kind, _subject, ws = rest.split("|")
             self.aggs[key] = KINDS[kind].from_bytes(value)
             self.newest_ms = max(self.newest_ms, int(ws))
-        elif tag == "r":
+        elif tag == "d":
+            for rid, (ws, scores) in msgspec.msgpack.decode(value).items():
+                self.decided[rid] = (int(ws), dict(scores))
+            self._chunks[key] = int(rest.split("|", 1)[0])
+        elif tag == "r":  # one decision per key (older changelogs): into the next chunk
             ws, scores = msgspec.msgpack.decode(value)
-            self.decided[rest] = (int(ws), dict(scores))
+            self.decided[rest] = self._unsaved[rest] = (int(ws), dict(scores))
+            self._deleted.add(key)
         elif tag == "l":
             label, ws = msgspec.msgpack.decode(value)
             self.labels[rest] = (int(label), int(ws))
@@ -312,8 +334,11 @@ class MonitorState:
         self.closed = {ws for ws in self.closed if ws >= horizon}
         join_horizon = now_ms - self.join_ttl_ms
         # decided: id -> (window, ...); labels: id -> (label, window of arrival)
-        for rid in _expired(self.decided, join_horizon, lambda entry: entry[0]):
-            self._deleted.add(f"r|{rid}")
+        _expired(self.decided, join_horizon, lambda entry: entry[0])
+        _expired(self._unsaved, join_horizon, lambda entry: entry[0])
+        for key in [k for k, newest in self._chunks.items() if newest < join_horizon]:
+            del self._chunks[key]
+            self._deleted.add(key)
         for rid in _expired(self.labels, join_horizon, lambda entry: entry[1]):
             self._deleted.add(f"l|{rid}")
 

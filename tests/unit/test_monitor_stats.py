@@ -123,19 +123,39 @@ def test_state_windows_join_restore_and_alert_once() -> None:
     assert again.close_due(ts + 20_000) == []  # the dedupe marker survives a restart
 
 
-def test_unjoined_decisions_expire_after_the_join_ttl_and_their_keys_are_deleted() -> None:
+def test_waiting_decisions_persist_in_chunks_that_expire_after_the_join_ttl() -> None:
     state = MonitorState(10, join_ttl_s=60)
     ts = 1_000_000.0
     windows = {f"r{i}": window_start(ts + i * 10_000, 10_000) for i in range(30)}
+    chunks = []
     for rid, ws in windows.items():  # a decision every 10 s that nobody labels
         state.observe_decision(_decision(rid, ws, 0.9, 0.8))
-    state.take_changes()
+        chunks += [key for key, value in state.take_changes() if key.startswith("d|")]
+    assert len(chunks) == 30  # one record per flush, not per decision
+
     now = ts + 300_000
     state.close_due(now)
     young = {rid for rid, ws in windows.items() if ws >= now - 60_000}
     assert set(state.decided) == young and 0 < len(young) < len(windows)
     deleted = {key for key, value in state.take_changes() if value is None}
-    assert {f"r|{rid}" for rid in windows if rid not in young} <= deleted
+    assert deleted >= {key for key in chunks if int(key.split("|")[1]) < now - 60_000}
+    assert not deleted & {key for key in chunks if int(key.split("|")[1]) >= now - 60_000}
+
+
+def test_waiting_decisions_survive_a_restart_and_join_their_labels() -> None:
+    state = MonitorState(10)
+    ts = 1_000_000.0
+    for i in range(10):
+        state.observe_decision(_decision(f"r{i}", ts, 0.9, 0.2))
+    restored = MonitorState(10)
+    for key, value in state.take_changes():
+        if value is not None:
+            restored.load(key, value)
+    assert set(restored.decided) == {f"r{i}" for i in range(10)}
+    for i in range(10):
+        restored.observe_feedback(Feedback(f"r{i}", 1), ts)
+    view = restored.window_view(window_start(ts, 10_000), ts)
+    assert view["models"]["primary"]["feedback"]["labelled"] == 10 and not restored.decided
 
 
 def test_late_answers_reported_on_decisions_are_counted_per_model() -> None:
