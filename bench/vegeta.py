@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -55,7 +56,7 @@ def _go() -> str | None:
     return str(default) if default.exists() else None
 
 
-def ensure(cache_dir: Path, say=print) -> str:
+def ensure(cache_dir: Path, say: Callable[[str], None] = print) -> str:
     """The vegeta binary: on PATH, in ``cache_dir/bin``, or built there with ``go install``."""
     found = shutil.which("vegeta")
     if found:
