@@ -18,7 +18,6 @@ Markdown section.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import statistics
 import sys
@@ -29,10 +28,10 @@ from pathlib import Path
 
 if __package__:  # python -m bench.run (or -m bench.bench_deadline): bench is a package
     from bench import bench_gateway
-    from bench.bench_pipeline import LABELS, _cpu_s, _processes, start
+    from bench.bench_pipeline import LABELS, measure_with_cpu, start
 else:  # python bench/run.py or bench/bench_deadline.py: this folder is on sys.path
     import bench_gateway
-    from bench_pipeline import LABELS, _cpu_s, _processes, start
+    from bench_pipeline import LABELS, measure_with_cpu, start
 
 from rendezvous.client import Client
 from rendezvous.local.supervisor import Supervisor
@@ -56,14 +55,6 @@ COMMAND = "make bench  (or: python bench/bench_deadline.py)"
 
 def _log(text: str) -> None:
     print(f"[deadline] {text}", file=sys.stderr, flush=True)
-
-
-def _one(settings: Settings, sup: Supervisor, rate: float, seconds: float) -> RateResult:
-    pids = _processes(sup)
-    before = {name: _cpu_s(pid) for name, pid in pids.items()}
-    result = measure_rate(settings, rate, seconds)
-    return dataclasses.replace(result, cpu_s={name: _cpu_s(pid) - before[name]
-                                              for name, pid in pids.items()})
 
 
 def client_round_trips(settings: Settings, seconds: float) -> list[float]:
@@ -102,7 +93,7 @@ def measure(base: Settings, tmp: Path, rates: tuple[float, ...], repeats: int,
             _log(f"{LABELS[system]:10} warm-up {warm.line()}")
             for rate in rates:
                 for _ in range(repeats):
-                    result = _one(settings, supervisors[-1], rate, seconds)
+                    result = measure_with_cpu(settings, supervisors[-1], rate, seconds)
                     runs[system].append(result)
                     _log(f"{LABELS[system]:10} {result.line()}")
                     time.sleep(1.0)

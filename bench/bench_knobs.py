@@ -17,7 +17,6 @@ deadline, p50, p99 and the CPU of the pipeline's processes and the broker.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import statistics
 import sys
@@ -26,9 +25,9 @@ import time
 from pathlib import Path
 
 if __package__:  # python -m bench.run: bench is a package
-    from bench.bench_pipeline import _cpu_s, _processes, start
+    from bench.bench_pipeline import measure_with_cpu, start
 else:  # python bench/run.py or bench/bench_knobs.py: this folder is on sys.path
-    from bench_pipeline import _cpu_s, _processes, start
+    from bench_pipeline import measure_with_cpu, start
 
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.settings import Settings
@@ -70,14 +69,6 @@ def _restore(saved: dict[str, str | None]) -> None:
             os.environ[name] = value
 
 
-def _measured(settings: Settings, sup: Supervisor, rate: float, seconds: float) -> RateResult:
-    pids = _processes(sup)
-    before = {name: _cpu_s(pid) for name, pid in pids.items()}
-    result = measure_rate(settings, rate, seconds)
-    return dataclasses.replace(result, cpu_s={name: _cpu_s(pid) - before[name]
-                                              for name, pid in pids.items()})
-
-
 def measure(tmp: Path, rate: float, rounds: int, seconds: float) -> dict[str, list[RateResult]]:
     """Every configuration's runs, configurations taking turns round by round."""
     runs: dict[str, list[RateResult]] = {name: [] for name in CONFIGS}
@@ -94,7 +85,7 @@ def measure(tmp: Path, rate: float, rounds: int, seconds: float) -> dict[str, li
                                  WARM_UP_S + (BROKER_WARM_UP_S if first else 0.0))
                     first = False
                     for _ in range(RUNS):
-                        result = _measured(settings, supervisors[-1], rate, seconds)
+                        result = measure_with_cpu(settings, supervisors[-1], rate, seconds)
                         runs[name].append(result)
                         _log(f"{name[:30]:30} {result.line()}")
                         time.sleep(1.0)

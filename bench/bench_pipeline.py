@@ -106,6 +106,17 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def measure_with_cpu(settings: Settings, sup: Supervisor, rate: float, seconds: float,
+                     bodies: list[bytes] | None = None) -> RateResult:
+    """:func:`measure_rate`, with the CPU seconds each process of ``sup`` (and the broker,
+    when ``BENCH_KAFKA_PID`` names it) used during the run."""
+    pids = _processes(sup)
+    before = {name: _cpu_s(pid) for name, pid in pids.items()}
+    result = measure_rate(settings, rate, seconds, bodies=bodies)
+    return dataclasses.replace(result, cpu_s={name: _cpu_s(pid) - before[name]
+                                              for name, pid in pids.items()})
+
+
 def _processes(sup: Supervisor) -> dict[str, int]:
     pids = {name: c.pid for name, c in sup.components.items()}
     broker = os.environ.get("BENCH_KAFKA_PID")
@@ -142,11 +153,7 @@ def measure(base: Settings, tmp: Path, systems: tuple[str, ...], seconds: float,
         settings = start(system, base, tmp, supervisors)
 
         def one(rate: float, settings: Settings = settings, system: str = system) -> RateResult:
-            pids = _processes(supervisors[-1])
-            before = {name: _cpu_s(pid) for name, pid in pids.items()}
-            result = measure_rate(settings, rate, seconds, bodies=bodies)
-            result = dataclasses.replace(result, cpu_s={
-                name: _cpu_s(pid) - before[name] for name, pid in pids.items()})
+            result = measure_with_cpu(settings, supervisors[-1], rate, seconds, bodies)
             _log(f"{LABELS[system]:10} {result.line()}")
             time.sleep(1.0)
             return result
