@@ -132,11 +132,11 @@ def start_gateway(settings: Settings, log_dir: Path) -> tuple[Supervisor, str]:
         raise
 
 
-def measure(settings: Settings, url: str, rates: tuple[float, ...] = RATES,
+def measure(settings: Settings, url: str, binary: str, rates: tuple[float, ...] = RATES,
             seconds: float = SECONDS, kafka_path: bool = True,
             deadline_ms: float = DEADLINE_MS) -> list[tuple[HttpRun, RateResult | None]]:
-    """Per rate: the HTTP run, then (with ``kafka_path``) the Kafka-path run."""
-    binary = vegeta.ensure(settings.cache_dir, _log)
+    """Per rate: the HTTP run (vegeta ``binary``), then (with ``kafka_path``) the Kafka-path
+    run."""
     bodies = request_bodies(settings)
     model = settings.gateway.model_name
     _log(f"warm-up: {WARM_UP_S:g} s at {min(rates):g}/s")
@@ -196,7 +196,7 @@ def run(settings: Settings | None = None, url: str | None = None,
     Returns the Markdown section."""
     settings = settings or Settings()
     try:
-        vegeta.ensure(settings.cache_dir, _log)
+        binary = vegeta.ensure(settings.cache_dir, _log)
     except vegeta.Unavailable as exc:
         _log(str(exc))
         return f"## HTTP gateway (Open Inference Protocol v2)\n\nNot measured: {exc}.\n"
@@ -206,7 +206,7 @@ def run(settings: Settings | None = None, url: str | None = None,
             if url is None:
                 supervisor, url = start_gateway(settings, Path(tmp))
                 _log(f"gateway at {url}")
-            return to_markdown(measure(settings, url, rates, seconds, kafka_path))
+            return to_markdown(measure(settings, url, binary, rates, seconds, kafka_path))
         finally:
             if supervisor is not None:
                 supervisor.stop_all()

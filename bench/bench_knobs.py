@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 if __package__:  # python -m bench.run: bench is a package
     from bench.bench_pipeline import measure_with_cpu, start
@@ -55,20 +56,6 @@ def _log(text: str) -> None:
     print(f"[knobs] {text}", file=sys.stderr, flush=True)
 
 
-def _with_env(env: dict[str, str]) -> dict[str, str | None]:
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    return saved
-
-
-def _restore(saved: dict[str, str | None]) -> None:
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-
-
 def measure(tmp: Path, rate: float, rounds: int, seconds: float) -> dict[str, list[RateResult]]:
     """Every configuration's runs, configurations taking turns round by round."""
     runs: dict[str, list[RateResult]] = {name: [] for name in CONFIGS}
@@ -76,23 +63,23 @@ def measure(tmp: Path, rate: float, rounds: int, seconds: float) -> dict[str, li
         first = True
         for round_no in range(rounds):
             for index, (name, env) in enumerate(CONFIGS.items()):
-                saved = _with_env(env)
                 supervisors: list[Supervisor] = []
-                try:
-                    settings = start("pipeline", stack.settings(Settings()),
-                                     tmp / f"{round_no}-{index}", supervisors)
-                    measure_rate(settings, rate,
-                                 WARM_UP_S + (BROKER_WARM_UP_S if first else 0.0))
-                    first = False
-                    for _ in range(RUNS):
-                        result = measure_with_cpu(settings, supervisors[-1], rate, seconds)
-                        runs[name].append(result)
-                        _log(f"{name[:30]:30} {result.line()}")
-                        time.sleep(1.0)
-                finally:
-                    for sup in supervisors:
-                        sup.stop_all()
-                    _restore(saved)
+                # the knob, for every process started (and the load generator's clients)
+                with mock.patch.dict(os.environ, env):
+                    try:
+                        settings = start("pipeline", stack.settings(Settings()),
+                                         tmp / f"{round_no}-{index}", supervisors)
+                        measure_rate(settings, rate,
+                                     WARM_UP_S + (BROKER_WARM_UP_S if first else 0.0))
+                        first = False
+                        for _ in range(RUNS):
+                            result = measure_with_cpu(settings, supervisors[-1], rate, seconds)
+                            runs[name].append(result)
+                            _log(f"{name[:30]:30} {result.line()}")
+                            time.sleep(1.0)
+                    finally:
+                        for sup in supervisors:
+                            sup.stop_all()
     return runs
 
 

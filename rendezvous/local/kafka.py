@@ -241,14 +241,14 @@ def _quiet_logger() -> logging.Logger:
 
 
 def restart_kafka(run_dir: Path, cache_dir: Path, heap: str, gc: str, pid: int, *,
-                  kill: bool = False, down_s: float = 0.0,
+                  kill: bool = False,
                   timeout_s: float = 90) -> tuple[int, str]:
     """Stop the broker ``pid`` and start it again on the same ports and data; (new pid, bootstrap).
 
-    ``kill`` stops it with SIGKILL (a crash) instead of SIGTERM (a clean
-    shutdown); it stays down ``down_s`` seconds. The storage is not formatted again:
-    the broker comes back with its topics, committed offsets and transactions, from
-    ``run_dir``'s ``server.properties`` and ``log4j2.properties`` written by
+    ``kill`` stops it with SIGKILL (a crash) instead of SIGTERM (a clean shutdown).
+    The storage is not formatted again: the broker comes back with its topics,
+    committed offsets and transactions, from ``run_dir``'s ``server.properties`` and
+    ``log4j2.properties`` written by
     :func:`start_kafka` (or :func:`start_cluster`, in :func:`broker_dir`).
     """
     props, log4j = run_dir / "server.properties", run_dir / "log4j2.properties"
@@ -261,8 +261,6 @@ def restart_kafka(run_dir: Path, cache_dir: Path, heap: str, gc: str, pid: int, 
         kill9(pid)
     else:
         stop(pid, grace_s=60)  # a clean shutdown writes its checkpoints; SIGKILL only if stuck
-    if down_s:
-        time.sleep(down_s)
     log = run_dir / "kafka.log"
     new_pid = spawn([*command, "kafka.Kafka", str(props)], log, cwd=run_dir)
     from rendezvous.local.security import load

@@ -8,7 +8,7 @@ data and logs.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rendezvous.local import security
@@ -31,15 +31,18 @@ class Endpoints:
 
     bootstrap_servers: str
     redis_url: str
-    kafka_pid: int
-    """The (first) broker's pid."""
+    broker_pids: list[int]
+    """Every broker's pid, node 1 first."""
     redis_pid: int
-    broker_pids: list[int] = field(default_factory=list)
-    """Every broker's pid, node 1 first (``[kafka_pid]`` for one broker)."""
+
+    @property
+    def kafka_pid(self) -> int:
+        """The (first) broker's pid."""
+        return self.broker_pids[0]
 
     @property
     def server_pids(self) -> list[int]:
-        return [*(self.broker_pids or [self.kafka_pid]), self.redis_pid]
+        return [*self.broker_pids, self.redis_pid]
 
     def alive(self) -> bool:
         return all(alive(pid) for pid in self.server_pids)
@@ -57,7 +60,7 @@ def read(settings: Settings) -> Endpoints | None:
     except (OSError, ValueError):
         return None
     return Endpoints(endpoints["bootstrap_servers"], endpoints["redis_url"],
-                     pids["kafka"], pids["redis"], pids.get("brokers") or [pids["kafka"]])
+                     pids.get("brokers") or [pids["kafka"]], pids["redis"])
 
 
 def _record(settings: Settings, endpoints: Endpoints) -> Endpoints:
@@ -103,7 +106,7 @@ def up(settings: Settings, secure: bool = False) -> Endpoints:
             stop(pid)
         security.forget(state / "security")
         raise
-    endpoints = _record(settings, Endpoints(bootstrap, url, brokers[0], redis_pid, brokers))
+    endpoints = _record(settings, Endpoints(bootstrap, url, brokers, redis_pid))
     settings.endpoints_file.write_text(
         json.dumps({"bootstrap_servers": bootstrap, "redis_url": url}, indent=2)
     )
@@ -131,11 +134,9 @@ def down(settings: Settings) -> list[int]:
     return stopped
 
 
-def restart_broker(settings: Settings, kill: bool = False, node: int = 1,
-                   down_s: float = 0.0) -> Endpoints:
-    """Stop broker ``node`` (SIGTERM, or SIGKILL with ``kill``), leave it down ``down_s``
-    seconds and start it again on the same ports and data; records its new pid. Redis and
-    the other brokers are left alone."""
+def restart_broker(settings: Settings, kill: bool = False, node: int = 1) -> Endpoints:
+    """Stop broker ``node`` (SIGTERM, or SIGKILL with ``kill``) and start it again on the
+    same ports and data; records its new pid. Redis and the other brokers are left alone."""
     running = read(settings)
     if running is None:
         raise LocalStackError(f"no local stack recorded in {settings.state_dir}: run `up` first")
@@ -146,10 +147,10 @@ def restart_broker(settings: Settings, kill: bool = False, node: int = 1,
     pid, _bootstrap = restart_kafka(
         broker_dir(settings.state_dir, node) if clustered else settings.state_dir,
         settings.cache_dir, settings.cluster_heap if clustered else settings.kafka_heap,
-        settings.kafka_gc, brokers[node - 1], kill=kill, down_s=down_s)
+        settings.kafka_gc, brokers[node - 1], kill=kill)
     brokers[node - 1] = pid
-    return _record(settings, Endpoints(running.bootstrap_servers, running.redis_url,
-                                       brokers[0], running.redis_pid, brokers))
+    return _record(settings, Endpoints(running.bootstrap_servers, running.redis_url, brokers,
+                                       running.redis_pid))
 
 
 def status(settings: Settings) -> dict[str, str]:

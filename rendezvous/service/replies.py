@@ -124,7 +124,7 @@ class Replies:
             REPLIES.labels("delivered").inc(len(chunk))
             if self._down_since is not None:
                 log.info("Redis answers again after %.1f s: delivering the replies kept "
-                            "meanwhile", now - self._down_since)
+                         "meanwhile", now - self._down_since)
                 self._down_since = None
         BACKLOG.set(len(backlog))
 

@@ -87,6 +87,12 @@ def _client_id() -> str:
     return f"rendezvous-{socket.gethostname()}"
 
 
+def is_fatal(error: KafkaError) -> bool:
+    """Whether a consumer's error leaves the client unusable (exit, and let the supervisor
+    restart): ``_FATAL`` is how a consumer reports one (e.g. a static member fenced)."""
+    return bool(error.fatal()) or error.code() == KafkaError._FATAL
+
+
 def poll_batch(consumer: Consumer, max_size: int, max_wait_s: float) -> list[Message]:
     """The records that have arrived, up to ``max_size``, waiting at most ``max_wait_s``
     for the first one; transient errors are logged and dropped.
@@ -107,9 +113,7 @@ def poll_batch(consumer: Consumer, max_size: int, max_wait_s: float) -> list[Mes
             good.append(record)
         elif error.code() == KafkaError._PARTITION_EOF:
             continue
-        elif error.fatal() or error.code() == KafkaError._FATAL:
-            # _FATAL is how a consumer reports a fatal error (e.g. a static member fenced);
-            # the client is unusable after it: exit, and let the supervisor restart.
+        elif is_fatal(error):
             raise KafkaException(error)
         else:
             log.warning("consumer error: %s", error)

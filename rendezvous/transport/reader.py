@@ -29,7 +29,7 @@ from confluent_kafka import (
 )
 
 from rendezvous.settings import Settings
-from rendezvous.transport.clients import make_reader
+from rendezvous.transport.clients import is_fatal, make_reader
 from rendezvous.transport.errors import TransportError
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class TopicReader:
                 partition = record.partition()
                 if partition in self.ends and (record.offset() or 0) >= self.ends[partition]:
                     self.at_end.add(partition)
-            elif error.fatal() or error.code() == KafkaError._FATAL:
+            elif is_fatal(error):
                 raise KafkaException(error)
             else:  # transient (a topic just created, a broker restarting): go on
                 log.warning("reading %s: %s", self.topic, error)
