@@ -91,8 +91,13 @@ def _assert_exactly_once_and_archived(result: ChaosResult, report: str,
     assert all(r.requests > 0 for r in result.phases), report
     assert sum(r.statuses.get("ok", 0) for r in result.phases) > 0
     # serve may exit by itself (and is restarted) when a transaction call hangs after the
-    # broker restart (see serve.stuck_commit_s); nothing else may.
-    assert {crash.name for crash in result.crashes} <= {"serve-0"}, report
+    # broker restart (see serve.stuck_commit_s); a static member the broker fenced during
+    # the failover exits by design (README: a consumer's fatal error ends the component,
+    # its supervisor restarts it) -- seen once in five runs for the workers on 3 brokers.
+    # Nothing else may.
+    unexpected = [crash.name for crash in result.crashes
+                  if crash.name != "serve-0" and "Static consumer fenced" not in crash.log_tail]
+    assert not unexpected, report
     # Nothing left running: every component and every broker/Redis the run started.
     assert result.pids and not [pid for pid in result.pids if alive(pid)]
     assert len(result.server_pids) == server_pids
