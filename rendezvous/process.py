@@ -6,6 +6,7 @@ import gc
 import logging
 import os
 import time
+from pathlib import Path
 
 from prometheus_client import Histogram
 
@@ -19,11 +20,33 @@ def yield_cpu(niceness: int) -> None:
     serve for the same cores; niced, they get what the hot path leaves and
     catch up when it is idle, instead of delaying answers.
     """
-    if niceness > 0:
-        try:
-            os.nice(niceness)
-        except OSError as exc:  # not allowed here: run at the normal priority
-            log.warning("could not lower the CPU priority: %s", exc)
+    if niceness <= 0:
+        return
+    try:
+        os.nice(niceness)
+    except OSError as exc:  # not allowed here: run at the normal priority
+        log.warning("could not lower the CPU priority: %s", exc)
+    _lower_autogroup(niceness)
+
+
+AUTOGROUP = Path("/proc/self/autogroup")
+
+
+def _lower_autogroup(niceness: int) -> None:
+    """Lower this process's autogroup too, when the group is its own (it leads its
+    session). Linux's autogroups (on by default) put each session in its own scheduling
+    group, and groups share the CPU equally whatever their processes' nice values: a
+    component started in its own session (the local stack starts each so) competed with
+    the hot path at full weight despite ``nice``. A process that shares its session (run
+    from a shell beside others) leaves the group alone: it would lower them all."""
+    if os.getsid(0) != os.getpid():
+        return
+    try:
+        AUTOGROUP.write_text(str(niceness))
+    except FileNotFoundError:  # no autogroups (not Linux, or CONFIG_SCHED_AUTOGROUP off)
+        pass
+    except OSError as exc:
+        log.warning("could not lower the CPU priority of this process's group: %s", exc)
 
 
 GC_PAUSE = Histogram("rendezvous_gc_pause_seconds", "Python garbage-collection pauses",
