@@ -440,7 +440,7 @@ def measure_rate(settings: Settings, rate: float, seconds: float,
     try:
         if not ready.wait(60):
             raise RuntimeError("the load generator's reader did not start")
-        producer = make_producer(settings)
+        producer = warm_producer(settings)  # its producer id and connection: not timed
         nb = len(bodies)
 
         def make(i: int, ts: float) -> tuple[bytes, bytes]:
