@@ -44,7 +44,7 @@ from rendezvous.testing.stack import scratch
 RATES = (1000, 2000)
 REPEATS = 3
 SECONDS = 10.0
-WARM_UP_S = 10.0
+WARM_UP_S = 30.0
 BROKER_WARM_UP_S = 20.0
 """Before the first system: a fresh broker's JIT makes its first ~10 s slow for anyone."""
 TARGET = 0.999

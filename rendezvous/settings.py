@@ -155,7 +155,8 @@ class DecoySettings(BaseModel):
     partitions back at once instead of after the session timeout."""
 
     niceness: int = Field(default=10, ge=0, le=19)
-    """How much the decoy lowers its CPU priority (``nice``): it is off the latency path,
+    """How much the decoy lowers its CPU priority (``nice``, and its Linux autogroup's
+    when it leads its session, as the local stack starts it): it is off the latency path,
     and on a small machine the workers and serve must get the CPU first."""
 
     max_cpu: float = Field(default=0.25, gt=0, le=1.0)
@@ -247,7 +248,8 @@ class MonitorSettings(BaseModel):
     """Replication factor of the changelog topic faust creates."""
 
     niceness: int = Field(default=10, ge=0, le=19)
-    """How much the monitor lowers its CPU priority (``nice``): it is off the latency path."""
+    """How much the monitor lowers its CPU priority (``nice``, and its Linux autogroup's
+    when it leads its session, as the local stack starts it): it is off the latency path."""
 
     max_cpu: float = Field(default=0.15, gt=0, le=1)
     """Most of one core the monitor uses; beyond it the monitor lags (its lag gauge says

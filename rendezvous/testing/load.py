@@ -429,6 +429,9 @@ def measure_rate(settings: Settings, rate: float, seconds: float,
     Request ids carry a run tag and a sequence number, so results of other runs are
     ignored and missing / duplicated results are counted exactly. Deadline adherence =
     results within the deadline / events **sent**: a missing result counts as a miss.
+    The instrument keeps out of its own measurement: the producer has its id and its
+    connection before the first send is due, and neither side collects garbage while
+    it measures (:func:`instrument_gc_paused`).
     """
     tag = f"lg{uuid.uuid4().hex[:8]}"
     bodies = bodies or sample_bodies()
