@@ -97,7 +97,7 @@ def start(system: str, base: Settings, tmp: Path, supervisors: list[Supervisor])
     return settings
 
 
-def _cpu_s(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     """CPU seconds (user + system) ``pid`` has used so far; 0 when it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
@@ -111,9 +111,9 @@ def measure_with_cpu(settings: Settings, sup: Supervisor, rate: float, seconds: 
     """:func:`measure_rate`, with the CPU seconds each process of ``sup`` (and the broker,
     when ``BENCH_KAFKA_PID`` names it) used during the run."""
     pids = _processes(sup)
-    before = {name: _cpu_s(pid) for name, pid in pids.items()}
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     result = measure_rate(settings, rate, seconds, bodies=bodies)
-    return dataclasses.replace(result, cpu_s={name: _cpu_s(pid) - before[name]
+    return dataclasses.replace(result, cpu_s={name: cpu_seconds(pid) - before[name]
                                               for name, pid in pids.items()})
 
 
