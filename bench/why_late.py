@@ -112,6 +112,10 @@ def _sample_cpu(pids: dict[str, int], stop: threading.Event,
         before = now
 
 
+def median(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f}" if values else "?"
+
+
 def one_run(settings: Settings, pids: dict[str, int], rate: float, seconds: float) -> None:
     """One open-loop run; prints the share in time and every cluster of late results."""
     tag = f"wl{uuid.uuid4().hex[:8]}"
@@ -119,7 +123,8 @@ def one_run(settings: Settings, pids: dict[str, int], rate: float, seconds: floa
     ready, control, out = ctx.Event(), ctx.Queue(), ctx.Queue()
     reader = ctx.Process(target=_read, args=(settings, tag, ready, control, out), daemon=True)
     reader.start()
-    ready.wait(60)
+    if not ready.wait(60):
+        raise RuntimeError("the reader process did not start")
     bodies = sample_bodies()
     producer = warm_producer(settings)
 
@@ -160,13 +165,9 @@ def one_run(settings: Settings, pids: dict[str, int], rate: float, seconds: floa
         busy = ", ".join(f"{name} {100 * s / (WINDOW_MS / 1000):.0f}" for name, s in
                          sorted(cpu.items(), key=lambda kv: -kv[1]) if s)
         statuses = sorted({rows[i][1] for i in ids})
-
-        def median(values: list[float]) -> str:
-            return f"{statistics.median(values):.1f}"
-
         print(f"  at +{window * WINDOW_MS / 1000:5.2f} s: {len(ids):4} late ({'/'.join(statuses)});"
               f" median ms: decided +{median([rows[i][2] - loop.ts(i) for i in ids])} "
-              f"(decide by +{median([deadlines.get(i, 0.0) - loop.ts(i) for i in ids])}), "
+              f"(decide by +{median([deadlines[i] - loop.ts(i) for i in ids if i in deadlines])}), "
               f"decision->append {median([rows[i][3] - rows[i][2] for i in ids])}, "
               f"append->reader {median([rows[i][0] - rows[i][3] for i in ids])}; "
               f"cpu % {busy}")
