@@ -28,16 +28,30 @@ class Interrupted(BaseException):  # noqa: N818 (named like KeyboardInterrupt, i
         return 128 + self.signum
 
 
-def _raise(signum: int, _frame: FrameType | None) -> None:
-    raise Interrupted(signum)
-
-
 @contextlib.contextmanager
 def interruptible() -> Iterator[None]:
-    """Inside, SIGINT and SIGTERM raise :class:`Interrupted` in the main thread."""
-    previous = {sig: signal.signal(sig, _raise) for sig in SIGNALS}
+    """Inside, SIGINT and SIGTERM raise :class:`Interrupted` in the main thread.
+
+    A signal can land while C code runs Python (a Kafka client's constructor reading
+    its configuration), and that code may turn the :class:`Interrupted` into an error
+    of its own (confluent-kafka raised ``TypeError``, seen once in CI). So an exception
+    that leaves the block after a signal arrived is raised as that signal's
+    :class:`Interrupted`."""
+    received: list[int] = []
+
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in SIGNALS}
     try:
         yield
+    except Interrupted:
+        raise
+    except Exception as exc:
+        if received:
+            raise Interrupted(received[0]) from exc
+        raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
