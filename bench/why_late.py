@@ -45,6 +45,7 @@ from rendezvous.testing.load import (
     measure_rate,
     now_ms,
     sample_bodies,
+    tagged_requests,
     warm_producer,
 )
 from rendezvous.testing.stack import scratch
@@ -125,14 +126,9 @@ def one_run(settings: Settings, pids: dict[str, int], rate: float, seconds: floa
     reader.start()
     if not ready.wait(60):
         raise RuntimeError("the reader process did not start")
-    bodies = sample_bodies()
     producer = warm_producer(settings)
-
-    def make(i: int, ts: float) -> tuple[bytes, bytes]:
-        rid = b"%s-%d" % (tag.encode(), i)
-        return rid, b'{"id":"%s","ts":%.3f,"features":%s}' % (rid, ts, bodies[i % len(bodies)])
-
-    loop = OpenLoop(producer, settings.topic("input"), rate, make)
+    loop = OpenLoop(producer, settings.topic("input"), rate,
+                    tagged_requests(tag, sample_bodies()))
     loop.t0 = now_ms() + 100.0
     samples: list[tuple[float, dict[str, float]]] = []
     stop = threading.Event()

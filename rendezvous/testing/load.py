@@ -421,6 +421,18 @@ def sample_bodies(n: int = 1000) -> list[bytes]:
     return [msgspec.json.encode(e["features"]) for e in sample_events(n, seed=7)]
 
 
+def tagged_requests(tag: str, bodies: list[bytes]) -> Callable[[int, float], tuple[bytes, bytes]]:
+    """:class:`OpenLoop`'s ``make`` for a measured run: request ``i`` is ``<tag>-<i>`` (so
+    a reader finds its run and its schedule from the id alone), with one of ``bodies``."""
+    prefix, nb = tag.encode(), len(bodies)
+
+    def make(i: int, ts: float) -> tuple[bytes, bytes]:
+        rid = b"%s-%d" % (prefix, i)
+        return rid, b'{"id":"%s","ts":%.3f,"features":%s}' % (rid, ts, bodies[i % nb])
+
+    return make
+
+
 def measure_rate(settings: Settings, rate: float, seconds: float,
                  deadline_ms: float = DEADLINE_MS, bodies: list[bytes] | None = None) -> RateResult:
     """Send ``rate`` events/s for ``seconds`` to the input topic; measure the scored topic
@@ -444,13 +456,7 @@ def measure_rate(settings: Settings, rate: float, seconds: float,
         if not ready.wait(60):
             raise RuntimeError("the load generator's reader did not start")
         producer = warm_producer(settings)  # its producer id and connection: not timed
-        nb = len(bodies)
-
-        def make(i: int, ts: float) -> tuple[bytes, bytes]:
-            rid = b"%s-%d" % (tag.encode(), i)
-            return rid, b'{"id":"%s","ts":%.3f,"features":%s}' % (rid, ts, bodies[i % nb])
-
-        loop = OpenLoop(producer, settings.topic("input"), rate, make)
+        loop = OpenLoop(producer, settings.topic("input"), rate, tagged_requests(tag, bodies))
         loop.t0 = now_ms() + 100.0
         control.put((loop.t0, loop.per_ms))
         n = int(rate * seconds)

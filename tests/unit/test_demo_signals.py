@@ -19,7 +19,7 @@ def test_a_signal_arrives_as_interrupted() -> None:
 
 
 def test_a_signal_that_code_turned_into_another_error_still_arrives_as_interrupted() -> None:
-    # As confluent-kafka's Consumer() did when the signal landed while it read its config.
+    # As confluent-kafka's consumer constructor did when the signal landed mid-config.
     with pytest.raises(Interrupted) as caught, interruptible():
         try:
             os.kill(os.getpid(), signal.SIGINT)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -31,33 +30,6 @@ def test_a_session_leader_lowers_its_own_autogroup_with_its_nice_value() -> None
 
 @needs_autogroups
 def test_a_process_sharing_its_session_leaves_the_group_of_the_others_alone() -> None:
-    before = int(Path("/proc/self/autogroup").read_text().split()[-1])
+    before = int(AUTOGROUP.read_text().split()[-1])
     assert _priorities(new_session=False) == (7, before)
 
-
-def test_the_load_instrument_pauses_gc_while_it_measures_and_restores_it_after_the_last() -> None:
-    import gc
-    import threading
-
-    from rendezvous.testing.load import instrument_gc_paused
-
-    assert gc.isenabled()
-    inner_done, outer_may_end = threading.Event(), threading.Event()
-
-    def concurrent_run() -> None:  # e.g. measure_rate beside Client.score() round trips
-        with instrument_gc_paused():
-            inner_done.wait(5)
-        outer_may_end.set()
-
-    with instrument_gc_paused():
-        assert not gc.isenabled()
-        other = threading.Thread(target=concurrent_run)
-        other.start()
-        with instrument_gc_paused():  # nested
-            assert not gc.isenabled()
-        assert not gc.isenabled()  # the nested exit left the others' pause alone
-        inner_done.set()
-        outer_may_end.wait(5)
-        other.join(5)
-        assert not gc.isenabled()  # the concurrent run ended first: still measuring here
-    assert gc.isenabled()
