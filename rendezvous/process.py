@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import logging
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -49,39 +47,6 @@ def _lower_autogroup(niceness: int) -> None:
         pass
     except OSError as exc:
         log.warning("could not lower the CPU priority of this process's group: %s", exc)
-
-
-class _SchedAttr(ctypes.Structure):
-    """``struct sched_attr`` of sched_setattr(2), its first version (48 bytes)."""
-
-    _fields_ = [("size", ctypes.c_uint32), ("sched_policy", ctypes.c_uint32),
-                ("sched_flags", ctypes.c_uint64), ("sched_nice", ctypes.c_int32),
-                ("sched_priority", ctypes.c_uint32), ("sched_runtime", ctypes.c_uint64),
-                ("sched_deadline", ctypes.c_uint64), ("sched_period", ctypes.c_uint64)]
-
-
-SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}
-"""sched_setattr's system-call number per machine (glibc has no wrapper)."""
-SCHED_FLAG_KEEP_POLICY = 0x08
-
-
-def claim_short_slices(slice_us: float) -> None:
-    """Ask the scheduler for ``slice_us``-long CPU slices (hot-path components): on
-    Linux 6.12+ (EEVDF) a shorter slice gives an earlier virtual deadline, so a thread
-    that wakes with a record to pass on runs before busy threads with longer slices
-    finish theirs. On two cores with ten busy processes, that wait was 20-40 ms.
-    Threads started afterwards inherit it, so call this before any client is built.
-    Older kernels ignore it; 0 keeps the kernel's default."""
-    number = SCHED_SETATTR.get(platform.machine())
-    if slice_us <= 0 or number is None or not hasattr(os, "getpriority"):
-        return
-    attr = _SchedAttr(size=ctypes.sizeof(_SchedAttr), sched_flags=SCHED_FLAG_KEEP_POLICY,
-                      sched_nice=os.getpriority(os.PRIO_PROCESS, 0),
-                      sched_runtime=int(slice_us * 1000))
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.syscall(number, 0, ctypes.byref(attr), 0) != 0:
-        log.warning("could not shorten this process's CPU slices: %s",
-                    os.strerror(ctypes.get_errno()))
 
 
 GC_PAUSE = Histogram("rendezvous_gc_pause_seconds", "Python garbage-collection pauses",

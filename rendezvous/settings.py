@@ -347,13 +347,6 @@ class Settings(BaseSettings):
     """How long a producer waits to batch records (librdkafka ``linger.ms``, default 5 there):
     paid at every hop, input -> scores -> scored."""
 
-    hot_path_slice_us: float = Field(default=100.0, ge=0, le=100_000)
-    """CPU slice the hot path's processes (workers, serve, gateway) ask Linux for, in µs
-    (``sched_setattr``'s ``sched_runtime``; EEVDF, Linux 6.12+, which clamps it to
-    100 µs-100 ms; older kernels ignore it). A short slice lets a thread woken by a record
-    run before busy processes finish their longer default slices. 0 = the kernel's
-    default. Measured in docs/benchmarks.md."""
-
     kafka_heap: str = "512m"
     """Heap of the local broker's JVM (``-Xmx``), at most 1 GiB on a small machine."""
 

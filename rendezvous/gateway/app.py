@@ -37,7 +37,7 @@ from rendezvous.gateway.errors import BadRequest, GatewayError, Unauthorized
 from rendezvous.gateway.metrics import REQUESTS, exposition
 from rendezvous.gateway.openapi import document
 from rendezvous.gateway.service import Gateway
-from rendezvous.process import claim_short_slices, watch_gc
+from rendezvous.process import watch_gc
 from rendezvous.readiness import announce_ready
 from rendezvous.settings import Settings
 
@@ -180,7 +180,6 @@ def run(settings: Settings, access_log: bool = False) -> None:
     import uvicorn
 
     config = settings.gateway
-    claim_short_slices(settings.hot_path_slice_us)  # before the clients start threads
     watch_gc()
     gateway = Gateway.create(settings)
     server = uvicorn.Server(uvicorn.Config(

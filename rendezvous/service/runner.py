@@ -37,7 +37,7 @@ import logging
 
 from rendezvous.core import Scales
 from rendezvous.metrics import serve_metrics
-from rendezvous.process import claim_short_slices, watch_gc
+from rendezvous.process import watch_gc
 from rendezvous.readiness import announce_ready
 from rendezvous.service.committer import CommitFailed, TransactionSink
 from rendezvous.service.kafka import KafkaSource, serve_consumer
@@ -58,7 +58,6 @@ def run(settings: Settings, instance_id: str = "0",
     ``feature_names``: inputs whose features do not fit them are rejected; ``scales``:
     each model version's quantile function, to put fallbacks on the preferred one's scale.
     """
-    claim_short_slices(settings.hot_path_slice_us)  # before the clients start threads
     stopper = Stopper()
     opts = settings.serve
     group = settings.group("rendezvous")

@@ -36,7 +36,6 @@ from prometheus_client import Counter, Gauge, Histogram
 from rendezvous.messages import Score, encode
 from rendezvous.metrics import LagProbe, serve_metrics
 from rendezvous.model import Model, ModelError, list_versions, load_model, resolve_model
-from rendezvous.process import claim_short_slices
 from rendezvous.readiness import announce_ready
 from rendezvous.registry.control import RegistryWatcher
 from rendezvous.settings import Settings
@@ -189,7 +188,6 @@ def run(settings: Settings, model_name: str, *, version: str | None = None,
     if role == "shadow" and version is not None:
         raise WorkerError("a shadow worker follows the registry's shadow versions; "
                           "drop --version (or run a live worker pinned to it)")
-    claim_short_slices(settings.hot_path_slice_us)  # before the clients start threads
     follower: Follower | None = None
     if version is not None:
         models = [load(settings, model_name, version)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 import subprocess
 import sys
 
@@ -41,41 +40,3 @@ def test_a_process_sharing_its_session_leaves_the_group_of_the_others_alone() ->
     before = _group_nice(AUTOGROUP.read_text())
     assert _priorities(new_session=False) == (7, before)
 
-
-
-def _kernel_at_least(major: int, minor: int) -> bool:
-    release = platform.release().split(".")
-    try:
-        return (int(release[0]), int(release[1])) >= (major, minor)
-    except (IndexError, ValueError):
-        return False
-
-
-needs_custom_slices = pytest.mark.skipif(
-    sys.platform != "linux" or not _kernel_at_least(6, 12),
-    reason="custom CPU slices came with Linux 6.12")
-
-SLICE = ("from rendezvous.process import claim_short_slices; import os, threading; "
-         "os.nice(5); claim_short_slices({us}); seen = []; "
-         "t = threading.Thread(target=lambda: seen.append(open('/proc/thread-self/sched')"
-         ".read())); t.start(); t.join(); "
-         "print(os.nice(0), [line.split()[-1] for line in seen[0].splitlines() "
-         "if 'se.slice' in line][0])")
-
-
-def _slice_of_a_later_thread(us: float) -> tuple[int, int]:
-    out = subprocess.run([sys.executable, "-c", SLICE.format(us=us)], capture_output=True,
-                         text=True, check=True).stdout.split()
-    return int(out[0]), int(out[1])
-
-
-@needs_custom_slices
-def test_short_slices_reach_threads_started_afterwards_and_keep_the_nice_value() -> None:
-    assert _slice_of_a_later_thread(300) == (5, 300_000)
-
-
-@needs_custom_slices
-def test_no_short_slices_leaves_the_kernel_default() -> None:
-    nice, default = _slice_of_a_later_thread(0)
-    assert nice == 5
-    assert default != 300_000 and default > 0
