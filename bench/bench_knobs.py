@@ -1,6 +1,6 @@
 """Latency knobs: the default pipeline at one rate, with each hot-path Kafka knob varied.
 
-    python bench/bench_knobs.py [--rate 2000] [--rounds 2] [--seconds 10]
+    python bench/bench_knobs.py [--rate 2000] [--rounds 2] [--seconds 10] [--only TEXT]
 
 The hot path's Kafka settings (``RENDEZVOUS_FETCH_WAIT_MAX_MS``,
 ``RENDEZVOUS_FETCH_MIN_BYTES``, ``RENDEZVOUS_LINGER_MS``) trade latency per hop
@@ -56,13 +56,14 @@ def _log(text: str) -> None:
     print(f"[knobs] {text}", file=sys.stderr, flush=True)
 
 
-def measure(tmp: Path, rate: float, rounds: int, seconds: float) -> dict[str, list[RateResult]]:
+def measure(tmp: Path, rate: float, rounds: int, seconds: float,
+            configs: dict[str, dict[str, str]]) -> dict[str, list[RateResult]]:
     """Every configuration's runs, configurations taking turns round by round."""
-    runs: dict[str, list[RateResult]] = {name: [] for name in CONFIGS}
+    runs: dict[str, list[RateResult]] = {name: [] for name in configs}
     with scratch("bench-knobs", _log) as stack:
         first = True
         for round_no in range(rounds):
-            for index, (name, env) in enumerate(CONFIGS.items()):
+            for index, (name, env) in enumerate(configs.items()):
                 supervisors: list[Supervisor] = []
                 # the knob, for every process started (and the load generator's clients)
                 with mock.patch.dict(os.environ, env):
@@ -111,9 +112,18 @@ def to_markdown(runs: dict[str, list[RateResult]], rate: float, seconds: float) 
     return "\n".join(lines) + "\n"
 
 
-def run(rate: float = RATE, rounds: int = ROUNDS, seconds: float = SECONDS) -> str:
+def chosen(only: list[str] | None) -> dict[str, dict[str, str]]:
+    """The defaults and every configuration whose name contains one of ``only`` (all
+    without it)."""
+    return {name: env for index, (name, env) in enumerate(CONFIGS.items())
+            if not only or index == 0 or any(text in name for text in only)}
+
+
+def run(rate: float = RATE, rounds: int = ROUNDS, seconds: float = SECONDS,
+        only: list[str] | None = None) -> str:
     with tempfile.TemporaryDirectory(prefix="bench-knobs-") as tmp:
-        return to_markdown(measure(Path(tmp), rate, rounds, seconds), rate, seconds)
+        return to_markdown(measure(Path(tmp), rate, rounds, seconds, chosen(only)),
+                           rate, seconds)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -121,8 +131,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=RATE)
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--seconds", type=float, default=SECONDS)
+    parser.add_argument("--only", action="append", metavar="TEXT",
+                        help="only the defaults and configurations whose name contains "
+                             "TEXT (repeatable), e.g. --only linger")
     args = parser.parse_args(argv)
-    print(run(args.rate, args.rounds, args.seconds))
+    print(run(args.rate, args.rounds, args.seconds, args.only))
 
 
 if __name__ == "__main__":
