@@ -135,6 +135,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="only the defaults and configurations whose name contains "
                              "TEXT (repeatable), e.g. --only linger")
     args = parser.parse_args(argv)
+    unknown = [text for text in args.only or [] if not any(text in name for name in CONFIGS)]
+    if unknown:
+        parser.error(f"no configuration's name contains {', '.join(map(repr, unknown))}; "
+                     f"the configurations: {'; '.join(CONFIGS)}")
     print(run(args.rate, args.rounds, args.seconds, args.only))
 
 
