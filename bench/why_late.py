@@ -36,14 +36,16 @@ else:  # python bench/why_late.py: this folder is on sys.path
     from bench_pipeline import cpu_seconds, start
 
 from rendezvous.local.supervisor import Supervisor
-from rendezvous.messages import decode_decision, decode_scored, is_provisional
+from rendezvous.messages import decode_decision
 from rendezvous.settings import Settings
 from rendezvous.testing.load import (
     DEADLINE_MS,
     OpenLoop,
+    ScoredReader,
     instrument_gc_paused,
     measure_rate,
     now_ms,
+    run_index,
     sample_bodies,
     tagged_requests,
     warm_producer,
@@ -72,35 +74,27 @@ def _append_timestamps(settings: Settings) -> None:
 
 def _read(settings: Settings, tag: str, ready: Any, control: Any, out: Any) -> None:
     """Child process: per request of run ``tag``, (received, status, decided, appended)."""
-    scored = TopicReader(settings, settings.topic("scored"), OFFSET_END, name=f"{tag}-s",
-                         config={"fetch.wait.max.ms": 5})
+    scored = ScoredReader(settings, OFFSET_END, prefix=f"{tag}-", name=f"{tag}-s")
     decisions = TopicReader(settings, settings.topic("decisions"), OFFSET_END,
                             name=f"{tag}-d", config={"fetch.wait.max.ms": 5})
     ready.set()
-    rows: dict[int, tuple[float, str, float, float]] = {}
     decided_at: dict[int, float] = {}
     expected, last = None, time.monotonic()
-    start = len(tag) + 1
     with instrument_gc_paused():
-        while expected is None or (len(rows) < expected and time.monotonic() - last < QUIET_S):
-            records = scored.poll(0.02, 2000)
-            received = now_ms()
-            for record in records:
-                rid = (record.key() or b"").decode()
-                if is_provisional(record.headers()) or not rid.startswith(tag):
-                    continue
-                result = decode_scored(record.value())
-                rows.setdefault(int(rid[start:]), (received, result.status, result.decided_ms,
-                                                   float(record.timestamp()[1])))
+        while expected is None or (len(scored.arrived) < expected
+                                   and time.monotonic() - last < QUIET_S):
+            if scored.step(0.02):
                 last = time.monotonic()
             for record in decisions.poll(0.0, 2000):
                 rid = (record.key() or b"").decode()
                 if rid.startswith(tag):
-                    decided_at[int(rid[start:])] = decode_decision(record.value()).deadline_ms
+                    decided_at[run_index(rid, tag)] = decode_decision(record.value()).deadline_ms
             if expected is None and not control.empty():
                 expected, last = control.get(), time.monotonic()
     scored.close()
     decisions.close()
+    rows = {run_index(rid, tag): (at, scored.results[rid].status, scored.results[rid].decided_ms,
+                                  scored.stamped[rid]) for rid, at in scored.arrived.items()}
     out.put((rows, decided_at))
 
 

@@ -178,6 +178,9 @@ class ScoredReader:
                                   config={"fetch.wait.max.ms": 5})
         self.prefix = prefix
         self.arrived: dict[str, float] = {}
+        self.stamped: dict[str, float] = {}
+        """Per request id, its first result's record timestamp (ms; the broker's append
+        time when the topic is set to ``LogAppendTime``)."""
         self.results: dict[str, Scored] = {}
         self.statuses: Counter[str] = Counter()
         self.duplicates = self.undecodable = self.foreign = self.provisional = 0
@@ -199,6 +202,7 @@ class ScoredReader:
                 self.duplicates += 1
             else:
                 self.arrived[rid] = now
+                self.stamped[rid] = float(record.timestamp()[1])
                 try:
                     result = decode_scored(record.value())
                 except Undecodable:  # e.g. the bare relay's copies of inputs
@@ -408,8 +412,7 @@ def _read_rate(settings: Settings, tag: str, ready: Any, control: Any, out: Any,
                                          or time.monotonic() - ended > DRAIN_S):
                 break
     reader.close()
-    start = len(tag) + 1
-    latencies = (at - (t0 + int(rid[start:]) / per_ms) for rid, at in reader.arrived.items())
+    latencies = (at - (t0 + run_index(rid, tag) / per_ms) for rid, at in reader.arrived.items())
     out.put({**latency_stats(latencies, deadline_ms), "duplicates": reader.duplicates,
              "foreign": reader.foreign, "statuses": dict(reader.statuses)})
 
@@ -431,6 +434,11 @@ def tagged_requests(tag: str, bodies: list[bytes]) -> Callable[[int, float], tup
         return rid, b'{"id":"%s","ts":%.3f,"features":%s}' % (rid, ts, bodies[i % nb])
 
     return make
+
+
+def run_index(rid: str, tag: str) -> int:
+    """The sequence number ``i`` of a request id :func:`tagged_requests` made for ``tag``."""
+    return int(rid[len(tag) + 1:])
 
 
 def measure_rate(settings: Settings, rate: float, seconds: float,

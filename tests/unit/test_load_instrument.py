@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 
-from rendezvous.testing.load import instrument_gc_paused, tagged_requests
+from rendezvous.testing.load import instrument_gc_paused, run_index, tagged_requests
 
 
 def test_the_load_instrument_pauses_gc_while_it_measures_and_restores_it_after_the_last() -> None:
@@ -34,3 +34,8 @@ def test_the_load_instrument_pauses_gc_while_it_measures_and_restores_it_after_t
 def test_tagged_requests_carry_their_run_and_sequence_in_the_id() -> None:
     make = tagged_requests("lgab", [b'{"a":1}', b'{"a":2}'])
     assert make(3, 1000.5) == (b"lgab-3", b'{"id":"lgab-3","ts":1000.500,"features":{"a":2}}')
+
+
+def test_run_index_reads_back_the_sequence_number_tagged_requests_wrote() -> None:
+    rid, _ = tagged_requests("lgab", [b"{}"])(41, 0.0)
+    assert run_index(rid.decode(), "lgab") == 41
