@@ -6,13 +6,16 @@ Three systems, each on its own topics (one prefix each) of one broker, every
 component its own process, measured one after the other:
 
 - **pipeline**: the real thing, started by :func:`rendezvous.local.pipeline.start_pipeline`
-  exactly as ``rendezvous up`` does: primary and canary workers, ``serve``
-  (transactional), the decoy and the monitor, all on;
+  exactly as ``rendezvous up`` does: primary and canary workers, ``serve`` (its
+  default mode unless ``BENCH_SERVE_MODE`` says otherwise), the decoy and the monitor,
+  all on;
 - **bare relay** (``bench/relay.py``): the same topology with no logic;
 - **faust peer** (``bench/faust_peer.py``): the same two workers, the rendezvous
   replaced by a faust-streaming agent.
 
-Each system climbs a ladder of rates, one open-loop run
+Each system first takes a warm-up run (the first system a longer one: a fresh
+broker's JIT runs it at 100-190 % of a core for its first ~10 s), then climbs a
+ladder of rates, one open-loop run
 (:func:`rendezvous.testing.load.measure_rate`) per rate. A run *passes* when >=
 99.9 % of the sent requests are answered within the default 50 ms deadline; a
 failed rate is run once more (the machine is shared) and the climb stops at a
@@ -47,6 +50,8 @@ BENCH = Path(__file__).resolve().parent
 RATES = (100, 250, 500, 1000, 2000, 3000, 4000, 6000, 8000, 12000, 16000)
 SECONDS = 15.0
 HALF_REPEATS = 3
+WARM_UP_S = 30.0
+BROKER_WARM_UP_S = 20.0
 TARGET = 0.999
 KEEP_UP_P99_MS = 1000.0
 """A run *keeps up* when every request is answered once and p99 stays under this: the
@@ -151,6 +156,8 @@ def measure(base: Settings, tmp: Path, systems: tuple[str, ...], seconds: float,
 
     for system in systems:
         settings = start(system, base, tmp, supervisors)
+        warm_s = WARM_UP_S + (BROKER_WARM_UP_S if system == systems[0] else 0.0)
+        _log(f"{LABELS[system]:10} warm-up {measure_rate(settings, RATES[0], warm_s).line()}")
 
         def one(rate: float, settings: Settings = settings, system: str = system) -> RateResult:
             result = measure_with_cpu(settings, supervisors[-1], rate, seconds, bodies)
@@ -181,6 +188,12 @@ def measure(base: Settings, tmp: Path, systems: tuple[str, ...], seconds: float,
         supervisors[-1].stop_all()
     return {"runs": runs, "saturation": saturation, "sustained": sustained, "half": half,
             "halves": halves}
+
+
+def _serve_note() -> str:
+    if SERVE_MODE == "transactions":
+        return f" (commit interval {Settings().serve.commit_interval_ms:g} ms)"
+    return " (the default: results produced at once, idempotent producer)"
 
 
 def _ms(value: float) -> str:
@@ -241,11 +254,13 @@ def to_markdown(m: dict, seconds: float, conditions: str) -> str:
         "separate reader process takes **latency = time the scored record is consumed "
         "(`read_committed`) - `ts`** into an HDR histogram. Named-form events (30 features, "
         f"~1 kB), default deadline {DEADLINE_MS:g} ms; **within** = share of *sent* requests "
-        f"answered within it (a missing answer is a miss). Each run lasts {seconds:g} s. "
+        f"answered within it (a missing answer is a miss). Each run lasts {seconds:g} s, "
+        f"after a {WARM_UP_S:g} s warm-up run per system (the first system's "
+        f"{BROKER_WARM_UP_S:g} s longer, for a fresh broker's JIT). "
         "Systems, each on its own topics (4 partitions) of one broker, every component its "
         "own process:", "",
         "- **pipeline**: `start_pipeline` as `rendezvous up` runs it — primary and canary "
-        f"workers, `serve --exactly-once {SERVE_MODE}` (commit interval 5 ms), "
+        f"workers, `serve --exactly-once {SERVE_MODE}`{_serve_note()}, "
         "**decoy and monitor on**, as in production;",
         "- **bare relay** (`bench/relay.py`): two pass-through workers (the worker's consume "
         "loop copying bytes to `scores`, same partition) and a pass-through rendezvous "

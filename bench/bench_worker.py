@@ -168,7 +168,8 @@ def run() -> str:
     """Run the benchmark (starting a local broker if none is given); the Markdown section."""
     cpu = min(os.sched_getaffinity(0))
     before = os.sched_getaffinity(0)
-    given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    # BENCH_KAFKA_PID: the broker bench/run.py started for every section, not one given
+    given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and not os.environ.get("BENCH_KAFKA_PID")
     with scratch_settings("bench", _say) as settings:
         prefill(settings, EVENTS)
         os.sched_setaffinity(0, {cpu})  # after the prefill: only the loop is measured

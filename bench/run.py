@@ -39,7 +39,7 @@ SECTIONS = {
     "decoy": "bench_decoy",
     "monitor": "bench_monitor",
     "pipeline": "bench_pipeline",
-    "chaos": "rendezvous.testing.chaos",
+    "chaos": "rendezvous.testing.chaos:run_every_component",
     "chaos-cluster": "rendezvous.testing.chaos:run_cluster",
 }
 """Section -> module (and ``:function``, default ``run``): a benchmark of this folder, or a

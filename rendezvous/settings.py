@@ -109,10 +109,11 @@ class ServeSettings(BaseModel):
     transactions: results and offsets commit atomically (~20-30 ms a commit)."""
 
     margin_min_ms: float = Field(default=2.0, ge=0)
-    """Smallest delivery margin: a request is decided by its deadline less the measured
-    time a result takes to reach its reader, at least this."""
+    """Smallest delivery margin: a request is decided by its deadline less the time a
+    result takes to reach its reader (serve's measured output path plus a reader's
+    ``fetch_wait_max_ms``), at least this."""
 
-    margin_max_ms: float = Field(default=10.0, ge=0)
+    margin_max_ms: float = Field(default=20.0, ge=0)
     """Largest delivery margin (used until the output path is measured)."""
 
     stuck_commit_s: float = Field(default=30.0, gt=0)

@@ -1,6 +1,7 @@
 """Chaos run: kill -9 a worker, the decoy and the rendezvous under load, then restart the broker.
 
-    python -m rendezvous.testing.chaos [--rate 200] [--deadline-ms 50] [--broker-kill] [--monitor]
+    python -m rendezvous.testing.chaos [--rate 200] [--deadline-ms 50] [--broker-kill]
+                                       [--monitor | --every-component]
 
 An open-loop producer sends events at a fixed rate (each with its own ``ts``
 and ``deadline_ms``) while the whole pipeline runs as separate processes
@@ -58,6 +59,7 @@ from rendezvous.testing.chaos_report import (
     BROKER,
     CLUSTER_BROKER,
     COMMAND,
+    EVERY_COMPONENT,
     ChaosConfig,
     ChaosResult,
     Crash,
@@ -451,14 +453,26 @@ def run_cluster() -> str:
                                                           "## Chaos run: three brokers", 1)
 
 
-def run(config: ChaosConfig | None = None, command: str = COMMAND) -> str:
+EVERY = ChaosConfig(monitor=True, faults=(*EVERY_COMPONENT, BROKER))
+"""The single-broker run of ``make bench``: every component killed -9 in turn, the monitor
+included, then the broker restarted."""
+
+
+def run_every_component() -> str:
+    """The single-broker chaos run of ``make bench``, on a local stack of its own even when
+    the benchmark shares one: restarting the broker needs a broker this run owns."""
+    return run(EVERY, f"{COMMAND} --every-component", own_stack=True)
+
+
+def run(config: ChaosConfig | None = None, command: str = COMMAND,
+        own_stack: bool | None = None) -> str:
     """Run the chaos run (on its own local stack unless one is given); the Markdown section.
 
     The logs are kept (their directory printed to stderr) when something was lost,
     duplicated or missing; otherwise everything is removed.
     """
     work = Path(tempfile.mkdtemp(prefix="rendezvous-chaos-"))
-    result = run_chaos(work, config or ChaosConfig())
+    result = run_chaos(work, config or ChaosConfig(), own_stack)
     if result.lost or result.duplicated or result.missing_from_archive or result.crashes:
         print(f"chaos: logs kept in {work}", file=sys.stderr)
     else:
@@ -473,6 +487,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--broker-kill", action="store_true",
                         help="SIGKILL the broker instead of stopping it cleanly")
     parser.add_argument("--monitor", action="store_true", help="also run the monitor")
+    parser.add_argument("--every-component", action="store_true",
+                        help=f"kill -9 every component in turn ({', '.join(EVERY_COMPONENT)}; "
+                             "implies --monitor), then restart the broker")
     parser.add_argument("--brokers", type=int, default=1,
                         help="3: on a local three-broker cluster, kill -9 the broker leading "
                              "the most input partitions (instead of the component faults)")
@@ -480,6 +497,9 @@ def main(argv: list[str] | None = None) -> None:
     command = COMMAND + "".join(f" {a}" for a in (argv or sys.argv[1:]))
     config = ChaosConfig(rate_per_s=args.rate, deadline_ms=args.deadline_ms,
                          broker_kill=args.broker_kill, monitor=args.monitor)
+    if args.every_component:
+        config = dataclasses.replace(EVERY, rate_per_s=args.rate, deadline_ms=args.deadline_ms,
+                                     broker_kill=args.broker_kill)
     if args.brokers > 1:
         config = dataclasses.replace(CLUSTER, rate_per_s=args.rate, deadline_ms=args.deadline_ms,
                                      monitor=args.monitor, brokers=args.brokers)

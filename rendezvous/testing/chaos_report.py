@@ -14,7 +14,9 @@ from rendezvous.local.kafka import kafka_version
 
 COMMAND = "python -m rendezvous.testing.chaos"
 COMPONENT_FAULTS = ("primary", "decoy", "serve-0")
-"""Components killed with SIGKILL, in this order (names of :func:`start_pipeline`)."""
+"""Components killed with SIGKILL by default, in this order (names of :func:`start_pipeline`)."""
+EVERY_COMPONENT = ("primary", "canary", "decoy", "serve-0", "monitor")
+"""Every component :func:`start_pipeline` starts (the monitor when it runs)."""
 BROKER = "broker"
 CLUSTER_BROKER = "cluster broker"
 """On a local cluster (``brokers`` > 1): SIGKILL the broker leading the most input
@@ -121,7 +123,7 @@ class ChaosResult:
 def _faults(c: ChaosConfig) -> str:
     """What the run's faults were, in a sentence."""
     said = []
-    components = [f for f in c.faults if f in COMPONENT_FAULTS]
+    components = [f for f in c.faults if f in EVERY_COMPONENT]
     if components:
         said.append(f"{', '.join(components)} in turn killed with SIGKILL and restarted after "
                     f"{c.outage_s:g} s")
@@ -137,8 +139,8 @@ def _faults(c: ChaosConfig) -> str:
 def to_markdown(result: ChaosResult, command: str = COMMAND) -> str:
     """The result as the Markdown section ``## Chaos run``."""
     c = result.config
-    broker = "an existing cluster" if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") \
-        else f"a local single-node broker (Kafka {kafka_version()})"
+    broker = (f"a local single-node broker (Kafka {kafka_version()})" if result.server_pids
+              else "an existing cluster")
     if c.brokers > 1:
         broker = (f"a local cluster of {c.brokers} KRaft brokers (Kafka {kafka_version()}, "
                   f"replication factor 3, min.insync.replicas 2)")

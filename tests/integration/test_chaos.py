@@ -1,5 +1,5 @@
-"""Chaos: a worker, the decoy and the rendezvous killed with SIGKILL under load, then the
-broker restarted; afterwards every request has exactly one result and an archive row.
+"""Chaos: every component killed with SIGKILL under load in turn, then the broker
+restarted; afterwards every request has exactly one result and an archive row.
 
 Each test starts a local Kafka + Redis of its own, so restarting the broker never
 disturbs the session's broker the other tests share.
@@ -7,6 +7,7 @@ disturbs the session's broker the other tests share.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from pathlib import Path
@@ -18,7 +19,7 @@ from rendezvous import local
 from rendezvous.local.processes import alive
 from rendezvous.local.stack import read, restart_broker
 from rendezvous.settings import Settings
-from rendezvous.testing.chaos import ChaosConfig, run_chaos, to_markdown
+from rendezvous.testing.chaos import EVERY, ChaosConfig, run_chaos, to_markdown
 from rendezvous.testing.chaos_report import CLUSTER_BROKER, ChaosResult
 from rendezvous.transport.clients import flush_or_raise, make_producer
 from rendezvous.transport.reader import OFFSET_STORED, TopicReader
@@ -106,14 +107,17 @@ def _assert_exactly_once_and_archived(result: ChaosResult, report: str,
 
 @pytest.mark.timeout(600)
 def test_chaos_exactly_once_and_archive_complete(tmp_path: Path) -> None:
-    config = ChaosConfig(rate_per_s=50, deadline_ms=500, steady_s=3, outage_s=0.5,
-                         settle_s=3, answer_timeout_s=90)
+    """What `make bench` runs (EVERY: the monitor on and killed too), shorter and slower."""
+    config = dataclasses.replace(EVERY, rate_per_s=50, deadline_ms=500, steady_s=3,
+                                 outage_s=0.5, settle_s=3, answer_timeout_s=90)
     result = run_chaos(tmp_path, config, own_stack=True)
     report = to_markdown(result, "pytest tests/integration/test_chaos.py")
     print(report)
 
     assert [p.phase.name for p in result.phases] == [
-        "steady", "primary", "decoy", "serve-0", "broker", "steady (after)"]
+        "steady", "primary", "canary", "decoy", "serve-0", "monitor", "broker",
+        "steady (after)"]
+    assert "a local single-node broker" in report
     _assert_exactly_once_and_archived(result, report, 3)  # broker, Redis, restarted broker
 
 
