@@ -65,7 +65,7 @@ class PartitionState:
             self.reply_to[rid] = event.reply_to
         start = event.ts if event.ts is not None else ts
         deadline = deadline_at(event, ts, self.core.policy.deadline_ms)
-        return self.core.open(rid, start, self._margin.decide_by(deadline),
+        return self.core.open(rid, start, self._margin.decide_by(deadline, bool(event.reply_to)),
                               event.progressive), None
 
     def reject(self, record: InRecord, reason: str) -> list[Outcome]:

@@ -1,10 +1,11 @@
-"""The delivery margin: serve's measured output path plus the reader's fetch wait, bounded."""
+"""The delivery margin: serve's measured output path plus the reader's fetch wait (or a
+Redis round trip for a reply), bounded."""
 
 from __future__ import annotations
 
 import pytest
 
-from rendezvous.service.margin import DeliveryMargin
+from rendezvous.service.margin import REPLY_MS, DeliveryMargin
 
 
 def test_the_widest_margin_until_something_is_measured() -> None:
@@ -21,6 +22,14 @@ def test_the_output_path_plus_the_readers_fetch_wait() -> None:
     assert margin.ms == 11.5
     margin.update(None)  # nothing measured lately: kept
     assert margin.ms == 11.5
+
+
+def test_a_reply_to_a_return_address_waits_for_no_fetch() -> None:
+    margin = DeliveryMargin(2.0, 20.0, reader_ms=8.0)
+    assert margin.decide_by(1_000.0, replied=True) == 980.0  # nothing measured yet
+    margin.update(3.5)
+    assert margin.decide_by(1_000.0, replied=True) == 1_000.0 - 3.5 - REPLY_MS
+    assert margin.decide_by(1_000.0) == 1_000.0 - 11.5
 
 
 def test_bounded_both_ways() -> None:
