@@ -191,8 +191,9 @@ def run() -> str:
 
 
 def _broker() -> str:
+    # BENCH_KAFKA_PID: the broker bench/run.py started for every section, not one given
     given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and not os.environ.get("BENCH_KAFKA_PID")
-    return ("an existing broker" if given  # BENCH_KAFKA_PID: the one bench/run.py started
+    return ("an existing broker" if given
             else "a local single-node broker (KRaft)")
 
 

@@ -1,4 +1,4 @@
-"""Chaos run: kill -9 a worker, the decoy and the rendezvous under load, then restart the broker.
+"""Chaos run: kill -9 the pipeline's components under load, then restart the broker.
 
     python -m rendezvous.testing.chaos [--rate 200] [--deadline-ms 50] [--broker-kill]
                                        [--monitor | --every-component]
@@ -6,7 +6,8 @@
 An open-loop producer sends events at a fixed rate (each with its own ``ts``
 and ``deadline_ms``) while the whole pipeline runs as separate processes
 (:func:`rendezvous.local.pipeline.start_pipeline`: primary and canary workers,
-decoy, one serve; the monitor optionally). In turn, each component is killed
+decoy, one serve; the monitor optionally). In turn, a worker, the decoy and serve
+(with ``--every-component``: both workers, the decoy, serve and the monitor) are killed
 with SIGKILL, left down for a short outage and restarted; then the broker is
 stopped and started again on the same ports and data. Meanwhile the harness
 acts as a process supervisor would: a component that exits by itself is
