@@ -28,10 +28,10 @@ from pathlib import Path
 
 if __package__:  # python -m bench.run (or -m bench.bench_deadline): bench is a package
     from bench import bench_gateway
-    from bench.bench_pipeline import LABELS, measure_with_cpu, start
+    from bench.bench_pipeline import LABELS, measure_with_cpu, start, warm_up
 else:  # python bench/run.py or bench/bench_deadline.py: this folder is on sys.path
     import bench_gateway
-    from bench_pipeline import LABELS, measure_with_cpu, start
+    from bench_pipeline import LABELS, measure_with_cpu, start, warm_up
 
 from rendezvous.client import Client
 from rendezvous.local.supervisor import Supervisor
@@ -45,7 +45,6 @@ RATES = (1000, 2000)
 REPEATS = 3
 SECONDS = 10.0
 WARM_UP_S = 30.0
-BROKER_WARM_UP_S = 20.0
 """Before the first system: a fresh broker's JIT makes its first ~10 s slow for anyone."""
 TARGET = 0.999
 CLIENT_RATE = 50.0
@@ -89,7 +88,7 @@ def measure(base: Settings, tmp: Path, rates: tuple[float, ...], repeats: int,
         try:
             settings = start(system, base, tmp, supervisors)
             first = system == next(iter(runs))
-            warm = measure_rate(settings, rates[0], WARM_UP_S + (BROKER_WARM_UP_S if first else 0))
+            warm = warm_up(settings, rates[0], WARM_UP_S, first)
             _log(f"{LABELS[system]:10} warm-up {warm.line()}")
             for rate in rates:
                 for _ in range(repeats):

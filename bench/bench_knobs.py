@@ -26,13 +26,13 @@ from pathlib import Path
 from unittest import mock
 
 if __package__:  # python -m bench.run: bench is a package
-    from bench.bench_pipeline import measure_with_cpu, start
+    from bench.bench_pipeline import measure_with_cpu, start, warm_up
 else:  # python bench/run.py or bench/bench_knobs.py: this folder is on sys.path
-    from bench_pipeline import measure_with_cpu, start
+    from bench_pipeline import measure_with_cpu, start, warm_up
 
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.settings import Settings
-from rendezvous.testing.load import DEADLINE_MS, RateResult, measure_rate
+from rendezvous.testing.load import DEADLINE_MS, RateResult
 from rendezvous.testing.stack import scratch
 
 CONFIGS: dict[str, dict[str, str]] = {
@@ -48,7 +48,6 @@ RUNS = 2
 """Measured runs per configuration and round."""
 SECONDS = 10.0
 WARM_UP_S = 10.0
-BROKER_WARM_UP_S = 20.0
 COMMAND = "python bench/bench_knobs.py"
 
 
@@ -70,8 +69,7 @@ def measure(tmp: Path, rate: float, rounds: int, seconds: float,
                     try:
                         settings = start("pipeline", stack.settings(Settings()),
                                          tmp / f"{round_no}-{index}", supervisors)
-                        measure_rate(settings, rate,
-                                     WARM_UP_S + (BROKER_WARM_UP_S if first else 0.0))
+                        warm_up(settings, rate, WARM_UP_S, first)
                         first = False
                         for _ in range(RUNS):
                             result = measure_with_cpu(settings, supervisors[-1], rate, seconds)
