@@ -1,9 +1,10 @@
-"""Monitor throughput: the faust app vs the same aggregation in a plain confluent-kafka loop.
+"""Monitor throughput: ``rendezvous monitor`` vs the same aggregation in a plain loop.
 
 Both read the same pre-filled decisions topic and feed the same
-:class:`~rendezvous.monitor.state.MonitorState`; the difference is the client
-(faust + aiokafka vs librdkafka). Broker: ``KAFKA_BOOTSTRAP_SERVERS``, else a
-local one started for the run.
+:class:`~rendezvous.monitor.state.MonitorState`: the monitor through its bulk
+reader inside the faust app (its CPU budget lifted, to measure what it can do),
+the plain loop with nothing around it, the ceiling. Broker:
+``KAFKA_BOOTSTRAP_SERVERS``, else a local one started for the run.
 
     python bench/bench_monitor.py [N]
 """
@@ -61,9 +62,11 @@ def plain(settings: Settings, n: int) -> float:
     return n / elapsed
 
 
-def faust_rate(settings: Settings, tmp: Path, n: int) -> float:
-    """Events/s of ``rendezvous monitor`` (faust), read from its processed counter."""
+def monitor_rate(settings: Settings, tmp: Path, n: int) -> float:
+    """Events/s of ``rendezvous monitor`` without its CPU budget, read from its processed
+    counter."""
     env = {"KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap(),
+           "RENDEZVOUS_MONITOR__MAX_CPU": "1",
            "RENDEZVOUS_TOPIC_PREFIX": settings.topic_prefix,
            "RENDEZVOUS_MODELS_DIR": str(settings.models_dir)}
     sup = Supervisor(tmp / "logs", env)
@@ -82,7 +85,7 @@ def faust_rate(settings: Settings, tmp: Path, n: int) -> float:
             if done >= n:
                 break
             if time.perf_counter() - started > 150:
-                raise RuntimeError(f"faust monitor processed only {done} of {n} in 150 s")
+                raise RuntimeError(f"the monitor processed only {done} of {n} in 150 s")
             time.sleep(0.05)
         t0, d0 = first or (started, 0.0)
         return (n - d0) / max(time.perf_counter() - t0, 1e-9)
@@ -95,16 +98,19 @@ def run(n: int = N) -> str:
     with tempfile.TemporaryDirectory() as tmp_name, scratch_settings("bench") as settings:
         fill(settings, n)
         plain_rate = plain(settings, n)
-        faust_value = faust_rate(settings, Path(tmp_name), n)
+        monitor_value = monitor_rate(settings, Path(tmp_name), n)
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     return "\n".join([
-        "## Monitor: faust vs plain confluent-kafka", "",
+        "## Monitor: the app vs a plain confluent-kafka loop", "",
         f"Machine: {machine}. Command: `python bench/bench_monitor.py {n}`. "
-        f"{n} pre-filled decisions (2 candidates each), the same `MonitorState` aggregation.", "",
+        f"{n} pre-filled decisions (2 candidates each), the same `MonitorState` aggregation. "
+        "The monitor reads inputs and decisions in batches of its own (librdkafka), not "
+        "through faust's per-record path, which measured 3,050 events/s against the plain "
+        "loop's 73,049 (0.04) on 2026-11-22; its CPU budget is lifted here.", "",
         "| consumer | events/s |", "|---|---:|",
-        f"| faust-streaming (aiokafka), `rendezvous monitor` | {faust_value:,.0f} |",
+        f"| `rendezvous monitor` (faust app, bulk reader) | {monitor_value:,.0f} |",
         f"| plain confluent-kafka loop | {plain_rate:,.0f} |",
-        f"| ratio faust / plain | {faust_value / plain_rate:.2f} |", "",
+        f"| ratio monitor / plain | {monitor_value / plain_rate:.2f} |", "",
     ])
 
 

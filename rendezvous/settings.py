@@ -257,8 +257,12 @@ class MonitorSettings(BaseModel):
     so) and catches up when the load drops, so the hot path keeps its CPU."""
 
     fetch_min_bytes: int = Field(default=256 * 1024, ge=1)
-    """The broker answers the monitor's fetch once this much is there (or after faust's
-    1.5 s wait): a few large fetches instead of one per record."""
+    """The broker answers the monitor's fetch once this much is there (or after
+    ``fetch_wait_max_ms``): a few large fetches instead of one per record."""
+
+    fetch_wait_max_ms: int = Field(default=1000, ge=1)
+    """Longest the monitor's fetch of inputs and decisions waits for ``fetch_min_bytes``
+    (feedback and the changelog: faust's 1.5 s)."""
 
 
 class Settings(BaseSettings):

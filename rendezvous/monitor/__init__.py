@@ -1,15 +1,17 @@
 """The monitor: windowed statistics of the live pipeline, drift, feedback accuracy, alerts.
 
-``rendezvous monitor`` is a faust-streaming app (off the latency-critical
-path) that reads the ``input``, ``scores``, ``decisions`` and ``feedback``
-topics and keeps, per tumbling window (``--window-s``) and model: counts,
-latency p50/p99, score quantiles (DDSketch), decision status rates,
-canary-vs-primary disagreement and score-quantile distance, PSI of every input
-feature against the training reference in the model manifest, and accuracy
-and AUC of the requests whose feedback label arrived. State lives in a faust
-table backed by a changelog topic, so a restart continues the windows. When a
-closed window crosses a threshold, exactly one record per (window, cause,
-subject) goes to the ``alerts`` topic (JSON :class:`~rendezvous.monitor.alerts.Alert`).
+``rendezvous monitor`` is a faust-streaming app (off the latency-critical path)
+that reads the ``input``, ``decisions`` (each carries every model's answer) and
+``feedback`` topics, the first two in batches of its own
+(:mod:`~rendezvous.monitor.bulk`), and keeps, per tumbling window
+(``--window-s``) and model: counts, latency p50/p99, score quantiles (DDSketch),
+decision status rates, canary-vs-primary disagreement and score-quantile
+distance, PSI of every input feature against the training reference in the model
+manifest, and accuracy and AUC of the requests whose feedback label arrived.
+State lives in a faust table backed by a changelog topic, so a restart continues
+the windows. When a closed window crosses a threshold, exactly one record per
+(window, cause, subject) goes to the ``alerts`` topic (JSON
+:class:`~rendezvous.monitor.alerts.Alert`).
 
 HTTP on ``--metrics-port`` (bound to ``RENDEZVOUS_METRICS_HOST``, 127.0.0.1 by default):
 ``/metrics`` (Prometheus text) and
@@ -24,7 +26,7 @@ Prometheus series (window gauges describe the latest *closed* window):
 ``rendezvous_monitor_alerts_total{cause}``      alerts sent
 ``rendezvous_monitor_sample_ratio``             fraction of request ids aggregated
 ``rendezvous_monitor_consumer_lag{topic}``      records not yet consumed
-``rendezvous_monitor_batch_latency_seconds``    histogram: time to aggregate one record
+``rendezvous_monitor_batch_latency_seconds``    histogram: time to count <= 256 records
 ``rendezvous_monitor_window_start_seconds``     start of the window the gauges describe
 ``rendezvous_monitor_window_end_seconds``       its end
 ``rendezvous_monitor_scores{model}``            scores from the model's workers

@@ -1,13 +1,15 @@
 """The faust-streaming app of the monitor: it wires topics to :class:`MonitorState`.
 
-One agent reads the input, decisions and feedback topics as raw bytes (each
-decision carries every model's answer, so the scores topic is not read twice) and
-decodes them through :mod:`rendezvous.messages`; a timer closes windows,
-sends alerts and persists changed keys to a faust table, whose changelog topic
-faust creates and replays on start, so windows survive a restart. Each key
-always goes to the same changelog partition (a hash of the key), because one
-window gathers records from every input partition and faust's default (the
-partition of the current record) would scatter a key's versions.
+The input and decisions topics (two records per request; each decision carries
+every model's answer, so the scores topic is not read at all) are read in
+batches by a :class:`~rendezvous.monitor.bulk.BulkReader`, the feedback topic by
+a faust agent; both decode through :mod:`rendezvous.messages`. A timer closes
+windows, sends alerts, persists changed keys to a faust table, whose changelog
+topic faust creates and replays on start, so windows survive a restart, and
+only then commits what the bulk reader read. Each key always goes to the same
+changelog partition (a hash of the key), because one window gathers records
+from every input partition and faust's default (the partition of the current
+record) would scatter a key's versions.
 
 Run one monitor per pipeline: the windows are whole only when one process
 reads every partition (it is off the latency-critical path; ``--sample``
@@ -27,6 +29,7 @@ from confluent_kafka.admin import AdminClient
 
 from rendezvous import messages
 from rendezvous.monitor import exposition, http
+from rendezvous.monitor.bulk import BulkReader
 from rendezvous.monitor.drift import DriftReference
 from rendezvous.monitor.errors import MonitorError
 from rendezvous.monitor.fetching import QuietSensor, fetch_in_bulk
@@ -34,11 +37,15 @@ from rendezvous.monitor.state import MonitorState, score_references
 from rendezvous.process import CpuBudget, yield_cpu
 from rendezvous.readiness import announce_ready
 from rendezvous.settings import Settings
-from rendezvous.transport.bad_records import BadRecords
+from rendezvous.transport.bad_records import BadRecords, where
 
 log = logging.getLogger(__name__)
 
 SOURCES = ("input", "decisions", "feedback")
+BULK = ("input", "decisions")
+"""Read by the bulk reader; the rest of ``SOURCES`` (a trickle) by the faust agent."""
+SLICE = 256
+"""Records counted between two looks at the CPU budget."""
 PUBLISH_S = 1.0
 """How often ``/windows`` and the window gauges are recomputed (the tick runs more often:
 it closes windows, sends alerts and persists changes)."""
@@ -74,16 +81,24 @@ class Monitor:
         )
         self.app.monitor = QuietSensor()
         self.topics = {settings.topic(t): t for t in SOURCES}
-        self.source = self.app.topic(*self.topics, key_serializer="raw", value_serializer="raw")
+        self.source = self.app.topic(*(settings.topic(t) for t in SOURCES if t not in BULK),
+                                     key_serializer="raw", value_serializer="raw")
         self.alerts_topic = self.app.topic(settings.topic("alerts"), key_serializer="raw",
                                            value_serializer="raw")
         self.table = self.app.Table("monitor_state", partitions=self.partitions,
                                     key_type=bytes, value_type=bytes, default=None)
         self.published = http.Published()
         self.offsets: dict[Any, int] = {}
+        self.reader: BulkReader | None = None  # from the moment the table is recovered
         self.loaded = False
         self._publish_at = 0.0
+        self._committed: list[Any] = []
+        # each topic's counters, looked up once (per record, the lookup cost more than the count)
+        self._records, self._processed, self._invalid = (
+            {kind: counter.labels(kind) for kind in SOURCES}
+            for counter in (exposition.RECORDS, exposition.PROCESSED, exposition.INVALID))
         self.app.agent(self.source, name="monitor")(self._consume)
+        self.app.task(self._read_in_bulk)
         self.app.timer(min(options.flush_s, options.window_s / 4), name="monitor_tick")(self._tick)
         self.table.on_recover(self._recovered)
         self.app.on_before_shutdown.connect(self._on_shutdown)
@@ -95,39 +110,60 @@ class Monitor:
             pause = budget.pause_s()
             if pause:
                 await asyncio.sleep(pause)
-            started = time.perf_counter()
             message = event.message
             self.offsets[message.tp] = message.offset
-            self.handle(self.topics[message.topic], event.value, message.timestamp * 1000,
-                        message)
-            exposition.BATCH_LATENCY.observe(time.perf_counter() - started)
+            kind = self.topics[message.topic]
+            invalid = self.handle(kind, event.value, message.timestamp * 1000)
+            if invalid:
+                self.bad_records.skip(
+                    kind, f"{message.topic}/{message.partition}/{message.offset}", invalid)
 
-    def handle(self, kind: str, value: bytes | None, record_ts_ms: float,
-               message: Any = None) -> None:
-        """Decode one record of topic ``kind`` and count it into the state."""
-        exposition.RECORDS.labels(kind).inc()
+    async def _read_in_bulk(self) -> None:
+        while not self.loaded:  # counting into windows the changelog is about to replace
+            await asyncio.sleep(0.05)
+        reader = self.reader = BulkReader(self.settings, self.settings.group("monitor-bulk"),
+                                          (self.settings.topic(t) for t in BULK))
+        budget = CpuBudget(self.options.max_cpu, every=1)
+        handle, kinds, skip = self.handle, self.topics, self.bad_records.skip
+        async for records in reader.batches():
+            # In slices, each followed by the budget's pause: a second's batch counted in
+            # one go would hold a core for ~100 ms, and the hot path shares two.
+            for first in range(0, len(records), SLICE):
+                started = time.perf_counter()
+                for record in records[first:first + SLICE]:
+                    kind = kinds[record.topic()]
+                    invalid = handle(kind, record.value(), record.timestamp()[1])
+                    if invalid:
+                        skip(kind, where(record), invalid)
+                exposition.BATCH_LATENCY.observe(time.perf_counter() - started)
+                pause = budget.pause_s()
+                if pause:
+                    await asyncio.sleep(pause)
+
+    def handle(self, kind: str, value: bytes | None, record_ts_ms: float) -> str | None:
+        """Decode one record of topic ``kind`` and count it into the state; returns why
+        the record was skipped when it is not a valid message (invalid inputs are counted,
+        not skipped: they are the rendezvous' to dead-letter)."""
+        self._records[kind].inc()
         try:
             decoded = _decode(kind, value)
         except messages.Undecodable as exc:
             decoded = messages.Invalid(str(exc))
         if isinstance(decoded, messages.Invalid):
-            exposition.INVALID.labels(kind).inc()
-            if kind != "input":  # invalid inputs are the rendezvous' to dead-letter
-                at = (f"{message.topic}/{message.partition}/{message.offset}"
-                      if message is not None else "?")  # built only for a bad record
-                self.bad_records.skip(kind, at, decoded.reason)
-            return
+            self._invalid[kind].inc()
+            return None if kind == "input" else decoded.reason
         if not sampled(decoded.id, self.options.sample):
-            return
+            return None
         if isinstance(decoded, messages.InputEvent):
             fits = self.state.observe_input(decoded, record_ts_ms)
             if not fits:
-                exposition.INVALID.labels(kind).inc()
+                self._invalid[kind].inc()
         elif isinstance(decoded, messages.Decision):
             self.state.observe_decision(decoded)
         else:
             self.state.observe_feedback(decoded, record_ts_ms)
-        exposition.PROCESSED.labels(kind).inc()
+        self._processed[kind].inc()
+        return None
 
     async def _recovered(self) -> None:
         if self.loaded:  # a later rebalance: this process already holds the newer state
@@ -154,15 +190,26 @@ class Monitor:
             exposition.ALERTS.labels(alert.cause).inc()
             log.warning("alert: %s", alert)
             self.state.mark_alerted(alert)
-        self.flush()
+        await self._persist()
         now = time.monotonic()
         if now >= self._publish_at:  # the views' quantiles cost CPU; readers scrape seconds apart
             self._publish_at = now + PUBLISH_S
             self._publish()
             self._update_lag()
 
-    def flush(self) -> None:
-        """Write every changed key to the table and its changelog."""
+    async def _persist(self) -> None:
+        """Flush the changes, and once the changelog has them, commit what the bulk reader
+        read (a crash then re-reads rather than loses)."""
+        read = self.reader.offsets() if self.reader is not None else []
+        if self.flush() and read:
+            await self.app.producer.flush()
+        if self.reader is not None and read != self._committed:
+            self.reader.commit(read)
+            self._committed = read
+
+    def flush(self) -> bool:
+        """Write every changed key to the table and its changelog; whether any changed."""
+        changed = False
         for key, value in self.state.take_changes():
             raw = key.encode()
             if value is None:
@@ -170,10 +217,19 @@ class Monitor:
             else:
                 self.table.data[raw] = value
             self.table.send_changelog(zlib.crc32(raw) % self.partitions, raw, value)
+            changed = True
+        return changed
 
     async def _on_shutdown(self, app: Any, /, *_: Any, signal: Any, **__: Any) -> None:
-        if self.loaded:
-            self.flush()
+        if not self.loaded:
+            return
+        reader = self.reader
+        if reader is not None:
+            reader.stop()  # its last batch may still come in: flushed below, or re-read
+        self.flush()
+        await self.app.producer.flush()
+        if reader is not None:
+            reader.close(reader.offsets())
 
     def _publish(self) -> None:
         now = time.time() * 1000
@@ -192,6 +248,9 @@ class Monitor:
             if high is not None:
                 kind = self.topics.get(tp.topic, tp.topic)
                 lag[kind] = lag.get(kind, 0) + max(high - offset - 1, 0)
+        if self.reader is not None:
+            for topic, behind in self.reader.lag().items():
+                lag[self.topics[topic]] = behind
         for kind, value in lag.items():
             exposition.LAG.labels(kind).set(value)
 

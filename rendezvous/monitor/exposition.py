@@ -32,7 +32,7 @@ SAMPLE_RATIO = Gauge(f"{PREFIX}_sample_ratio", "Fraction of requests aggregated 
 LAG = Gauge(f"{PREFIX}_consumer_lag", "Records not yet consumed, per topic.", ["topic"],
             registry=REGISTRY)
 BATCH_LATENCY = Histogram(
-    f"{PREFIX}_batch_latency_seconds", "Time to aggregate one record.",
+    f"{PREFIX}_batch_latency_seconds", "Time to aggregate one slice of records (up to 256).",
     buckets=(1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, 0.1), registry=REGISTRY)
 
 

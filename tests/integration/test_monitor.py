@@ -215,7 +215,7 @@ def test_feedback_accuracy_matches_direct_computation(settings: Settings,
 
 
 def committed_everything(settings: Settings, topic: str) -> bool:
-    consumer = make_consumer(settings, settings.group("monitor"))
+    consumer = make_consumer(settings, settings.group("monitor-bulk"))
     try:
         parts = [TopicPartition(settings.topic(topic), p) for p in range(4)]
         committed = consumer.committed(parts, timeout=5)
