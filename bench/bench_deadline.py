@@ -34,6 +34,7 @@ else:  # python bench/run.py or bench/bench_deadline.py: this folder is on sys.p
     from bench_pipeline import LABELS, measure_with_cpu, start, warm_up
 
 from rendezvous.client import Client
+from rendezvous.demo.signals import run_interruptibly
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.model import sample_events
 from rendezvous.settings import Settings
@@ -189,4 +190,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    main()
+    sys.exit(run_interruptibly(main))

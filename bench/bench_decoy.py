@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 import tempfile
 import time
 import uuid
@@ -32,6 +33,7 @@ import numpy as np
 
 from rendezvous.backtest import BacktestConfig, backtest
 from rendezvous.decoy import DecoyConfig, Recorder
+from rendezvous.demo.signals import run_interruptibly
 from rendezvous.messages import Candidate, Decision, encode
 from rendezvous.model import load_dataset, load_model, resolve_model
 from rendezvous.replay import ReplayConfig, replay
@@ -188,4 +190,4 @@ def run() -> str:
 
 
 if __name__ == "__main__":
-    print(run())
+    sys.exit(run_interruptibly(lambda: print(run())))

@@ -39,6 +39,7 @@ if __package__:  # python -m bench.run: bench is a package
 else:  # python bench/run.py or bench/bench_gateway.py: this folder is on sys.path
     import vegeta
 
+from rendezvous.demo.signals import run_interruptibly
 from rendezvous.local.pipeline import component_env, gateway_address
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.model import load_manifest, resolve_model, sample_events
@@ -225,4 +226,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_interruptibly(main))

@@ -30,6 +30,7 @@ if __package__:  # python -m bench.run: bench is a package
 else:  # python bench/run.py or bench/bench_knobs.py: this folder is on sys.path
     from bench_pipeline import measure_with_cpu, start, warm_up
 
+from rendezvous.demo.signals import run_interruptibly
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.settings import Settings
 from rendezvous.testing.load import DEADLINE_MS, RateResult
@@ -142,4 +143,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    main()
+    sys.exit(run_interruptibly(main))

@@ -22,6 +22,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from rendezvous.demo.signals import run_interruptibly
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import Candidate, Decision, decode_decision, encode
 from rendezvous.monitor.state import MonitorState
@@ -115,4 +116,4 @@ def run(n: int = N) -> str:
 
 
 if __name__ == "__main__":
-    print(run(int(sys.argv[1]) if len(sys.argv) > 1 else N))
+    sys.exit(run_interruptibly(lambda: print(run(int(sys.argv[1]) if len(sys.argv) > 1 else N))))

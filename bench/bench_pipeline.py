@@ -38,6 +38,7 @@ import time
 import uuid
 from pathlib import Path
 
+from rendezvous.demo.signals import run_interruptibly
 from rendezvous.local.pipeline import PipelineSpec, component_env, start_pipeline
 from rendezvous.local.processes import spawn
 from rendezvous.local.supervisor import Component, Supervisor
@@ -373,4 +374,4 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=SECONDS)
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     args = parser.parse_args()
-    print(run(args.seconds, tuple(args.systems.split(","))))
+    sys.exit(run_interruptibly(lambda: print(run(args.seconds, tuple(args.systems.split(","))))))

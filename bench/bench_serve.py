@@ -16,6 +16,7 @@ Run: ``python bench/bench_serve.py`` (or ``make bench``).
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from rendezvous.core import Rendezvous
+from rendezvous.demo.signals import run_interruptibly
 from rendezvous.local.pipeline import component_env
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import (
@@ -198,4 +200,4 @@ def _broker() -> str:
 
 
 if __name__ == "__main__":
-    print(run())
+    sys.exit(run_interruptibly(lambda: print(run())))

@@ -29,6 +29,7 @@ import msgspec
 import onnxruntime as ort
 from confluent_kafka import Message
 
+from rendezvous.demo.signals import run_interruptibly
 from rendezvous.model import sample_events
 from rendezvous.settings import Settings
 from rendezvous.testing.stack import scratch_settings
@@ -185,4 +186,4 @@ def _say(text: str) -> None:
 
 
 if __name__ == "__main__":
-    print(run())
+    sys.exit(run_interruptibly(lambda: print(run())))

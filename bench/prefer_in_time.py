@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from rendezvous.demo.signals import run_interruptibly
 from rendezvous.local.pipeline import PipelineSpec, component_env, start_pipeline
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import Policy
@@ -65,4 +66,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_interruptibly(main))

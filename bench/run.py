@@ -199,4 +199,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from rendezvous.demo.signals import run_interruptibly
+
+    sys.exit(run_interruptibly(main))

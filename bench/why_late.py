@@ -35,6 +35,7 @@ if __package__:  # python -m bench.why_late: bench is a package
 else:  # python bench/why_late.py: this folder is on sys.path
     from bench_pipeline import cpu_seconds, start
 
+from rendezvous.demo.signals import run_interruptibly
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import decode_decision
 from rendezvous.settings import Settings
@@ -190,4 +191,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_interruptibly(main))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from types import FrameType
 
@@ -77,3 +78,16 @@ def deferred(note: Callable[[str], None] | None = None, reraise: bool = True) ->
             signal.signal(sig, handler)
     if received and reraise:
         raise Interrupted(received[0])
+
+
+def run_interruptibly(main: Callable[[], object]) -> int:
+    """Run a command's ``main`` inside :func:`interruptible`, for a script's ``__main__``:
+    its exit status (``main``'s int, else 0), or 128 + the signal number when SIGINT or
+    SIGTERM stopped it (its ``finally`` blocks have stopped what it started)."""
+    try:
+        with interruptible():
+            status = main()
+    except Interrupted as exc:
+        print(f"interrupted by {exc}: what this run started is stopped", file=sys.stderr)
+        return exc.exit_status
+    return status if isinstance(status, int) else 0

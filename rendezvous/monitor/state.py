@@ -46,6 +46,11 @@ from rendezvous.monitor.windows import (
     window_start,
 )
 
+CHUNK_DECISIONS = 2000
+"""Most decisions waiting for labels in one changelog record (~90 bytes each): a flush
+after a burst (a restart catching up reads tens of thousands a second) must stay well
+under a Kafka record's 1 MB limit, which faust's producer enforces by crashing."""
+
 ScoreReferences = Callable[[str, str], Quantiles | None]
 """(model, version) -> the reference quantile function of its score (None: unknown)."""
 
@@ -228,12 +233,14 @@ class MonitorState:
             value = self._encode(key)
             if value is not None:
                 changes.append((key, value))
-        if self._unsaved:
-            newest = max(ws for ws, _ in self._unsaved.values())
+        waiting = list(self._unsaved.items())
+        for first in range(0, len(waiting), CHUNK_DECISIONS):
+            chunk = dict(waiting[first:first + CHUNK_DECISIONS])
+            newest = max(ws for ws, _ in chunk.values())
             key = f"d|{newest}|{next(self._chunk_names)}"
-            changes.append((key, msgspec.msgpack.encode(self._unsaved)))
+            changes.append((key, msgspec.msgpack.encode(chunk)))
             self._chunks[key] = newest
-            self._unsaved = {}
+        self._unsaved = {}
         changes.extend((key, None) for key in self._deleted)
         self._dirty.clear()
         self._deleted.clear()

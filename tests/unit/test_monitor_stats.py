@@ -158,6 +158,22 @@ def test_waiting_decisions_survive_a_restart_and_join_their_labels() -> None:
     assert view["models"]["primary"]["feedback"]["labelled"] == 10 and not restored.decided
 
 
+def test_a_burst_of_waiting_decisions_is_split_into_records_kafka_accepts() -> None:
+    # A restarted monitor catching up counts tens of thousands of decisions between two
+    # flushes; one record of them all was over 1 MB and crashed faust's producer.
+    state = MonitorState(10)
+    ts = 1_000_000.0
+    for i in range(12_000):
+        state.observe_decision(_decision(f"request-{i:08d}", ts, 0.9, 0.2))
+    chunks = [(k, v) for k, v in state.take_changes() if k.startswith("d|") and v is not None]
+    assert len(chunks) == 6
+    assert max(len(v) for _, v in chunks) < 512 * 1024
+    restored = MonitorState(10)
+    for key, value in chunks:
+        restored.load(key, value)
+    assert len(restored.decided) == 12_000
+
+
 def test_late_answers_reported_on_decisions_are_counted_per_model() -> None:
     state = MonitorState(10)
     ts = 1_000_000.0
