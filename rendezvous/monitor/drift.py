@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from rendezvous.model.manifest import Manifest, load_manifest
@@ -46,12 +47,21 @@ class DriftReference:
         """The reference of ``models_dir/<model>/<version or newest>/model.yaml``."""
         return cls.from_manifest(load_manifest(resolve_model(models_dir, model, version)))
 
+    @cached_property
+    def _binning(self) -> list[tuple[str, list[float], int]]:
+        """(name, edges, bin count) per feature in order: what :meth:`observe` needs of
+        each, looked up once (it runs for every input)."""
+        return [(n, self.features[n].edges, len(self.features[n].expected)) for n in self.names]
+
     def observe(self, window: DriftWindow, row: list[float]) -> None:
         """Count one input row (values in :attr:`names` order) into ``window``."""
         window.inputs += 1
-        for name, value in zip(self.names, row, strict=True):
-            ref = self.features[name]
-            window.add(name, stats.bin_index(ref.edges, value), len(ref.expected))
+        bins = window.bins
+        for (name, edges, n_bins), value in zip(self._binning, row, strict=True):
+            counts = bins.get(name)
+            if counts is None:
+                counts = bins[name] = [0] * n_bins
+            counts[stats.bin_index(edges, value)] += 1
 
     def psi(self, window: DriftWindow) -> dict[str, float]:
         """PSI of every feature seen in ``window`` (NaN for a feature with no values)."""

@@ -173,12 +173,6 @@ class DriftWindow(Aggregate):
         super().__init__()
         self.bins: dict[str, list[int]] = {}
 
-    def add(self, name: str, index: int, n_bins: int) -> None:
-        counts = self.bins.get(name)
-        if counts is None:
-            counts = self.bins[name] = [0] * n_bins
-        counts[index] += 1
-
     def _extra(self) -> dict[str, Any]:
         return {"bins": self.bins}
 
