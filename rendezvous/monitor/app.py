@@ -92,7 +92,6 @@ class Monitor:
         self.reader: BulkReader | None = None  # from the moment the table is recovered
         self.loaded = False
         self._publish_at = 0.0
-        self._committed: list[Any] = []
         # each topic's counters, looked up once (per record, the lookup cost more than the count)
         self._records, self._processed, self._invalid = (
             {kind: counter.labels(kind) for kind in SOURCES}
@@ -200,12 +199,12 @@ class Monitor:
     async def _persist(self) -> None:
         """Flush the changes, and once the changelog has them, commit what the bulk reader
         read (a crash then re-reads rather than loses)."""
-        read = self.reader.offsets() if self.reader is not None else []
+        reader = self.reader
+        read = reader.offsets() if reader is not None else {}
         if self.flush() and read:
             await self.app.producer.flush()
-        if self.reader is not None and read != self._committed:
-            self.reader.commit(read)
-            self._committed = read
+        if reader is not None:
+            reader.commit(read)
 
     def flush(self) -> bool:
         """Write every changed key to the table and its changelog; whether any changed."""

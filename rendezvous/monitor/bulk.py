@@ -45,6 +45,7 @@ class BulkReader:
         self.consumer.subscribe(list(topics))
         self.read: dict[tuple[str, int], int] = {}
         """Next offset per (topic, partition) of the records handed out."""
+        self._committed: dict[tuple[str, int], int] = {}
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-reader")
         self._stopping = False
 
@@ -60,22 +61,27 @@ class BulkReader:
                     read[(topic_of(record), partition_of(record))] = offset_of(record) + 1
                 yield records
 
-    def offsets(self) -> list[TopicPartition]:
-        """What to commit once every record handed out is accounted for."""
-        return [TopicPartition(t, p, o) for (t, p), o in self.read.items()]
+    def offsets(self) -> dict[tuple[str, int], int]:
+        """What to commit once every record handed out so far is accounted for."""
+        return dict(self.read)
 
-    def commit(self, offsets: list[TopicPartition], asynchronous: bool = True) -> None:
-        """Commit ``offsets``; a failure is logged, not raised (the next commit covers them,
-        and a restart re-reads what no commit did)."""
-        if not offsets:
+    def commit(self, offsets: dict[tuple[str, int], int], asynchronous: bool = True) -> None:
+        """Commit ``offsets`` (from :meth:`offsets`) unless they are committed already; a
+        failure is logged, not raised (the next commit covers them, and a restart re-reads
+        what no commit did)."""
+        if not offsets or offsets == self._committed:
             return
+        # a list of TopicPartition: their == ignores the offset, so compare the dicts above
+        partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
         try:
             if asynchronous:
-                self.consumer.commit(offsets=offsets, asynchronous=True)
+                self.consumer.commit(offsets=partitions, asynchronous=True)
             else:
-                self.consumer.commit(offsets=offsets, asynchronous=False)
+                self.consumer.commit(offsets=partitions, asynchronous=False)
         except KafkaException as exc:
             log.warning("monitor offset commit failed: %s", exc)
+            return
+        self._committed = offsets
 
     def lag(self) -> dict[str, int]:
         """Records not read yet per topic, from the watermarks the fetches brought."""
@@ -91,9 +97,10 @@ class BulkReader:
         """Stop handing out batches (the poll under way ends within ``POLL_S``)."""
         self._stopping = True
 
-    def close(self, offsets: list[TopicPartition]) -> None:
+    def close(self, offsets: dict[tuple[str, int], int]) -> None:
         """Wait for the poll under way, commit ``offsets`` and leave the group."""
         self._stopping = True
         self._thread.shutdown(wait=True)
+        self._committed = {}  # an asynchronous commit of the same offsets may have failed
         self.commit(offsets, asynchronous=False)
         self.consumer.close()
