@@ -37,7 +37,7 @@ from rendezvous.monitor.state import MonitorState, score_references
 from rendezvous.process import CpuBudget, yield_cpu
 from rendezvous.readiness import announce_ready
 from rendezvous.settings import Settings
-from rendezvous.transport.bad_records import BadRecords, where
+from rendezvous.transport.bad_records import BadRecords, topic_of, where
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class Monitor:
             for first in range(0, len(records), SLICE):
                 started = time.perf_counter()
                 for record in records[first:first + SLICE]:
-                    kind = kinds[record.topic()]
+                    kind = kinds[topic_of(record)]
                     invalid = handle(kind, record.value(), record.timestamp()[1])
                     if invalid:
                         skip(kind, where(record), invalid)
