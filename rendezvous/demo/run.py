@@ -122,7 +122,7 @@ def _measure(settings: Settings, options: DemoOptions, components: Components,
              producer: Producer, archive: Path, run_dir: Path,
              say: Callable[[str], None]) -> Summary:
     """The load, then everything read back from the archive, the monitor and a backtest."""
-    warm = _warm_up(settings, options, producer, say)
+    warm = warm_up(settings, options, producer, say)
     events = sample_events(options.events, seed=options.seed, prefix="demo")
     reader = ScoredReader(settings, prefix="demo-")
     reader.start()
@@ -175,7 +175,7 @@ def _own_models(source: Path, run_dir: Path) -> Path:
     return target
 
 
-def _warm_up(settings: Settings, options: DemoOptions, producer: Producer,
+def warm_up(settings: Settings, options: DemoOptions, producer: Producer,
              say: Callable[[str], None]) -> LoadResult:
     """``options.warm_up_s`` of the same load, answered and archived but not counted."""
     n = int(options.rate * options.warm_up_s)

@@ -12,11 +12,18 @@ from pathlib import Path
 from typing import TextIO
 
 from rendezvous.demo.components import Components, how_to_use, new_run, printer, watch
+from rendezvous.demo.gateway_call import call_once
+from rendezvous.demo.run import DemoOptions, warm_up
 from rendezvous.demo.signals import Interrupted, deferred, interruptible
-from rendezvous.local.pipeline import PipelineSpec
+from rendezvous.local.pipeline import PipelineSpec, gateway_address
 from rendezvous.settings import Settings
+from rendezvous.testing.load import warm_producer
 from rendezvous.testing.stack import lease
 from rendezvous.transport.topics import apply_topics
+
+WARM_UP_S = 3.0
+"""Seconds of requests (Kafka, then one through the gateway) before ``ready``: a fresh
+broker and fresh components answer their first requests past a 50 ms deadline."""
 
 READY_LINE = "rendezvous up: ready"
 """Printed on stdout once every component is ready (scripts and tests wait for it)."""
@@ -54,6 +61,7 @@ def _up(settings: Settings, archive: Path | None, out: TextIO,
         try:
             say("starting the pipeline:")
             components.start()
+            _warm_up(up_settings, components, say)
             print("\n".join(how_to_use(up_settings, components)), file=out)
             note = "" if stack.origin == "environment" else f"; {LOCAL_NOTE}"
             print(f"{READY_LINE}: Ctrl-C stops the components{note}", file=out, flush=True)
@@ -64,3 +72,10 @@ def _up(settings: Settings, archive: Path | None, out: TextIO,
                 components.stop()
             if stack.origin != "environment":
                 say(LOCAL_NOTE)
+
+
+def _warm_up(settings: Settings, components: Components, say: Callable[[str], None]) -> None:
+    """Requests through the pipeline and the gateway whose answers nobody keeps, so that
+    the first request of the user's is answered in time."""
+    warm_up(settings, DemoOptions(warm_up_s=WARM_UP_S), warm_producer(settings), say)
+    call_once(settings, gateway_address(components.supervisor.components["gateway"]))

@@ -90,6 +90,7 @@ class Monitor:
         self.published = http.Published()
         self.offsets: dict[Any, int] = {}
         self.reader: BulkReader | None = None  # from the moment the table is recovered
+        self.counting = False  # a batch of the bulk reader is being counted
         self.loaded = False
         self._publish_at = 0.0
         # each topic's counters, looked up once (per record, the lookup cost more than the count)
@@ -125,9 +126,14 @@ class Monitor:
         budget = CpuBudget(self.options.max_cpu, every=1)
         handle, kinds, skip = self.handle, self.topics, self.bad_records.skip
         async for records in reader.batches():
-            # In slices, each followed by the budget's pause: a second's batch counted in
-            # one go would hold a core for ~100 ms, and the hot path shares two.
+            # In slices with the budget's pause between them: a second's batch counted in
+            # one go would hold a core for ~100 ms, and the hot path shares two. The tick
+            # waits for the whole batch: a window is judged, and offsets committed, only
+            # with every record fetched so far counted.
+            self.counting = True
             for first in range(0, len(records), SLICE):
+                if first:
+                    await self._within_budget(budget)
                 started = time.perf_counter()
                 for record in records[first:first + SLICE]:
                     kind = kinds[topic_of(record)]
@@ -135,9 +141,14 @@ class Monitor:
                     if invalid:
                         skip(kind, where(record), invalid)
                 exposition.BATCH_LATENCY.observe(time.perf_counter() - started)
-                pause = budget.pause_s()
-                if pause:
-                    await asyncio.sleep(pause)
+            self.counting = False
+            await self._within_budget(budget)
+
+    @staticmethod
+    async def _within_budget(budget: CpuBudget) -> None:
+        pause = budget.pause_s()
+        if pause:
+            await asyncio.sleep(pause)
 
     def handle(self, kind: str, value: bytes | None, record_ts_ms: float) -> str | None:
         """Decode one record of topic ``kind`` and count it into the state; returns why
@@ -179,7 +190,7 @@ class Monitor:
         announce_ready("monitor", f"port={port}")
 
     async def _tick(self) -> None:
-        if not self.loaded:
+        if not self.loaded or self.counting:
             return
         for alert in self.state.close_due(time.time() * 1000):
             # Sent and acknowledged before it is marked, so a crash re-sends rather than loses it.

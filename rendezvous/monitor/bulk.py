@@ -44,7 +44,8 @@ class BulkReader:
                                          "fetch.wait.max.ms": options.fetch_wait_max_ms})
         self.consumer.subscribe(list(topics))
         self.read: dict[tuple[str, int], int] = {}
-        """Next offset per (topic, partition) of the records handed out."""
+        """Next offset per (topic, partition) of the batches counted (handed out, and the
+        next one asked for)."""
         self._committed: dict[tuple[str, int], int] = {}
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-reader")
         self._stopping = False
@@ -56,13 +57,14 @@ class BulkReader:
             records: list[Message] = await loop.run_in_executor(
                 self._thread, poll_batch, self.consumer, BATCH, POLL_S)
             if records:
+                yield records
+                # asked for the next batch: this one is counted, so its offsets may be committed
                 read = self.read
                 for record in records:
                     read[(topic_of(record), partition_of(record))] = offset_of(record) + 1
-                yield records
 
     def offsets(self) -> dict[tuple[str, int], int]:
-        """What to commit once every record handed out so far is accounted for."""
+        """What to commit once the counts of every batch counted so far are persisted."""
         return dict(self.read)
 
     def commit(self, offsets: dict[tuple[str, int], int], asynchronous: bool = True) -> None:
