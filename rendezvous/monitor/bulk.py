@@ -24,8 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from confluent_kafka import KafkaException, Message, TopicPartition
 
 from rendezvous.settings import Settings
-from rendezvous.transport.bad_records import offset_of, partition_of, topic_of
-from rendezvous.transport.clients import make_consumer, poll_batch
+from rendezvous.transport.clients import make_consumer, next_offsets, poll_batch
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +58,8 @@ class BulkReader:
             if records:
                 yield records
                 # asked for the next batch: this one is counted, so its offsets may be committed
-                read = self.read
-                for record in records:
-                    read[(topic_of(record), partition_of(record))] = offset_of(record) + 1
+                self.read.update(((tp.topic, tp.partition), tp.offset)
+                                 for tp in next_offsets(records))
 
     def offsets(self) -> dict[tuple[str, int], int]:
         """What to commit once the counts of every batch counted so far are persisted."""
