@@ -198,12 +198,15 @@ class Rendezvous:
         self._decided.add(request_id, box.ts_ms)
         return [box.reject(reason, now)]
 
-    def tick(self) -> list[Outcome]:
-        """Decide every request whose deadline has come; expire old orphan answers."""
+    def tick(self, within_ms: float = 0.0) -> list[Outcome]:
+        """Decide every request whose deadline has come, or comes within ``within_ms`` (a
+        caller that can wait only in whole milliseconds decides those now, a little early,
+        rather than spin or be late); expire old orphan answers."""
         now = self._clock()
+        due = now + within_ms
         heap = self._heap
         out: list[Outcome] = []
-        while heap and heap[0][0] <= now:
+        while heap and heap[0][0] <= due:
             box = heapq.heappop(heap)[2]
             if box.decided:
                 self._dead -= 1

@@ -62,6 +62,11 @@ POLL_OVERSHOOT_MS = Histogram("rendezvous_serve_poll_overshoot_ms",
                               "How much longer a poll took than asked (the process was not "
                               "running: CPU starved, or a pause)",
                               buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500))
+POLL_RESOLUTION_MS = 1.0
+"""librdkafka waits in whole milliseconds and truncates: a poll for less than 1 ms does
+not wait at all. So a deadline closer than this is decided now (early by under 1 ms):
+polling until it came made the loop spin, one empty step after another (measured at
+2,000 requests/s: 15,000-24,000 steps a second, 83 of them with records)."""
 PAUSES = Counter("rendezvous_serve_pauses", "Times the process found it had been paused")
 PAUSED_S = 3.0
 """A poll this much longer than asked means the process was stopped, not busy: another
@@ -137,7 +142,8 @@ class ServeLoop:
         wait = self.max_wait_s
         next_deadline = self._next_deadline()
         if next_deadline is not None:
-            wait = max(0.0, min(wait, (next_deadline - self.clock()) / 1000.0))
+            whole_ms = (next_deadline - self.clock()) // POLL_RESOLUTION_MS * POLL_RESOLUTION_MS
+            wait = max(0.0, min(wait, whole_ms / 1000.0))
         polled = time.perf_counter()
         self.rebalanced = False
         records = self.source.poll(self.max_batch, wait)
@@ -153,7 +159,7 @@ class ServeLoop:
             self._dispatch(record)
         for state in self.partitions.values():
             before = self.clock()
-            outcomes = state.core.tick()
+            outcomes = state.core.tick(POLL_RESOLUTION_MS)
             for outcome in outcomes:
                 if outcome.decision is not None:
                     SLACK_MS.observe(max(0.0, before - outcome.decision.deadline_ms))

@@ -92,6 +92,17 @@ def test_primary_late_falls_back_to_canary_at_deadline() -> None:
     assert rdv.stats().late == 1
 
 
+def test_tick_within_decides_what_is_due_that_soon_and_nothing_later() -> None:
+    rdv, clock = make()
+    rdv.open("soon", T0, T0 + 50)
+    rdv.open("later", T0, T0 + 52)
+    clock.advance(49.4)
+    assert rdv.tick() == []
+    out = only(rdv.tick(within_ms=1.0))  # due in 0.6 ms: decided now, a little early
+    assert out.scored.id == "soon" and out.scored.decided_ms == T0 + 49.4
+    assert rdv.next_deadline() == T0 + 52 and rdv.pending() == 1
+
+
 def test_no_answers_times_out_at_deadline() -> None:
     rdv, clock = make()
     rdv.open("a", T0, T0 + 20)

@@ -41,7 +41,12 @@ class PausingSource(MemorySource):
 
     pause_s = 0.0
 
+    def __init__(self, broker: Broker) -> None:
+        super().__init__(broker)
+        self.timeouts: list[float] = []
+
     def poll(self, max_records: int, timeout_s: float) -> Sequence[Record]:
+        self.timeouts.append(timeout_s)
         time.sleep(self.pause_s)
         self.pause_s = 0.0
         return super().poll(max_records, timeout_s)
@@ -129,6 +134,22 @@ def test_one_result_per_request_co_partitioned(broker: Broker, clock: VirtualClo
     by_partition = {decode_scored(r.value()).id: r.partition() for r in broker.records("scored")}
     assert by_partition == {"both": 0, "early": 1, "slow": 0, "none": 1}
     assert sorted(d.id for d in decisions(broker)) == sorted(found)
+
+
+def test_a_deadline_under_a_millisecond_away_is_decided_not_polled_for(
+        broker: Broker, clock: VirtualClock) -> None:
+    """librdkafka truncates a poll's timeout to whole ms: asking it to wait 0.6 ms is
+    asking it not to wait, and the loop spun until the deadline came."""
+    serve = Serve(broker, clock)
+    send(broker, "r")
+    serve.step()
+    clock.advance(100 - MARGIN_MS - 2.6)  # due in 2.6 ms: wait 2 whole ms
+    serve.step()
+    assert serve.source.timeouts[-1] == pytest.approx(0.002) and results(broker) == {}
+    clock.advance(2.0)  # due in 0.6 ms: not one more empty poll
+    serve.step()
+    assert serve.source.timeouts[-1] == 0.0
+    assert [r.status for r in results(broker)["r"]] == ["timeout"]
 
 
 def test_offsets_are_committed_only_behind_what_is_answered(broker: Broker,
