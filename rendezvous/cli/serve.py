@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
                    + default(S, "commit_interval_ms"))
 @click.option("--max-batch", type=click.IntRange(min=1), default=None,
               help="Records per poll at most." + default(S, "max_batch"))
-@click.option("--max-wait-ms", type=click.FloatRange(min=0), default=None,
+@click.option("--max-wait-ms", type=click.FloatRange(min=1), default=None,
               help="Longest poll when no deadline is near." + default(S, "max_wait_ms"))
 @click.option("--features-from", default=None,
               help="Model whose manifest defines valid features (inputs that do not fit are "

@@ -137,9 +137,10 @@ def test_one_result_per_request_co_partitioned(broker: Broker, clock: VirtualClo
 
 
 def test_a_deadline_under_a_millisecond_away_is_decided_not_polled_for(
-        broker: Broker, clock: VirtualClock) -> None:
+        clock: VirtualClock) -> None:
     """librdkafka truncates a poll's timeout to whole ms: asking it to wait 0.6 ms is
     asking it not to wait, and the loop spun until the deadline came."""
+    broker = Broker(Settings(topic_prefix="unit.", serve={"max_wait_ms": 10}), clock)
     serve = Serve(broker, clock)
     send(broker, "r")
     serve.step()
