@@ -76,9 +76,10 @@ class WorkerSettings(BaseModel):
     max_batch: int = Field(default=512, ge=1)
     """Most records scored in one inference call."""
 
-    max_wait_ms: float = Field(default=2.0, ge=0)
+    max_wait_ms: float = Field(default=2.0, ge=1)
     """Longest wait for the first record of a batch; the batch is what has arrived by
-    then (up to ``max_batch``), so it grows with load."""
+    then (up to ``max_batch``), so it grows with load. At least 1: librdkafka waits in
+    whole milliseconds (less is no wait, a busy loop)."""
 
     delay_ms: float = Field(default=0.0, ge=0)
     """Artificial delay per batch before producing (a slow model, for fallback tests)."""

@@ -21,7 +21,7 @@ from rendezvous.settings import WorkerSettings
 @click.option("--max-batch", type=click.IntRange(min=1), default=None,
               help="Most records scored in one inference call."
                    + default(WorkerSettings, "max_batch"))
-@click.option("--max-wait-ms", type=click.FloatRange(min=0), default=None,
+@click.option("--max-wait-ms", type=click.FloatRange(min=1), default=None,
               help="Longest wait for the first record of a batch; the batch is what has arrived "
                    "by then (up to --max-batch), so it grows with load."
                    + default(WorkerSettings, "max_wait_ms"))

@@ -3,7 +3,8 @@
 Pure Python and transport-agnostic: the Kafka runner decodes records, calls
 :meth:`Rendezvous.open` / :meth:`~Rendezvous.offer` / :meth:`~Rendezvous.reject`,
 calls :meth:`~Rendezvous.tick` from its poll loop (blocking at most until
-:meth:`~Rendezvous.next_deadline`), and produces every :class:`Outcome` it gets
+:meth:`~Rendezvous.next_deadline`; ``tick(within_ms)`` also decides what is due within
+that, for a loop that waits in whole milliseconds), and produces every :class:`Outcome` it gets
 back. Time comes from the injected clock (epoch milliseconds), so tests drive
 it with a virtual one.
 

@@ -30,12 +30,14 @@ def test_an_invalid_value_is_one_clear_error(monkeypatch) -> None:
         settings(worker={"max_batch": 0})
 
 
-def test_serve_cannot_be_told_to_poll_for_under_a_millisecond(monkeypatch) -> None:
+def test_serve_and_workers_cannot_be_told_to_poll_for_under_a_millisecond(monkeypatch) -> None:
     """librdkafka truncates a poll's wait to whole ms: 0.5 would mean never waiting."""
     import click
 
     with pytest.raises(click.ClickException, match="max_wait_ms"):
         settings(serve={"max_wait_ms": 0.5})
+    with pytest.raises(click.ClickException, match="max_wait_ms"):
+        settings(worker={"max_wait_ms": 0})
     assert settings(serve={"max_wait_ms": 1}).serve.max_wait_ms == 1.0
 
 
