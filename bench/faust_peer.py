@@ -49,11 +49,10 @@ _box_decoder = msgspec.json.Decoder(Box)
 
 def build(settings: Settings, partitions: int = 4) -> faust.App:
     """The faust app: one agent, one table, one timer."""
-    datadir = settings.state_dir / "faust-peer" / settings.group("faust-peer")
-    datadir.mkdir(parents=True, exist_ok=True)  # faust would use the working directory
     app = faust.App(
         settings.group("faust-peer"), broker=f"kafka://{settings.kafka_bootstrap()}",
-        store="memory://", web_enabled=False, topic_partitions=partitions, datadir=str(datadir),
+        store="memory://", web_enabled=False, topic_partitions=partitions,
+        datadir=str(settings.faust_datadir("faust-peer")),
         topic_replication_factor=1, consumer_auto_offset_reset="latest",
         producer_linger=0.001, broker_session_timeout=10.0, broker_heartbeat_interval=1.0,
     )

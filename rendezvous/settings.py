@@ -104,7 +104,7 @@ class ServeSettings(BaseModel):
     polls, and a reply to a return address leaves only once its result's is, so this is
     also how long an acknowledgement can wait to be seen (1 ms against 2 ms, measured: the
     gateway's p50 0.7 ms lower, and at 2,000/s 3 of 6 runs >= 99.9 % in time against 2,
-    for 2 % more CPU). At least 1: librdkafka waits in whole milliseconds."""
+    for 2 points more CPU). At least 1: librdkafka waits in whole milliseconds."""
 
     features_from: str = "primary"
     """Model whose manifest defines valid features; '' validates the structure only."""
@@ -388,10 +388,12 @@ class Settings(BaseSettings):
     """``rendezvous monitor`` (env ``RENDEZVOUS_MONITOR__<FIELD>``,
     ``RENDEZVOUS_MONITOR__THRESHOLDS__<FIELD>``)."""
 
-    @property
-    def monitor_datadir(self) -> Path:
-        """faust's data directory: under the state directory, never the working one."""
-        return self.state_dir / "monitor" / self.group("monitor")
+    def faust_datadir(self, app: str) -> Path:
+        """The data directory of faust app ``app``, created: under the state directory
+        (faust's default is the working directory, and it does not create it)."""
+        path = self.state_dir / app / self.group(app)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     def topic(self, name: str) -> str:
         """The full topic name of a logical topic from ``topics.yaml``."""

@@ -69,11 +69,10 @@ class Monitor:
                                   options.grace_s, options.keep_windows, options.join_ttl_s,
                                   options.thresholds, score_references(settings.models_dir))
         self.partitions = _min_partitions(settings, [settings.topic(t) for t in SOURCES])
-        settings.monitor_datadir.mkdir(parents=True, exist_ok=True)  # faust does not
         self.app = faust.App(
             settings.group("monitor"), broker=f"kafka://{settings.kafka_bootstrap()}",
             store="memory://", web_enabled=False, topic_partitions=self.partitions,
-            datadir=str(settings.monitor_datadir),  # not the working directory
+            datadir=str(settings.faust_datadir("monitor")),  # not the working directory
             topic_replication_factor=options.replication_factor,
             broker_credentials=_credentials(settings), consumer_auto_offset_reset="earliest",
             # faust's 60 s default keeps a crashed monitor's partitions that long after a restart
