@@ -32,6 +32,7 @@ REPO = BENCH.parent
 SECTIONS = {
     "deadline": "bench_deadline",
     "knobs": "bench_knobs",
+    "broker": "bench_broker",
     "core": "bench_core",
     "inference": "bench_inference",
     "worker": "bench_worker",

@@ -370,7 +370,19 @@ class Settings(BaseSettings):
 
     kafka_gc: str = "-XX:+UseG1GC -XX:MaxGCPauseMillis=20"
     """Garbage-collector options of the local broker's JVM: its pauses stop every hop of
-    the pipeline at once. Measured in docs/benchmarks.md."""
+    the pipeline at once. G1 with 20 ms pauses was kept after G1 with one GC thread and
+    ZGC made no clear difference at 2,000 requests/s (measured in an ad hoc A/B, d2d10c5;
+    not in docs/benchmarks.md)."""
+
+    kafka_network_threads: int = Field(default=1, ge=1)
+    """The local broker's network threads (``num.network.threads``, Kafka's default 3).
+    Every request goes from a network thread to an I/O thread and back; on a small
+    machine fewer threads meant fewer of those wake-ups and less CPU for the same work
+    (measured in docs/benchmarks.md)."""
+
+    kafka_io_threads: int = Field(default=2, ge=1)
+    """The local broker's request handler threads (``num.io.threads``, Kafka's default 8).
+    Two rather than one: a slow request does not hold up every other."""
 
     gateway: GatewaySettings = GatewaySettings()
     """``rendezvous gateway`` (env ``RENDEZVOUS_GATEWAY__<FIELD>``)."""

@@ -39,8 +39,6 @@ BROKER_CONFIG = {
     "transaction.state.log.num.partitions": "4",
     "share.coordinator.state.topic.replication.factor": "1",
     "group.initial.rebalance.delay.ms": "0",
-    "num.network.threads": "2",
-    "num.io.threads": "4",
 }
 
 LOG4J2 = """\
@@ -93,15 +91,23 @@ def _java_command(java: str, libs: Path, heap: str, log4j: Path, gc: str) -> lis
             f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
 
 
-def start_kafka(run_dir: Path, cache_dir: Path, heap: str, gc: str,
-                timeout_s: float = 90, secure: Secure | None = None) -> tuple[int, str]:
-    """Format storage and start the broker; returns (pid, bootstrap) once it answers.
+def threads_config(network: int, io: int) -> dict[str, str]:
+    """A broker's request threads: ``network`` read and write sockets, ``io`` handle the
+    requests (the ``kafka_network_threads`` and ``kafka_io_threads`` settings)."""
+    return {"num.network.threads": str(network), "num.io.threads": str(io)}
+
+
+def start_kafka(run_dir: Path, cache_dir: Path, heap: str, gc: str, *,
+                threads: dict[str, str], timeout_s: float = 90,
+                secure: Secure | None = None) -> tuple[int, str]:
+    """Format storage and start the broker with ``threads`` (:func:`threads_config`);
+    returns (pid, bootstrap) once it answers.
 
     With ``secure`` (:mod:`rendezvous.local.security`) its only client listener is
     SASL_SSL, with ACLs, and the admin's SCRAM credential is added at format."""
     port, controller = free_port(), free_port()
     bootstrap = f"127.0.0.1:{port}"
-    config = dict(BROKER_CONFIG)
+    config = {**BROKER_CONFIG, **threads}
     config.update({
         "listeners": f"PLAINTEXT://{bootstrap},CONTROLLER://127.0.0.1:{controller}",
         "advertised.listeners": f"PLAINTEXT://{bootstrap}",
@@ -126,8 +132,8 @@ def broker_dir(run_dir: Path, node: int) -> Path:
     return run_dir / f"broker-{node}"
 
 
-def start_cluster(run_dir: Path, cache_dir: Path, heap: str, gc: str, brokers: int,
-                  timeout_s: float = 120) -> tuple[list[int], str]:
+def start_cluster(run_dir: Path, cache_dir: Path, heap: str, gc: str, brokers: int, *,
+                  threads: dict[str, str], timeout_s: float = 120) -> tuple[list[int], str]:
     """Format and start ``brokers`` KRaft nodes (each broker and controller, a static quorum
     of all of them), replicated: internal topics and new topics get replication factor
     ``min(3, brokers)`` and ``min.insync.replicas`` one less (at least 1). Returns (pids,
@@ -140,7 +146,7 @@ def start_cluster(run_dir: Path, cache_dir: Path, heap: str, gc: str, brokers: i
     started: list[tuple[int, Path]] = []
     try:
         for node, (port, controller) in enumerate(ports, start=1):
-            config = dict(BROKER_CONFIG)
+            config = {**BROKER_CONFIG, **threads}
             config.update({
                 "node.id": str(node),
                 "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",

@@ -19,6 +19,7 @@ from rendezvous.local.kafka import (
     restart_kafka,
     start_cluster,
     start_kafka,
+    threads_config,
 )
 from rendezvous.local.processes import alive, stop
 from rendezvous.local.redis import redis_answers, redis_server, start_redis
@@ -89,12 +90,14 @@ def up(settings: Settings, secure: bool = False) -> Endpoints:
     state.mkdir(parents=True, exist_ok=True)
     security.forget(state / "security")  # an earlier run's users and certificates
     material = security.prepare(state / "security") if secure else None
+    threads = threads_config(settings.kafka_network_threads, settings.kafka_io_threads)
     if settings.local_brokers > 1:
         brokers, bootstrap = start_cluster(state, settings.cache_dir, settings.cluster_heap,
-                                           settings.kafka_gc, settings.local_brokers)
+                                           settings.kafka_gc, settings.local_brokers,
+                                           threads=threads)
     else:
         kafka_pid, bootstrap = start_kafka(state, settings.cache_dir, settings.kafka_heap,
-                                           settings.kafka_gc, secure=material)
+                                           settings.kafka_gc, threads=threads, secure=material)
         brokers = [kafka_pid]
     try:
         if material is not None:

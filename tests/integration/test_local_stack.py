@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 from rendezvous import local
 from rendezvous.local.kafka import ensure_jars
@@ -20,11 +21,17 @@ pytestmark = pytest.mark.integration
 
 
 def test_cold_then_warm_start_and_down_leaves_no_process(tmp_path: Path, monkeypatch) -> None:
-    settings = Settings(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache")
+    settings = Settings(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache",
+                        kafka_io_threads=3)
     cold = local.up(settings)  # empty cache: fetches the jars through Maven
-    assert "running" in local.status(settings)["kafka"]
-    assert "running" in local.status(settings)["redis"]
-    local.down(settings)
+    try:
+        assert "running" in local.status(settings)["kafka"]
+        assert "running" in local.status(settings)["redis"]
+        threads = _broker_config(cold.bootstrap_servers, "num.network.threads",
+                                 "num.io.threads")
+        assert threads == {"num.network.threads": "1", "num.io.threads": "3"}  # settings'
+    finally:
+        local.down(settings)
     assert not alive(cold.kafka_pid) and not alive(cold.redis_pid)
 
     # Warm: the cached jars are used, so Maven is not even needed.
@@ -36,6 +43,14 @@ def test_cold_then_warm_start_and_down_leaves_no_process(tmp_path: Path, monkeyp
     assert set(stopped) == {warm.kafka_pid, warm.redis_pid}
     assert not alive(warm.kafka_pid) and not alive(warm.redis_pid)
     assert local.status(settings) == {"kafka": "stopped", "redis": "stopped"}
+
+
+def _broker_config(bootstrap: str, *names: str) -> dict[str, str]:
+    """What the running broker reports for ``names``."""
+    resource = ConfigResource(ResourceType.BROKER, "1")
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # alive until the answer is in
+    entries = admin.describe_configs([resource])[resource].result(timeout=30)
+    return {name: entries[name].value for name in names}
 
 
 def _path_without(program: str, tmp_path: Path) -> str:
