@@ -5,11 +5,10 @@
 On a small machine the broker is the largest user of CPU (about half a core at
 2,000 requests/s), much of it in the kernel switching between its threads: every
 request goes from a network thread to an I/O thread and back. One configuration
-at a time, each
-(``RENDEZVOUS_KAFKA_NETWORK_THREADS`` and ``RENDEZVOUS_KAFKA_IO_THREADS``) with a
-local broker and Redis of its own, started for the round and stopped after it,
-then the default pipeline (decoy and monitor on); configurations take turns
-round by round, like :mod:`bench_knobs`. In ``make bench`` the shared broker of
+(``RENDEZVOUS_KAFKA_NETWORK_THREADS`` and ``RENDEZVOUS_KAFKA_IO_THREADS``) at a
+time gets a local broker and Redis of its own, started for the round and stopped
+after it, and the default pipeline (decoy and monitor on) on them; configurations
+take turns round by round, like :mod:`bench_knobs`. In ``make bench`` the shared broker of
 the other sections stays up meanwhile, idle. ``run()`` returns the Markdown section.
 """
 

@@ -29,7 +29,7 @@ def test_cold_then_warm_start_and_down_leaves_no_process(tmp_path: Path, monkeyp
         assert "running" in local.status(settings)["redis"]
         threads = _broker_config(cold.bootstrap_servers, "num.network.threads",
                                  "num.io.threads")
-        assert threads == {"num.network.threads": "1", "num.io.threads": "3"}  # settings'
+        assert threads == {"num.network.threads": "1", "num.io.threads": "3"}  # as set
     finally:
         local.down(settings)
     assert not alive(cold.kafka_pid) and not alive(cold.redis_pid)
