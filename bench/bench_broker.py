@@ -18,19 +18,15 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 from unittest import mock
 
 if __package__:  # python -m bench.run: bench is a package
-    from bench.bench_knobs import table
-    from bench.bench_pipeline import measure_with_cpu, start, warm_up
+    from bench.bench_knobs import RUNS, measure_pipeline, table
 else:  # python bench/run.py or bench/bench_broker.py: this folder is on sys.path
-    from bench_knobs import table
-    from bench_pipeline import measure_with_cpu, start, warm_up
+    from bench_knobs import RUNS, measure_pipeline, table
 
 from rendezvous.demo.signals import run_interruptibly
-from rendezvous.local.supervisor import Supervisor
 from rendezvous.settings import Settings
 from rendezvous.testing.load import DEADLINE_MS, RateResult
 from rendezvous.testing.stack import lease
@@ -43,10 +39,7 @@ CONFIGS: dict[str, dict[str, str]] = {
 }
 RATE = 2000.0
 ROUNDS = 3
-RUNS = 2
-"""Measured runs per configuration and round."""
 SECONDS = 10.0
-WARM_UP_S = 10.0
 COMMAND = "python bench/bench_broker.py"
 STACK_ENV = ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "BENCH_KAFKA_PID")
 """The shared stack ``bench/run.py`` hands to every section: not this one's."""
@@ -67,19 +60,8 @@ def measure(tmp: Path, rate: float, rounds: int, seconds: float) -> dict[str, li
                     os.environ.pop(shared, None)
                 with lease(Settings(state_dir=work / "state"), _log, own=True) as stack:
                     os.environ["BENCH_KAFKA_PID"] = str(stack.pids[0])  # its CPU, per run
-                    supervisors: list[Supervisor] = []
-                    try:
-                        settings = start("pipeline", stack.settings(Settings()), work,
-                                         supervisors)
-                        warm_up(settings, rate, WARM_UP_S, fresh_broker=True)
-                        for _ in range(RUNS):
-                            result = measure_with_cpu(settings, supervisors[-1], rate, seconds)
-                            runs[name].append(result)
-                            _log(f"{name[:30]:30} {result.line()}")
-                            time.sleep(1.0)
-                    finally:
-                        for sup in supervisors:
-                            sup.stop_all()
+                    runs[name] += measure_pipeline(stack.settings(Settings()), work, name,
+                                                   rate, seconds, True, _log)
     return runs
 
 

@@ -22,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
@@ -64,23 +65,33 @@ def measure(tmp: Path, rate: float, rounds: int, seconds: float,
         first = True
         for round_no in range(rounds):
             for index, (name, env) in enumerate(configs.items()):
-                supervisors: list[Supervisor] = []
                 # the knob, for every process started (and the load generator's clients)
                 with mock.patch.dict(os.environ, env):
-                    try:
-                        settings = start("pipeline", stack.settings(Settings()),
-                                         tmp / f"{round_no}-{index}", supervisors)
-                        warm_up(settings, rate, WARM_UP_S, first)
-                        first = False
-                        for _ in range(RUNS):
-                            result = measure_with_cpu(settings, supervisors[-1], rate, seconds)
-                            runs[name].append(result)
-                            _log(f"{name[:30]:30} {result.line()}")
-                            time.sleep(1.0)
-                    finally:
-                        for sup in supervisors:
-                            sup.stop_all()
+                    runs[name] += measure_pipeline(stack.settings(Settings()),
+                                                   tmp / f"{round_no}-{index}", name, rate,
+                                                   seconds, first, _log)
+                first = False
     return runs
+
+
+def measure_pipeline(base: Settings, work: Path, name: str, rate: float, seconds: float,
+                     fresh_broker: bool, log: Callable[[str], None]) -> list[RateResult]:
+    """Start the default pipeline on ``base``'s stack, warm it up, measure :data:`RUNS`
+    runs (each logged as ``name``'s), stop it."""
+    results: list[RateResult] = []
+    supervisors: list[Supervisor] = []
+    try:
+        settings = start("pipeline", base, work, supervisors)
+        warm_up(settings, rate, WARM_UP_S, fresh_broker)
+        for _ in range(RUNS):
+            result = measure_with_cpu(settings, supervisors[-1], rate, seconds)
+            results.append(result)
+            log(f"{name[:30]:30} {result.line()}")
+            time.sleep(1.0)
+    finally:
+        for sup in supervisors:
+            sup.stop_all()
+    return results
 
 
 def to_markdown(runs: dict[str, list[RateResult]], rate: float, seconds: float) -> str:
