@@ -83,8 +83,9 @@ class _Result(msgspec.Struct):
     timestamp: str
     latency: int
     code: int
-    error: str = ""
-    body: str = ""
+    # vegeta writes null for a request that got no answer (a timeout, a reset connection).
+    error: str | None = ""
+    body: str | None = ""
 
 
 def _epoch_s(timestamp: str) -> float:
@@ -113,13 +114,18 @@ def attack(binary: str, url: str, bodies: list[bytes], rate: float, seconds: flo
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         encoded = subprocess.run([binary, "encode", "-to=json", str(results)], check=True,
                                  capture_output=True).stdout
+    return parse(encoded)
+
+
+def parse(encoded: bytes) -> list[Hit]:
+    """The hits of ``vegeta encode -to=json`` output (one JSON object per line), by seq."""
     decoder = msgspec.json.Decoder(_Result)
     hits = []
     for line in encoded.splitlines():
         if not line.strip():
             continue
         r = decoder.decode(line)
-        hits.append(Hit(r.seq, _epoch_s(r.timestamp), r.latency / 1e6, r.code, r.error,
+        hits.append(Hit(r.seq, _epoch_s(r.timestamp), r.latency / 1e6, r.code, r.error or "",
                         base64.b64decode(r.body) if r.body else b""))
     hits.sort(key=lambda h: h.seq)
     return hits
