@@ -61,7 +61,7 @@ def measure(tmp: Path, rate: float, rounds: int, seconds: float) -> dict[str, li
                 with lease(Settings(state_dir=work / "state"), _log, own=True) as stack:
                     os.environ["BENCH_KAFKA_PID"] = str(stack.pids[0])  # its CPU, per run
                     runs[name] += measure_pipeline(stack.settings(Settings()), work, name,
-                                                   rate, seconds, True, _log)
+                                                   rate, seconds, fresh_broker=True, log=_log)
     return runs
 
 

@@ -69,7 +69,7 @@ def measure(tmp: Path, rate: float, rounds: int, seconds: float,
                 with mock.patch.dict(os.environ, env):
                     runs[name] += measure_pipeline(stack.settings(Settings()),
                                                    tmp / f"{round_no}-{index}", name, rate,
-                                                   seconds, first, _log)
+                                                   seconds, fresh_broker=first, log=_log)
                 first = False
     return runs
 
