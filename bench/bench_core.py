@@ -7,6 +7,7 @@ Markdown section for ``docs/benchmarks.md``; run as a script, it prints it.
 
 from __future__ import annotations
 
+import argparse
 import gc
 import platform
 import sys
@@ -169,4 +170,5 @@ def run(n: int = N) -> str:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
     sys.stdout.write(run())

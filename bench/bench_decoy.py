@@ -20,6 +20,7 @@ Needs a broker: ``KAFKA_BOOTSTRAP_SERVERS`` when set, else it starts
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import sys
@@ -190,4 +191,5 @@ def run() -> str:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
     sys.exit(run_interruptibly(lambda: print(run())))

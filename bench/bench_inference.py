@@ -10,6 +10,7 @@ one thread for scikit-learn. ``run()`` returns the Markdown section that
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 import platform
@@ -111,4 +112,5 @@ def run() -> str:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
     print(run())

@@ -11,6 +11,7 @@ the plain loop with nothing around it, the ceiling. Broker:
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import random
@@ -116,4 +117,7 @@ def run(n: int = N) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(run_interruptibly(lambda: print(run(int(sys.argv[1]) if len(sys.argv) > 1 else N))))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("events", type=int, nargs="?", default=N,
+                        help=f"decisions to pre-fill (default {N:,})")
+    sys.exit(run_interruptibly(lambda: print(run(parser.parse_args().events))))

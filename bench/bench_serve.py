@@ -15,6 +15,7 @@ Run: ``python bench/bench_serve.py`` (or ``make bench``).
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -200,4 +201,5 @@ def _broker() -> str:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
     sys.exit(run_interruptibly(lambda: print(run())))

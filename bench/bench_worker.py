@@ -16,6 +16,7 @@ starts (and stops) a local broker. ``run()`` returns the Markdown section.
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
@@ -186,4 +187,5 @@ def _say(text: str) -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
     sys.exit(run_interruptibly(lambda: print(run())))

@@ -18,6 +18,7 @@ decisions topic and no transaction: the ``scored`` record is the only output.
 
 from __future__ import annotations
 
+import argparse
 import heapq
 import logging
 import time
@@ -130,6 +131,7 @@ def build(settings: Settings, partitions: int = 4) -> faust.App:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
     logging.basicConfig(level=logging.WARNING)
     app = build(Settings())
     worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
