@@ -67,7 +67,7 @@ def _prefill(settings: Settings) -> tuple[int, int, int]:
     data = load_dataset()
     primary = load_model(resolve_model(settings.models_dir, "primary"))
     canary = load_model(resolve_model(settings.models_dir, "canary"))
-    p_scores, c_scores = primary.predict(data.X)[0], canary.predict(data.X)[0]
+    p_scores, c_scores = primary.predict(data.X).scores, canary.predict(data.X).scores
     rows = np.random.default_rng(0).integers(0, len(data.X), size=N)
     features = [[float(f"{v:.9g}") for v in row] for row in data.X.tolist()]
     encoder = msgspec.json.Encoder()

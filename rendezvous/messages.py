@@ -4,13 +4,15 @@ Transport code sees bytes only; everything that turns bytes into meaning (and
 back) lives here. Decoding failures are data: :class:`Invalid` carries the
 reason, so callers can dead-letter the record and go on.
 
-Schema version 1. Every message carries ``v``; a reader accepts any version it
-knows and ignores fields it does not know.
+Schema version 2. Every message carries ``v``; a reader accepts any version it
+knows and ignores fields it does not know. Version 2 added what models other than a
+binary classifier return: string feature values, labels that are strings or numbers,
+and per-class ``probabilities``; a version-1 record reads as before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
 import msgspec
@@ -19,9 +21,12 @@ from rendezvous.errors import RendezvousError
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-Features = dict[str, float] | list[float]
+FeatureValue = float | str
+Features = dict[str, FeatureValue] | list[FeatureValue]
+Label = int | str
+"""A class label as the model has it: an integer or a string."""
 
 
 class InputEvent(msgspec.Struct, frozen=True):
@@ -31,6 +36,7 @@ class InputEvent(msgspec.Struct, frozen=True):
     ``ts`` (epoch milliseconds when the request was made); without ``ts`` the
     Kafka record's timestamp is used, without ``deadline_ms`` the policy's
     default. ``reply_to`` names a Redis return address for synchronous callers.
+    ``features`` values are numbers or strings, as the model's manifest types them.
     Unknown fields are ignored here and kept byte-for-byte in the archive.
     """
 
@@ -56,8 +62,10 @@ class Score(msgspec.Struct, frozen=True):
     version: str
     status: ScoreStatus
     score: float | None = None
-    """Probability of the positive class, in [0, 1]."""
-    label: int | None = None
+    """Binary: probability of the positive class; multiclass: the predicted class's
+    probability; regression: the predicted value."""
+    label: Label | None = None
+    """The predicted class (classifiers; None for regression)."""
     received_ms: float = 0.0
     """Epoch ms when the worker received the input."""
     scored_ms: float = 0.0
@@ -66,6 +74,8 @@ class Score(msgspec.Struct, frozen=True):
     v: int = SCHEMA_VERSION
     shadow: bool = False
     """A shadow version's answer: recorded in the decision as a candidate, never chosen."""
+    probabilities: dict[str, float] | None = None
+    """Multiclass: the probability of every class, by class label (as a string)."""
 
 
 ScoredStatus = Literal["ok", "fallback", "timeout", "rejected"]
@@ -79,7 +89,7 @@ class Scored(msgspec.Struct, frozen=True):
     id: str
     status: ScoredStatus
     score: float | None = None
-    label: int | None = None
+    label: Label | None = None
     model: str | None = None
     version: str | None = None
     latency_ms: float = 0.0
@@ -94,6 +104,8 @@ class Scored(msgspec.Struct, frozen=True):
     provisional: bool = False
     """An early answer of a progressive request: the final result follows by the deadline."""
     v: int = SCHEMA_VERSION
+    probabilities: dict[str, float] | None = None
+    """Multiclass: the answering model's probability of every class."""
 
 
 class Candidate(msgspec.Struct, frozen=True):
@@ -141,11 +153,13 @@ class Decision(msgspec.Struct, frozen=True):
 
 
 class ModelRule(msgspec.Struct, frozen=True):
-    """Per-model validity rule: a score outside [min_score, max_score] or below
-    ``min_confidence`` (distance from 0.5, doubled) counts as no answer."""
+    """Per-model validity rule: a score outside [min_score, max_score] or a confidence
+    below ``min_confidence`` counts as no answer. An unset bound is the task's own: [0, 1]
+    for a classifier's probability, none for a regression's value. A regression's answer
+    has no confidence, so ``min_confidence`` does not apply to it."""
 
-    min_score: float = 0.0
-    max_score: float = 1.0
+    min_score: float | None = None
+    max_score: float | None = None
     min_confidence: float = 0.0
 
 
@@ -220,10 +234,11 @@ class BacktestVerdict(msgspec.Struct, frozen=True):
 
 
 class Feedback(msgspec.Struct, frozen=True):
-    """A ground-truth label for a request, on the ``feedback`` topic."""
+    """A ground-truth label for a request, on the ``feedback`` topic: the true class of a
+    classifier's request (integer or string), the true value of a regression's."""
 
     id: str
-    label: int
+    label: int | float | str
     ts: float | None = None
     v: int = SCHEMA_VERSION
 
@@ -248,7 +263,19 @@ MAX_ID_LENGTH = 1024
 MAX_SCORE_BYTES = 4 * 1024
 """A score record larger than this (4 KiB; a worker writes ~250 bytes) is undecodable, and so
 is one whose id is longer than :data:`MAX_ID_LENGTH`: the rendezvous holds up to
-``max_orphans`` scores per partition for requests it has not seen, so their size is bounded."""
+``max_orphans`` scores per partition for requests it has not seen, so their size is bounded.
+A multiclass model's records carry every class's probability: :func:`max_score_bytes`."""
+
+BYTES_PER_CLASS = 32
+"""Room per class in a score record, besides the class label itself: quotes, colon, comma and
+a probability (msgspec writes a float in at most 24 characters)."""
+
+
+def max_score_bytes(classes: Iterable[object] = ()) -> int:
+    """The size bound of a score record of a model with ``classes``: :data:`MAX_SCORE_BYTES`
+    plus, per class, its label's length and :data:`BYTES_PER_CLASS`."""
+    return MAX_SCORE_BYTES + sum(len(str(c).encode()) + BYTES_PER_CLASS for c in classes)
+
 
 POLICY_KEY = b"policy"
 PROVISIONAL_HEADER = "rendezvous.provisional"
@@ -258,8 +285,16 @@ MODEL_KEY_PREFIX = b"model/"
 BACKTEST_KEY_PREFIX = b"backtest/"
 DEADLETTER_REASON_HEADER = "rendezvous.reason"
 
+class NumericInput(InputEvent, frozen=True):
+    """An :class:`InputEvent` decoded for a model whose features are all numbers: msgspec
+    refuses a string value while decoding, so no value needs checking afterwards."""
+
+    features: dict[str, float] | list[float]  # type: ignore[assignment]
+
+
 _encoder = msgspec.json.Encoder()
 _input_decoder = msgspec.json.Decoder(InputEvent)
+_numeric_input_decoder = msgspec.json.Decoder(NumericInput)
 _score_decoder = msgspec.json.Decoder(Score)
 _scored_decoder = msgspec.json.Decoder(Scored)
 _decision_decoder = msgspec.json.Decoder(Decision)
@@ -274,15 +309,26 @@ def encode(message: msgspec.Struct) -> bytes:
     return _encoder.encode(message)
 
 
-def decode_input(data: bytes | None) -> InputEvent | Invalid:
-    """Decode and structurally validate an input event; never raises."""
+def decode_input(data: bytes | None, schema: FeatureSchema | None = None) -> InputEvent | Invalid:
+    """Decode and structurally validate an input event; never raises.
+
+    With the ``schema`` of a model whose features are all numbers, a string feature value
+    is refused while decoding (named in the reason); :func:`feature_row` checks the rest.
+    """
     if not data:
         return Invalid("empty record")
     if len(data) > MAX_INPUT_BYTES:
         return Invalid(f"record of {len(data)} bytes, more than {MAX_INPUT_BYTES}")
+    numeric = schema is not None and schema.numeric
     try:
-        event = _input_decoder.decode(data)
+        event = (_numeric_input_decoder if numeric else _input_decoder).decode(data)
     except Exception as exc:  # noqa: BLE001 - any bytes must end as a rejection, never a crash
+        if numeric and schema is not None:
+            typed = decode_input(data)  # the general form names the feature that is no number
+            if not isinstance(typed, Invalid):
+                row = feature_row(typed, schema)
+                if isinstance(row, Invalid):
+                    return row
         return Invalid(f"undecodable input: {_describe(exc)}", _salvage_id(data))
     if not event.id:
         return Invalid("empty id")
@@ -337,11 +383,12 @@ def _decoding(decoder: Callable[[bytes], T], kind: str, data: bytes | None) -> T
         raise Undecodable(f"undecodable {kind}: {_describe(exc)}") from exc
 
 
-def decode_score(data: bytes | None) -> Score:
+def decode_score(data: bytes | None, max_bytes: int = MAX_SCORE_BYTES) -> Score:
     """A worker's score; raises :class:`Undecodable` (only) for bad bytes, a record over
-    :data:`MAX_SCORE_BYTES` or an id over :data:`MAX_ID_LENGTH`."""
-    if data and len(data) > MAX_SCORE_BYTES:
-        raise Undecodable(f"score record of {len(data)} bytes, more than {MAX_SCORE_BYTES}")
+    ``max_bytes`` (:func:`max_score_bytes` of the models' classes) or an id over
+    :data:`MAX_ID_LENGTH`."""
+    if data and len(data) > max_bytes:
+        raise Undecodable(f"score record of {len(data)} bytes, more than {max_bytes}")
     score = _decoding(_score_decoder.decode, "score", data)
     if len(score.id) > MAX_ID_LENGTH:
         raise Undecodable(f"score id of {len(score.id)} characters, more than {MAX_ID_LENGTH}")
@@ -398,19 +445,73 @@ def backtest_key(name: str, version: str) -> bytes:
     return BACKTEST_KEY_PREFIX + f"{name}/{version}".encode()
 
 
-def feature_row(event: InputEvent, names: list[str]) -> list[float] | Invalid:
+class FeatureSchema:
+    """A model's features as events carry them: names in the model's order, and which are
+    strings or integers (every other feature is a number). Built from the manifest
+    (``Manifest.schema``)."""
+
+    __slots__ = ("integers", "kinds", "names", "numeric", "strings")
+
+    def __init__(self, names: Sequence[str], strings: Iterable[str] = (),
+                 integers: Iterable[str] = ()) -> None:
+        self.names = list(names)
+        self.strings = frozenset(strings)
+        self.integers = frozenset(integers)
+        self.numeric = not self.strings
+        """Every feature is a number: decoding alone checks the values' types."""
+        self.kinds = [
+            "string" if n in self.strings else "integer" if n in self.integers else "number"
+            for n in self.names]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FeatureSchema) and (
+            self.names, self.strings, self.integers) == (other.names, other.strings,
+                                                         other.integers)
+
+    def __hash__(self) -> int:
+        return hash((tuple(self.names), self.strings, self.integers))
+
+    def __repr__(self) -> str:
+        return f"FeatureSchema({len(self.names)} features, strings {sorted(self.strings)})"
+
+    def check(self, row: Sequence[FeatureValue], rid: str | None = None
+              ) -> list[FeatureValue] | Invalid:
+        """``row`` (in the model's order) when every value has its feature's type, else why
+        not, naming the first feature that does not."""
+        for name, kind, value in zip(self.names, self.kinds, row, strict=True):
+            if kind == "string":
+                if value.__class__ is not str:
+                    return Invalid(f"feature {name!r} must be a string, got {value!r}"[:300],
+                                   rid)
+            elif value.__class__ is not float:
+                return Invalid(f"feature {name!r} must be a number, got {value!r}"[:300], rid)
+            elif kind == "integer" and not value.is_integer():
+                return Invalid(f"feature {name!r} must be an integer, got {value!r}", rid)
+        return list(row)
+
+
+def feature_row(event: InputEvent, schema: FeatureSchema | Sequence[str]
+                ) -> list[FeatureValue] | Invalid:
     """The event's features in the model's order, or why they do not fit.
 
-    Named features must be exactly ``names`` (nothing missing, nothing extra);
-    a list must have exactly ``len(names)`` values.
+    Named features must be exactly the schema's names (nothing missing, nothing extra);
+    a list must have exactly as many values. Each value must have its feature's type (a
+    plain list of names: every feature is a number).
     """
+    if not isinstance(schema, FeatureSchema):
+        schema = FeatureSchema(schema)
+    names = schema.names
     features = event.features
     if isinstance(features, list):
         if len(features) != len(names):
             return Invalid(f"expected {len(names)} features, got {len(features)}", event.id)
-        return features
-    if len(features) != len(names) or any(name not in features for name in names):
+        row: list[FeatureValue] = features
+    elif len(features) != len(names) or any(name not in features for name in names):
         missing = [n for n in names if n not in features]
         extra = [n for n in features if n not in set(names)]
         return Invalid(f"feature mismatch: missing {missing[:5]}, extra {extra[:5]}", event.id)
-    return [features[name] for name in names]
+    else:
+        row = [features[name] for name in names]
+    if event.__class__ is NumericInput and not schema.integers:
+        return row  # msgspec already made every value a float
+    return schema.check(row, event.id)

@@ -76,11 +76,11 @@ def score_rows(values: list[bytes | None], model: Model, batch_size: int = 4096
             continue
         seen.add(event.id)
         ids.append(event.id)
-        rows.append(row)
+        rows.append(row)  # type: ignore[arg-type]  # numbers only, for now
     matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), len(names))
     scores = np.empty(len(rows), dtype=np.float64)
     for begin in range(0, len(rows), batch_size):
-        scores[begin:begin + batch_size] = model.predict(matrix[begin:begin + batch_size])[0]
+        scores[begin:begin + batch_size] = model.predict(matrix[begin:begin + batch_size]).scores
     return ids, scores, invalid, matrix
 
 

@@ -105,11 +105,11 @@ def train(archive: Path, name: str, out: Path | None, version: str | None) -> No
     with clear_errors():
         done = run_train(settings(), name, archive, out=out, version=version)
     m = done.manifest
-    window = m.training
-    assert window is not None
+    window, metrics = m.training, m.metrics
+    assert window is not None and metrics is not None
     first, last = (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t / 1000.0))
                    for t in (window.first_ms, window.last_ms))
     click.echo(f"{m.name} {m.version}: {window.rows:,} labelled rows of {done.inputs:,} "
                f"archived ({window.train_rows:,} train, {window.held_out_rows:,} held out), "
-               f"{first} .. {last}; held-out AUC {m.metrics.auc:.4f}, accuracy "
-               f"{m.metrics.accuracy:.4f}, sha256 {m.sha256[:12]} -> {done.directory}")
+               f"{first} .. {last}; held-out AUC {metrics.auc:.4f}, accuracy "
+               f"{metrics.accuracy:.4f}, sha256 {m.sha256[:12]} -> {done.directory}")

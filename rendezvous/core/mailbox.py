@@ -17,6 +17,9 @@ import msgspec
 from rendezvous.core.policy import CompiledPolicy
 from rendezvous.messages import Candidate, Decision, Score, Scored, ScoredStatus
 
+UNMAPPED_MULTICLASS = "unmapped:multiclass"
+"""``Decision.quantiles`` of a multiclass fallback: its score was left on its own scale."""
+
 
 class Outcome(msgspec.Struct, frozen=True):
     """One decision: the result for the caller and the record of why; or, with ``decision``
@@ -143,7 +146,7 @@ class Mailbox:
         scored = Scored(
             self.request_id, "fallback", score, best.label, best.model, best.version,
             now_ms - self.ts_ms, answered, f"provisional: waiting for {self.policy.prefer[0]}",
-            now_ms, best.score, True,
+            now_ms, best.score, True, probabilities=best.probabilities,
         )  # fmt: skip
         return Outcome(self.request_id, scored, None)
 
@@ -179,7 +182,13 @@ class Mailbox:
 
     def _on_preferred_scale(self, chosen: Score) -> tuple[float | None, str | None]:
         """``chosen``'s score on the preferred model's scale, and the map's label (None:
-        not mapped — mapping off, or no quantile function for that model version)."""
+        not mapped — mapping off, or no quantile function for that model version).
+
+        A multiclass answer is never mapped: its score is the probability of its own
+        predicted class, which may not be the preferred model's, so no scale holds both;
+        the label says so (``unmapped:multiclass``)."""
+        if chosen.probabilities is not None:
+            return chosen.score, UNMAPPED_MULTICLASS
         maps = self.policy.to_preferred.get(chosen.model)
         if maps is not None and chosen.score is not None:
             to_preferred = maps.get(chosen.version)
@@ -208,6 +217,9 @@ class Mailbox:
             scored = Scored(
                 rid, status, score, chosen.label, model, chosen.version, latency, answered,
                 reason, now_ms, raw,
+            ) if chosen.probabilities is None else Scored(
+                rid, status, score, chosen.label, model, chosen.version, latency, answered,
+                reason, now_ms, raw, probabilities=chosen.probabilities,
             )  # fmt: skip
         decision = Decision(
             rid, status, model, self.candidates, self.deadline_ms, now_ms, self.ts_ms, quantiles,

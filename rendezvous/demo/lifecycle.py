@@ -63,8 +63,9 @@ def tell(settings: Settings, components: Components, producer: Producer, archive
         trained = train(settings, MODEL, archive)
         m, window = trained.manifest, trained.manifest.training
         version = m.version
+        auc = m.metrics.auc if m.metrics and m.metrics.auc is not None else float("nan")
         step(f"retrain  {MODEL} {version} from {window.rows if window else 0:,} archived inputs "
-             f"with feedback: held-out AUC {m.metrics.auc:.4f} (sha256 {m.sha256[:12]})")
+             f"with feedback: held-out AUC {auc:.4f} (sha256 {m.sha256[:12]})")
 
         change(settings, MODEL, "shadow", version, actor=actor)
         _wait_swap(components, f"{MODEL}-shadow", f"none -> {version}")

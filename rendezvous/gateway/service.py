@@ -139,7 +139,8 @@ class Gateway:
         PENDING.inc(len(ids))
         try:
             self._upstream.send([
-                InputEvent(id=rid, features=row, deadline_ms=deadline_ms, reply_to=self.reply_to,
+                InputEvent(id=rid, features=row,  # type: ignore[arg-type]  # numbers, for now
+                           deadline_ms=deadline_ms, reply_to=self.reply_to,
                            ts=ts, progressive=call.progressive)
                 for rid, row in zip(ids, call.rows, strict=True)])
             await wait_for_rows(waiter, started + (deadline_ms + self.config.slack_ms) / 1000.0)

@@ -6,6 +6,7 @@ from rendezvous.model.manifest import Manifest, load_manifest
 from rendezvous.model.quantiles import Quantiles
 from rendezvous.model.runtime import (
     Model,
+    Prediction,
     list_models,
     list_versions,
     load_model,
@@ -19,6 +20,7 @@ __all__ = [
     "InputShapeError",
     "Manifest",
     "Model",
+    "Prediction",
     "ModelError",
     "Quantiles",
     "Split",

@@ -1,18 +1,22 @@
 """The manifest beside every model artifact (``model.yaml``), typed and validated.
 
 The manifest says what the artifact is (name, version, sha256 of
-``model.onnx``), what it takes (feature names and dtypes, in order), what it
-returns, how well it did on held-out rows, and what its training inputs looked
-like (quantiles, mean, std), which the monitor uses as the drift reference.
+``model.onnx``), what it takes (feature names and dtypes, in order), what task it
+does and which graph output holds what, how well it did on held-out rows, and what
+its training inputs looked like (quantiles, mean and std of numbers, category
+frequencies of strings), which the monitor uses as the drift reference. ``model
+import`` writes one for any ONNX graph; ``models/train.py`` for the bundled models.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 import yaml
 
+from rendezvous.messages import FeatureSchema, Label
 from rendezvous.model.errors import ArtifactError
 from rendezvous.model.quantiles import Quantiles
 
@@ -22,19 +26,48 @@ QUANTILE_LEVELS = [round(i / 10, 1) for i in range(11)]
 """Quantile levels of the training reference: 0, 0.1, ..., 1.0."""
 
 
-class Feature(msgspec.Struct, frozen=True):
-    """One model input column."""
+Task = Literal["binary", "multiclass", "regression"]
+DType = Literal["float32", "float64", "int64", "string"]
+
+
+class Feature(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One model input column: its name, its type (numbers: ``float32``, ``float64``,
+    ``int64``; text: ``string``) and, for a string, the categories seen in the data."""
 
     name: str
-    dtype: str = "float32"
+    dtype: DType = "float32"
+    categories: list[str] | None = None
+
+    @property
+    def is_string(self) -> bool:
+        return self.dtype == "string"
 
 
-class Distribution(msgspec.Struct, frozen=True):
-    """A distribution summary over training rows; ``quantiles`` are at ``Reference.levels``."""
+class Signature(msgspec.Struct, frozen=True):
+    """How the ONNX graph is fed and read: found by ``model import`` from the graph's shapes
+    and types (never assumed from names), checked again at every load.
 
-    quantiles: list[float]
+    ``layout`` ``matrix``: one 2-D numeric input ``[N, F]`` (``inputs`` has its name);
+    ``columns``: one input per feature, in feature order. Outputs: ``probabilities``
+    (a tensor ``[N, K]`` or a ZipMap sequence of maps), ``label`` (a tensor ``[N]``),
+    ``value`` (a number per row: a regression's value, or a single-output graph's
+    probability of the positive class)."""
+
+    layout: Literal["matrix", "columns"]
+    inputs: list[str]
+    probabilities: str | None = None
+    label: str | None = None
+    value: str | None = None
+
+
+class Distribution(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A distribution summary over training rows. Numbers: ``quantiles`` at
+    ``Reference.levels``, mean and std; strings: ``categories``, each category's share."""
+
+    quantiles: list[float] = []
     mean: float | None = None
     std: float | None = None
+    categories: dict[str, float] | None = None
 
 
 class QuantileTable(msgspec.Struct, frozen=True):
@@ -58,11 +91,25 @@ class Reference(msgspec.Struct, frozen=True):
 
 
 class Metrics(msgspec.Struct, frozen=True):
-    """Quality on the held-out rows, measured on the exported artifact."""
+    """Quality on the held-out rows, measured on the exported artifact; which are set
+    depends on the task (binary: AUC, accuracy; multiclass: accuracy, log loss;
+    regression: RMSE, MAE, R²)."""
 
-    auc: float
-    accuracy: float
     rows: int
+    auc: float | None = None
+    accuracy: float | None = None
+    log_loss: float | None = None
+    rmse: float | None = None
+    mae: float | None = None
+    r2: float | None = None
+
+    def summary(self) -> str:
+        """The set metrics in one line, e.g. ``AUC 0.9714, accuracy 0.9441 (143 rows)``."""
+        names = {"auc": "AUC", "accuracy": "accuracy", "log_loss": "log loss",
+                 "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
+        shown = [f"{label} {getattr(self, key):.4f}" for key, label in names.items()
+                 if getattr(self, key) is not None]
+        return f"{', '.join(shown) or 'no metrics'} ({self.rows} held-out rows)"
 
 
 class TrainingData(msgspec.Struct, frozen=True):
@@ -89,7 +136,9 @@ class Manifest(msgspec.Struct, frozen=True):
     """Hex sha256 of ``model.onnx``; loading refuses an artifact that does not match."""
     features: list[Feature]
     output: str
-    metrics: Metrics
+    """What the score means, in words."""
+    metrics: Metrics | None
+    """Held-out quality; None for a model imported without labelled data."""
     reference: Reference
     estimator: str = ""
     """What was trained, e.g. the scikit-learn estimator's repr."""
@@ -97,11 +146,31 @@ class Manifest(msgspec.Struct, frozen=True):
     """Library versions used to train and export, for reproducing the artifact."""
     training: TrainingData | None = None
     """The data window of a version retrained from archived traffic (None: bundled data)."""
+    task: Task = "binary"
+    classes: list[Label] = msgspec.field(default_factory=lambda: [0, 1])
+    """Class labels as the model has them (classifiers; binary: negative, positive);
+    empty for regression."""
+    signature: Signature | None = None
+    """How the graph is fed and read; None: the bundled layout (one ``input`` matrix,
+    tensors ``label`` and ``probabilities``)."""
+    origin: Literal["trained", "imported"] = "trained"
+    """``trained`` by this project (``model train`` can retrain it) or ``imported``."""
 
     @property
     def feature_names(self) -> list[str]:
         """Feature names in the order the model takes them."""
         return [f.name for f in self.features]
+
+    @property
+    def schema(self) -> FeatureSchema:
+        """The features as events must carry them (names, which are strings or integers)."""
+        return FeatureSchema(self.feature_names,
+                             strings=[f.name for f in self.features if f.dtype == "string"],
+                             integers=[f.name for f in self.features if f.dtype == "int64"])
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.task != "regression"
 
 
 def score_quantiles(manifest: Manifest) -> Quantiles | None:
@@ -113,8 +182,9 @@ def score_quantiles(manifest: Manifest) -> Quantiles | None:
 def manifest_to_yaml(manifest: Manifest) -> str:
     """The manifest as YAML text, fields in declaration order."""
     fields = msgspec.to_builtins(manifest)
-    if fields.get("training") is None:
-        fields.pop("training", None)
+    for optional in ("training", "signature"):
+        if fields.get(optional) is None:
+            fields.pop(optional, None)
     return yaml.safe_dump(fields, sort_keys=False, width=100)
 
 

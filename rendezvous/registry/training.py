@@ -25,8 +25,8 @@ def read_labels(settings: Settings, timeout_s: float = 60.0) -> dict[str, int]:
                 feedback = decode_feedback(record.value())
             except Undecodable:
                 continue
-            if feedback.label in (0, 1):
-                labels[feedback.id] = feedback.label
+            if feedback.label in (0, 1):  # the bundled binary models' classes
+                labels[feedback.id] = int(feedback.label)
     return labels
 
 

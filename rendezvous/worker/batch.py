@@ -1,11 +1,12 @@
-"""One micro-batch of input records turned into one float32 array: pure, no Kafka.
+"""One micro-batch of input records turned into one array of rows: pure, no Kafka.
 
 :func:`prepare` is the worker's whole decode pass. Each record ends up in
 exactly one of three places:
 
 - **invalid** — undecodable JSON, a non-finite value (``NaN``, ``1e999``), a
-  value of the wrong type, a missing or extra feature name, or a feature list of
-  the wrong length. Counted and skipped: the rendezvous answers it ``rejected``.
+  value of the wrong type for its feature (a string for a number, a number for a
+  string), a missing or extra feature name, or a feature list of the wrong
+  length. Counted and skipped: the rendezvous answers it ``rejected``.
 - **shed** — valid, but its absolute deadline
   (:func:`rendezvous.messages.deadline_at`) less the rendezvous' smallest
   delivery margin had already passed when the batch arrived. Counted and
@@ -28,7 +29,14 @@ from typing import Protocol
 
 import numpy as np
 
-from rendezvous.messages import Invalid, deadline_at, decode_input, feature_row
+from rendezvous.messages import (
+    FeatureSchema,
+    FeatureValue,
+    Invalid,
+    deadline_at,
+    decode_input,
+    feature_row,
+)
 
 TIMESTAMP_NOT_AVAILABLE = 0
 """``confluent_kafka.TIMESTAMP_NOT_AVAILABLE``, repeated so this module needs no Kafka."""
@@ -49,7 +57,8 @@ class Prepared:
     """A batch after decoding: the rows to score, and what was left out and why."""
 
     rows: np.ndarray
-    """float32, shape ``[len(ids), n_features]``, one row per valid, live request."""
+    """Shape ``[len(ids), n_features]``, one row per valid, live request: float32 when every
+    feature is a number, else objects (numbers and strings)."""
     ids: list[str]
     partitions: list[int]
     """Input partition number of each row."""
@@ -61,10 +70,14 @@ class Prepared:
 class RowBuilder:
     """Decodes records into rows for one model's feature order."""
 
-    def __init__(self, feature_names: Sequence[str], default_deadline_ms: float,
+    def __init__(self, schema: FeatureSchema | Sequence[str], default_deadline_ms: float,
                  margin_ms: float = 0.0) -> None:
-        self.names = list(feature_names)
+        self.schema = schema if isinstance(schema, FeatureSchema) else FeatureSchema(schema)
+        self.names = self.schema.names
         self.width = len(self.names)
+        # Numbers only: msgspec checks every value's type while decoding, so the rows can be
+        # taken as they come; otherwise each row is checked against the schema.
+        self._trusted = self.schema.numeric and not self.schema.integers
         self.default_deadline_ms = default_deadline_ms
         # The rendezvous decides a request by its deadline less at least this margin: past
         # that point a score can no longer change the answer.
@@ -78,7 +91,7 @@ class RowBuilder:
         """Decode and validate ``records`` received at ``now_ms`` (epoch ms); never raises."""
         ids: list[str] = []
         partitions: list[int] = []
-        rows: list[Sequence[float]] = []
+        rows: list[Sequence[FeatureValue]] = []
         invalid: list[Invalid] = []
         shed = 0
         width = self.width
@@ -96,28 +109,35 @@ class RowBuilder:
                 ids.append(rid)
                 partitions.append(partition)
                 rows.append(row)
-        array = np.fromiter(chain.from_iterable(rows), dtype=np.float32,
-                            count=len(rows) * width).reshape(len(rows), width)
+        if self.schema.numeric:
+            array = np.fromiter(chain.from_iterable(rows), dtype=np.float32,
+                                count=len(rows) * width).reshape(len(rows), width)
+        else:
+            array = np.empty((len(rows), width), dtype=object)
+            for i, row in enumerate(rows):
+                array[i] = row
         return Prepared(array, ids, partitions, invalid, shed)
 
     def _row(self, record: RecordLike, now_ms: float
-             ) -> tuple[str, int, Sequence[float]] | Invalid | None:
+             ) -> tuple[str, int, Sequence[FeatureValue]] | Invalid | None:
         """(id, partition, row) of a valid, live request; Invalid; or None when shed."""
         width = self.width
-        event = decode_input(record.value())
+        event = decode_input(record.value(), self.schema)
         if isinstance(event, Invalid):
             return event
         features = event.features
-        row: Sequence[float] | Invalid
-        if isinstance(features, list):
-            row = features if len(features) == width else feature_row(event, self.names)
+        row: Sequence[FeatureValue] | Invalid
+        if not self._trusted:
+            row = feature_row(event, self.schema)
+        elif isinstance(features, list):
+            row = features if len(features) == width else feature_row(event, self.schema)
         elif len(features) == width:
             try:
                 row = self._pick(features)
             except KeyError:
-                row = feature_row(event, self.names)
+                row = feature_row(event, self.schema)
         else:
-            row = feature_row(event, self.names)
+            row = feature_row(event, self.schema)
         if isinstance(row, Invalid):
             return row
         kind, ts = record.timestamp()
@@ -127,7 +147,7 @@ class RowBuilder:
         return event.id, record.partition() or 0, row
 
 
-def prepare(records: Sequence[RecordLike], feature_names: Sequence[str], now_ms: float,
+def prepare(records: Sequence[RecordLike], schema: FeatureSchema | Sequence[str], now_ms: float,
             default_deadline_ms: float) -> Prepared:
     """One-off form of :meth:`RowBuilder.prepare` (the runner keeps one builder)."""
-    return RowBuilder(feature_names, default_deadline_ms).prepare(records, now_ms)
+    return RowBuilder(schema, default_deadline_ms).prepare(records, now_ms)

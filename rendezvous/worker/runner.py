@@ -29,11 +29,12 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from itertools import repeat
 
 from confluent_kafka import Message, Producer
 from prometheus_client import Counter, Gauge, Histogram
 
-from rendezvous.messages import Score, encode
+from rendezvous.messages import FeatureSchema, Score, encode
 from rendezvous.metrics import LagProbe, serve_metrics
 from rendezvous.model import Model, ModelError, list_versions, load_model, resolve_model
 from rendezvous.readiness import announce_ready
@@ -95,13 +96,15 @@ class Scorer:
 
     def use(self, models: list[Model]) -> None:
         """Score these versions from the next batch on (one row builder per feature order)."""
-        builders: dict[tuple[str, ...], RowBuilder] = {}
+        builders: dict[FeatureSchema, RowBuilder] = {}
         for model, builder in self.models:
-            builders[tuple(model.feature_names)] = builder
-        self.models = [
-            (m, builders.get(tuple(m.feature_names))
-             or RowBuilder(m.feature_names, self.default_deadline_ms, self.margin_ms))
-            for m in models]
+            builders[model.schema] = builder
+        self.models = []
+        for m in models:
+            builder = builders.get(m.schema) or RowBuilder(m.schema, self.default_deadline_ms,
+                                                           self.margin_ms)
+            builders[m.schema] = builder
+            self.models.append((m, builder))
 
     def __call__(self, records: list[Message], on_delivery: Callable[..., None]) -> int:
         received = now_ms()
@@ -130,7 +133,7 @@ class Scorer:
                on_delivery: Callable[..., None]) -> int:
         name, version, shadow = model.name, model.version, self.shadow
         try:
-            scores, labels = model.predict(batch.rows)
+            prediction = model.predict(batch.rows)
         except Exception as exc:  # ORT raises untyped errors; a failed batch is data, not a crash
             log.exception("%s/%s failed on a batch of %d", name, version, len(batch.ids))
             return self._produce_errors(model, batch.ids, batch.partitions, received,
@@ -139,14 +142,20 @@ class Scorer:
             time.sleep(self.delay_s)
         scored = now_ms()
         producer, topic, bad = self.producer, self.topic, 0
-        for rid, partition, score, label in zip(batch.ids, batch.partitions, scores.tolist(),
-                                                labels.tolist(), strict=True):
-            if math.isfinite(score):
+        scores = prediction.scores.tolist()
+        labels = prediction.labels or repeat(None)
+        probabilities = (repeat(None) if prediction.probabilities is None
+                         else map(model.probabilities_by_class, prediction.probabilities))
+        # A classifier's probability outside [0, 1] is as wrong as a NaN.
+        low, high = (0.0, 1.0) if model.task != "regression" else (-math.inf, math.inf)
+        for rid, partition, score, label, by_class in zip(
+                batch.ids, batch.partitions, scores, labels, probabilities, strict=False):
+            if low <= score <= high and score - score == 0.0:  # finite, in range
                 message = Score(rid, name, version, "ok", score, label, received, scored,
-                                shadow=shadow)
+                                shadow=shadow, probabilities=by_class)
             else:  # a bad output counts as no answer; say so at once rather than at the deadline
                 message = Score(rid, name, version, "error", received_ms=received,
-                                scored_ms=scored, reason="model returned a non-finite score",
+                                scored_ms=scored, reason=f"model returned a bad score ({score})",
                                 shadow=shadow)
                 bad += 1
             produce(producer, topic, encode(message), rid, partition=partition,

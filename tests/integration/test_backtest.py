@@ -48,7 +48,7 @@ def recorded(settings: Settings, supervisor: Supervisor,
     canary = load_model(resolve_model(settings.models_dir, "canary"))
     events = sample_events(N, seed=11, named=True)
     x = np.array([[e["features"][n] for n in primary.feature_names] for e in events], np.float32)
-    p_scores, c_scores = primary.predict(x)[0], canary.predict(x)[0]
+    p_scores, c_scores = primary.predict(x).scores, canary.predict(x).scores
     decisions = [
         (e["id"].encode(), encode(Decision(
             id=e["id"], status="ok", chosen="primary", deadline_ms=50.0, decided_ms=1.0, ts=0.0,

@@ -79,7 +79,8 @@ def test_batch_of_8_rows_scored_by_the_primary(settings: Settings,
                             timeout=5_000_000)
     elapsed_ms = (time.monotonic() - started) * 1000
     assert texts(result, "status") == ["ok"] * 8 and texts(result, "model") == ["primary"] * 8
-    want, labels = load_model(resolve_model(settings.models_dir, "primary")).predict(matrix)
+    prediction = load_model(resolve_model(settings.models_dir, "primary")).predict(matrix)
+    want, labels = prediction.scores, np.asarray(prediction.labels)
     np.testing.assert_allclose(result.as_numpy("score"), want, atol=1e-5)
     assert result.as_numpy("label").tolist() == np.asarray(labels).tolist()
     response = result.get_response()

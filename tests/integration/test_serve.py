@@ -55,7 +55,7 @@ def test_primary_in_time_is_ok_from_primary(settings: Settings, supervisor: Supe
     names = model.manifest.feature_names
     import numpy as np
 
-    expected, _ = model.predict(np.array([[e["features"][n] for n in names] for e in batch]))
+    expected = model.predict(np.array([[e["features"][n] for n in names] for e in batch])).scores
     for event, want in zip(batch, expected, strict=True):
         [(result, partition)] = results[event["id"]]
         assert result.status == "ok" and result.model == "primary", result

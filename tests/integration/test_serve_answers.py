@@ -53,7 +53,7 @@ def results_by_id(settings: Settings, finals: set[str], timeout_s: float = 60,
 def canary_scores(settings: Settings, batch: list[dict]) -> dict[str, float]:
     model = load_model(resolve_model(settings.models_dir, "canary"))
     names = model.manifest.feature_names
-    scores, _ = model.predict(np.array([[e["features"][n] for n in names] for e in batch]))
+    scores = model.predict(np.array([[e["features"][n] for n in names] for e in batch])).scores
     return {e["id"]: float(s) for e, s in zip(batch, scores, strict=True)}
 
 

@@ -89,7 +89,8 @@ def expected(settings: Settings, events: list[dict[str, Any]]) -> dict[str, tupl
     names = model.feature_names
     rows = np.array([[e["features"][n] for n in names] if isinstance(e["features"], dict)
                      else e["features"] for e in events], dtype=np.float32)
-    scores, labels = model.predict(rows)
+    prediction = model.predict(rows)
+    scores, labels = prediction.scores, np.asarray(prediction.labels)
     return {e["id"]: (float(s), int(lab)) for e, s, lab in zip(events, scores, labels, strict=True)}
 
 

@@ -102,7 +102,7 @@ def test_scoring_decodes_like_the_workers_and_joins_by_id() -> None:
     assert ids == [e["id"] for e in events]  # the repeated request is scored once
     assert invalid == 3
     x = np.array([[e["features"][n] for n in model.feature_names] for e in events], np.float32)
-    assert np.array_equal(scores, model.predict(x)[0])
+    assert np.array_equal(scores, model.predict(x).scores)
 
     def decision(rid: str, chosen: str | None, canary: float | None) -> bytes:
         return encode(Decision(id=rid, status="ok", chosen=chosen, deadline_ms=1, decided_ms=1,

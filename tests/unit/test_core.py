@@ -123,9 +123,10 @@ def test_default_deadline_comes_from_policy() -> None:
 @pytest.mark.parametrize(
     ("bad", "why"),
     [
-        (Score(id="a", model="primary", version="1", status="ok", score=math.nan), "score is nan"),
-        (Score(id="a", model="primary", version="1", status="ok", score=1.5), "outside"),
-        (Score(id="a", model="primary", version="1", status="ok", score=-0.1), "outside"),
+        (Score(id="a", model="primary", version="1", status="ok", label=1, score=math.nan),
+         "score is nan"),
+        (Score(id="a", model="primary", version="1", status="ok", label=1, score=1.5), "outside"),
+        (Score(id="a", model="primary", version="1", status="ok", label=1, score=-0.1), "outside"),
         (Score(id="a", model="primary", version="1", status="ok"), "no score"),
         (Score(id="a", model="primary", version="1", status="error", reason="boom"), "boom"),
         (Score(id="a", model="primary", version="1", status="error", score=0.9), "status error"),

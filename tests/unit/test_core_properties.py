@@ -51,12 +51,15 @@ class Oracle:
     def valid(self, s: Score) -> bool:
         rule = self.policy.rules.get(s.model, ModelRule())
         v = s.score
+        classifier = s.label is not None  # a regression's value: unbounded, no confidence
+        low = rule.min_score if rule.min_score is not None else 0.0 if classifier else -math.inf
+        high = rule.max_score if rule.max_score is not None else 1.0 if classifier else math.inf
         return (
             s.status == "ok"
             and v is not None
             and math.isfinite(v)
-            and rule.min_score <= v <= rule.max_score
-            and abs(v - 0.5) * 2 >= rule.min_confidence
+            and low <= v <= high
+            and (not classifier or abs(v - 0.5) * 2 >= rule.min_confidence)
         )
 
     def give(self, s: Score) -> None:

@@ -10,7 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rendezvous.messages import (
+    SCHEMA_VERSION,
     Decision,
+    FeatureSchema,
     InputEvent,
     Invalid,
     Policy,
@@ -46,7 +48,7 @@ def test_named_and_list_features_and_unknown_fields() -> None:
         (b"{not json", "undecodable"),
         (b'{"id":"r","features":[1,NaN,3]}', "undecodable"),
         (b'{"id":"r","features":[1,1e999,3]}', "undecodable"),
-        (b'{"id":"r","features":[1,"2",3]}', "undecodable"),
+        (b'{"id":"r","features":[1,{"x":2},3]}', "undecodable"),
         (b'{"id":"r","features":[1,true,3]}', "undecodable"),
         (b'{"features":[1,2,3]}', "undecodable"),
         (b'{"id":"","features":[1,2,3]}', "empty id"),
@@ -59,8 +61,33 @@ def test_invalid_inputs_say_why(raw: bytes, why: str) -> None:
 
 
 def test_invalid_input_keeps_its_id_when_it_has_one() -> None:
-    result = decode_input(b'{"id":"r9","features":[1,"x"]}')
+    result = decode_input(b'{"id":"r9","features":[1,null]}')
     assert isinstance(result, Invalid) and result.id == "r9"
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [(b'{"id":"r","features":{"a":1,"b":"x","c":3}}', "feature 'b' must be a number, got 'x'"),
+     (b'{"id":"r","features":[1,2,"x"]}', "feature 'c' must be a number, got 'x'")],
+)
+def test_a_string_for_a_numeric_feature_is_refused_by_name(raw: bytes, why: str) -> None:
+    result = decode_input(raw, FeatureSchema(NAMES))
+    assert isinstance(result, Invalid) and result.reason == why and result.id == "r"
+
+
+def test_string_features_take_strings_and_refuse_numbers() -> None:
+    schema = FeatureSchema(["n", "city", "count"], strings=["city"], integers=["count"])
+    good = decode_input(b'{"id":"r","features":{"n":1.5,"city":"Oslo","count":3}}', schema)
+    assert not isinstance(good, Invalid) and feature_row(good, schema) == [1.5, "Oslo", 3.0]
+    for raw, why in [
+        (b'{"id":"r","features":{"n":1.5,"city":7,"count":3}}', "feature 'city' must be a string"),
+        (b'{"id":"r","features":["1","Oslo",3]}', "feature 'n' must be a number"),
+        (b'{"id":"r","features":[1,"Oslo",2.5]}', "feature 'count' must be an integer"),
+    ]:
+        event = decode_input(raw, schema)
+        assert not isinstance(event, Invalid)
+        row = feature_row(event, schema)
+        assert isinstance(row, Invalid) and row.reason.startswith(why) and row.id == "r"
 
 
 @pytest.mark.parametrize(
@@ -97,7 +124,7 @@ def test_every_contract_round_trips() -> None:
     assert decode_scored(encode(scored)) == scored
     assert decode_decision(encode(decision)) == decision
     assert decode_policy(encode(Policy())) == Policy()
-    assert msgspec.json.decode(encode(scored))["v"] == 1
+    assert msgspec.json.decode(encode(scored))["v"] == SCHEMA_VERSION == 2
 
 
 def test_secrets_are_never_printed() -> None:

@@ -66,7 +66,8 @@ def test_onnx_matches_sklearn(fresh: dict[str, Any], name: str) -> None:
     model = load_model(fresh["out"] / name / "1")
     estimator, data = fresh["fitted"][name], fresh["data"]
     for rows in (data.X_test, data.X_train):
-        scores, labels = model.predict(rows)
+        prediction = model.predict(rows)
+        scores, labels = prediction.scores, np.asarray(prediction.labels)
         expected = estimator.predict_proba(rows)[:, 1]
         assert np.max(np.abs(scores - expected)) <= 1e-5
         clear = np.abs(expected - 0.5) > 1e-5  # a tie may round either way in float32
@@ -85,7 +86,8 @@ def test_training_is_reproducible(train: ModuleType, fresh: dict[str, Any], tmp_
 def test_committed_artifact_matches_its_manifest(name: str) -> None:
     model = load_model(resolve_model(MODELS, name))
     data = split()
-    scores, labels = model.predict(data.X_test)
+    prediction = model.predict(data.X_test)
+    scores, labels = prediction.scores, np.asarray(prediction.labels)
     assert model.name == name and model.version == "1"
     assert model.feature_names == data.feature_names
     assert roc_auc_score(data.y_test, scores) == pytest.approx(model.manifest.metrics.auc, abs=1e-6)
@@ -192,7 +194,8 @@ def test_resolve_committed_models() -> None:
 def test_predict_shapes(batch: int) -> None:
     model = load_model(MODELS / "canary" / "1")
     rows = load_dataset().X[np.random.default_rng(1).integers(0, 569, size=batch)]
-    scores, labels = model.predict(rows.astype(np.float64))  # converted to float32
+    prediction = model.predict(rows.astype(np.float64))  # converted to float32
+    scores, labels = prediction.scores, np.asarray(prediction.labels)
     assert scores.shape == (batch,) and scores.dtype == np.float64
     assert labels.shape == (batch,) and labels.dtype == np.int64
     assert np.all((scores >= 0) & (scores <= 1))

@@ -45,7 +45,7 @@ def test_canary_and_primary_compared_on_their_own_reference_quantiles() -> None:
     events = sample_events(300, seed=5)
     x = np.array([[e["features"][n] for n in primary.feature_names] for e in events],
                  np.float32)
-    ps, cs = primary.predict(x)[0], canary.predict(x)[0]
+    ps, cs = primary.predict(x).scores, canary.predict(x).scores
     state = MonitorState(10, score_references=score_references(MODELS))
     for i, (p, c) in enumerate(zip(ps.tolist(), cs.tolist(), strict=True)):
         state.observe_decision(decision(f"r{i}", p, c))

@@ -71,8 +71,8 @@ def test_mapped_canary_scores_cross_thresholds_like_the_primary_on_held_out_rows
     rows, for each threshold, the share of rows above it from mapped canary scores is within
     2 percentage points of the primary's share, and from raw canary scores it is not."""
     data = split()
-    primary, _ = load_model(MODELS / "primary" / "1").predict(data.X_test)
-    canary, _ = load_model(MODELS / "canary" / "1").predict(data.X_test)
+    primary = load_model(MODELS / "primary" / "1").predict(data.X_test).scores
+    canary = load_model(MODELS / "canary" / "1").predict(data.X_test).scores
     to_primary = Scales(reference_quantiles(MODELS)).towards("primary")["canary"]["1"]
     assert to_primary.label == "reference:canary/1->primary/1"
     mapped = np.array([to_primary(float(s)) for s in canary])
@@ -104,14 +104,14 @@ def test_gates_pass_the_canary_and_fail_a_broken_model(tmp_path: Path) -> None:
                                        "9", shuffle_seed=0))
     data = load_dataset()
     x = data.X.astype(np.float32)
-    production = primary.predict(x)[0]
+    production = primary.predict(x).scores
     config = BacktestConfig(archive=tmp_path, report=tmp_path / "r", against="primary",
                             models_dir=MODELS)
     verdicts = {}
     for model in (canary, primary, broken):
         rows = x[:, [data.feature_names.index(n) for n in model.feature_names]]
         comparison = Comparison(
-            ids=[str(i) for i in range(len(x))], candidate=model.predict(rows)[0],
+            ids=[str(i) for i in range(len(x))], candidate=model.predict(rows).scores,
             production=production, inputs=len(x), invalid=0, scored=len(x), unmatched=0,
             decisions=len(x), score_seconds=0.1,
             production_models=[("primary", "1")] * len(x), rows=rows)

@@ -73,7 +73,7 @@ def test_named_and_list_forms_give_rows_in_model_order() -> None:
     ({"id": "e", "features": {"a": 1, "b": 2, "c": 3, "d": 4}}, "extra ['d']"),
     ({"id": "r", "features": {"a": 1, "b": 2, "z": 3}}, "missing ['c'], extra ['z']"),
     ({"id": "l", "features": [1.0, 2.0]}, "expected 3 features, got 2"),
-    ({"id": "s", "features": {"a": 1, "b": "two", "c": 3}}, "Expected `float`, got `str`"),
+    ({"id": "s", "features": {"a": 1, "b": "two", "c": 3}}, "feature 'b' must be a number"),
     ({"id": "t", "features": [1, True, 3]}, "Expected `float`, got `bool`"),
     ({"features": [1, 2, 3]}, "undecodable"),
     ({"id": "", "features": [1, 2, 3]}, "empty id"),
