@@ -28,6 +28,8 @@ QUANTILE_LEVELS = [round(i / 10, 1) for i in range(11)]
 
 Task = Literal["binary", "multiclass", "regression"]
 DType = Literal["float32", "float64", "int64", "string"]
+OTHER_CATEGORY = "<other>"
+"""A string feature's reference key for the categories not listed on their own (the rest)."""
 
 
 class Feature(msgspec.Struct, frozen=True, omit_defaults=True):
