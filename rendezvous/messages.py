@@ -121,6 +121,8 @@ class Candidate(msgspec.Struct, frozen=True):
     """The worker's own time on it (scored - received), when it said."""
     shadow: bool = False
     """A shadow version's answer: recorded, never chosen."""
+    label: Label | None = None
+    """The class it predicted (classifiers; None for regression and older records)."""
 
 
 class Decision(msgspec.Struct, frozen=True):

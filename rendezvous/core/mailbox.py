@@ -95,6 +95,7 @@ class Mailbox:
             Candidate(
                 model, score.version, score.score, arrived_ms - self.ts_ms, reason is None, reason,
                 score.scored_ms - score.received_ms if score.scored_ms else None,
+                label=score.label,
             )
         )  # fmt: skip
         rank = self.policy.rank.get(model, -1)
@@ -119,6 +120,7 @@ class Mailbox:
             Candidate(
                 score.model, score.version, score.score, arrived_ms - self.ts_ms, reason is None,
                 reason, score.scored_ms - score.received_ms if score.scored_ms else None, True,
+                score.label,
             )
         )  # fmt: skip
         return True
