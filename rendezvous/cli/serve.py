@@ -8,7 +8,8 @@ import click
 
 from rendezvous.cli.common import METRICS_PORT_HELP, clear_errors, default, settings
 from rendezvous.core import Scales
-from rendezvous.model import ModelError, load_manifest, reference_quantiles, resolve_model
+from rendezvous.model import ModelError, reference_quantiles
+from rendezvous.model.deployment import load_deployment
 from rendezvous.settings import ServeSettings as S
 
 log = logging.getLogger(__name__)
@@ -63,12 +64,12 @@ def serve(instance_id: str, commit_interval_ms: float | None, max_batch: int | N
         "exactly_once": exactly_once, "margin_min_ms": margin_min_ms,
         "margin_max_ms": margin_max_ms})
     opts = s.serve
-    features = None
+    deployment = None
     if opts.features_from:
         try:
-            features = load_manifest(resolve_model(s.models_dir, opts.features_from)).feature_names
+            deployment = load_deployment(s.models_dir, opts.features_from)
         except ModelError as exc:
             raise click.ClickException(f"{exc} (or pass --features-from '')") from exc
     with clear_errors():
-        run(s, instance_id, feature_names=features,
+        run(s, instance_id, deployment=deployment,
             scales=Scales(reference_quantiles(s.models_dir)))

@@ -23,7 +23,11 @@ def up(ctx: click.Context, archive: Path | None) -> None:
     (default rendezvous.), applied from topics.yaml.
     """
     from rendezvous.demo import run_up
+    from rendezvous.model.deployment import load_deployment
 
+    s = settings()
     with clear_errors():
-        status = run_up(settings(), archive)
+        if s.serve.features_from:  # refuse models that disagree before starting anything
+            load_deployment(s.models_dir, s.serve.features_from)
+        status = run_up(s, archive)
     ctx.exit(status)

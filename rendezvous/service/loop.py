@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import msgspec
 from confluent_kafka import TopicPartition
@@ -26,6 +27,7 @@ from rendezvous.core import LiveLatency, Outcome, PolicyError, Scales
 from rendezvous.messages import (
     DEADLETTER_REASON_HEADER,
     MAX_ID_LENGTH,
+    MAX_SCORE_BYTES,
     PROVISIONAL_HEADER,
     Decision,
     Policy,
@@ -39,6 +41,9 @@ from rendezvous.service.partition import PartitionState
 from rendezvous.service.ports import Headers, InRecord, Offsets, Redo, Sink, Source
 from rendezvous.settings import Settings
 from rendezvous.transport.bad_records import BadRecords, offset_of, partition_of, topic_of, where
+
+if TYPE_CHECKING:  # the model package loads ONNX Runtime: serve needs only the type
+    from rendezvous.model.deployment import Deployment
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +97,7 @@ class ServeLoop:
     """
 
     def __init__(self, settings: Settings, source: Source, sink: Sink, *,
-                 feature_names: list[str] | None = None, scales: Scales | None = None,
+                 deployment: Deployment | None = None, scales: Scales | None = None,
                  clock: Callable[[], float] = clock_ms) -> None:
         opts = settings.serve
         self.scales = scales  # each model version's quantile function: fallbacks' scale
@@ -101,7 +106,9 @@ class ServeLoop:
         self.max_batch = opts.max_batch
         self.max_wait_s = opts.max_wait_ms / 1000.0
         self.stuck_s = opts.stuck_commit_s
-        self.feature_names = feature_names
+        self.schema = deployment.schema if deployment is not None else None
+        self.max_score_bytes = (deployment.max_score_bytes if deployment is not None
+                                else MAX_SCORE_BYTES)
         self.input_topic, self.scores_topic = settings.topic("input"), settings.topic("scores")
         self.scored_topic, self.decisions_topic = (settings.topic("scored"),
                                                    settings.topic("decisions"))
@@ -228,7 +235,7 @@ class ServeLoop:
 
     def _on_score(self, state: PartitionState, record: InRecord) -> None:
         try:
-            score = decode_score(record.value())
+            score = decode_score(record.value(), self.max_score_bytes)
         except Undecodable as exc:
             self.bad_records.skip("scores", where(record), str(exc))
             state.scores_next = offset_of(record) + 1
@@ -326,7 +333,7 @@ class ServeLoop:
         committed input offsets."""
         self.rebalanced = True
         for p, done in self.source.answered(committed).items():
-            state = PartitionState(p, self.policy, self.clock, self.feature_names, self.margin,
+            state = PartitionState(p, self.policy, self.clock, self.schema, self.margin,
                                    self.scales, self.latency)
             state.core.mark_decided(done)
             self.partitions[p] = state

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from rendezvous.core import LiveLatency, OffsetTracker, Outcome, Rendezvous, Scales
 from rendezvous.messages import (
     MAX_ID_LENGTH,
+    FeatureSchema,
     Invalid,
     Policy,
     Score,
@@ -29,7 +30,7 @@ class PartitionState:
     """The rendezvous for the requests of one input partition."""
 
     def __init__(self, partition: int, policy: Policy, clock: Callable[[], float],
-                 feature_names: list[str] | None, margin: DeliveryMargin | None = None,
+                 schema: FeatureSchema | None, margin: DeliveryMargin | None = None,
                  scales: Scales | None = None, latency: LiveLatency | None = None) -> None:
         self.partition = partition
         self.core = Rendezvous(policy, clock, scales=scales, latency=latency)
@@ -39,15 +40,15 @@ class PartitionState:
         self.late: dict[str, int] = {}
         """Answers per model that came after their request was decided, not yet reported
         on a decision."""
-        self._features = feature_names
+        self._schema = schema
         self._margin = margin or DeliveryMargin(0.0, 0.0)
 
     def on_input(self, record: InRecord) -> tuple[list[Outcome], Invalid | None]:
         """Open (or reject) the request in ``record``; the decisions it settles, and why
         it was rejected if it was."""
-        event = decode_input(record.value())
-        if not isinstance(event, Invalid) and self._features is not None:
-            row = feature_row(event, self._features)
+        event = decode_input(record.value(), self._schema)
+        if not isinstance(event, Invalid) and self._schema is not None:
+            row = feature_row(event, self._schema)
             if isinstance(row, Invalid):
                 event = row
         ts = float(record.timestamp()[1])

@@ -34,6 +34,7 @@ transactions, the transactional id.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from rendezvous.core import Scales
 from rendezvous.metrics import serve_metrics
@@ -48,14 +49,18 @@ from rendezvous.service.replies import Replies
 from rendezvous.settings import Settings
 from rendezvous.transport.clients import Stopper, make_producer
 
+if TYPE_CHECKING:  # the model package loads ONNX Runtime: serve needs only the type
+    from rendezvous.model.deployment import Deployment
+
 log = logging.getLogger(__name__)
 
 
 def run(settings: Settings, instance_id: str = "0",
-        feature_names: list[str] | None = None, scales: Scales | None = None) -> None:
+        deployment: Deployment | None = None, scales: Scales | None = None) -> None:
     """Run ``rendezvous serve`` (``settings.serve``) until SIGTERM/SIGINT.
 
-    ``feature_names``: inputs whose features do not fit them are rejected; ``scales``:
+    ``deployment``: inputs whose features do not fit its schema are rejected, scores larger
+    than its bound are skipped; ``scales``:
     each model version's quantile function, to put fallbacks on the preferred one's scale.
     """
     stopper = Stopper()
@@ -81,7 +86,7 @@ def run(settings: Settings, instance_id: str = "0",
         sink = Publisher(consumer, make_producer(settings), replies.deliver,
                          stuck_s=opts.stuck_commit_s)
     source = KafkaSource(settings, consumer)
-    loop = ServeLoop(settings, source, sink, feature_names=feature_names, scales=scales)
+    loop = ServeLoop(settings, source, sink, deployment=deployment, scales=scales)
     metrics_port = serve_metrics(settings)
     source.on_assigned = lambda: announce_ready(
         "serve", f"partitions={sorted(loop.partitions)} metrics={metrics_port}")

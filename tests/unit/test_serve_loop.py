@@ -17,8 +17,10 @@ import pytest
 
 from rendezvous.messages import (
     DEADLETTER_REASON_HEADER,
+    MAX_SCORE_BYTES,
     POLICY_KEY,
     Decision,
+    FeatureSchema,
     Policy,
     Score,
     Scored,
@@ -26,6 +28,7 @@ from rendezvous.messages import (
     decode_scored,
     encode,
 )
+from rendezvous.model.deployment import Deployment
 from rendezvous.service import loop
 from rendezvous.service.loop import ServeLoop
 from rendezvous.service.memory import Broker, MemorySink, MemorySource, Record
@@ -59,8 +62,10 @@ class Serve:
                  features: list[str] | None = None) -> None:
         self.source = PausingSource(broker)
         self.sink = MemorySink(broker)
+        deployment = (None if features is None
+                      else Deployment(FeatureSchema(features), MAX_SCORE_BYTES))
         self.loop = ServeLoop(broker.settings, self.source, self.sink,
-                              feature_names=features, clock=clock)
+                              deployment=deployment, clock=clock)
         self.loop.start()
         self.source.assign(partitions)
 
