@@ -4,6 +4,10 @@ Every field can be set from the environment with the ``RENDEZVOUS_`` prefix
 (``RENDEZVOUS_BOOTSTRAP_SERVERS=...``). ``KAFKA_BOOTSTRAP_SERVERS`` and
 ``REDIS_URL`` are honoured too, so an existing cluster is one variable away.
 When neither is set, the endpoints written by ``rendezvous local up`` are used.
+
+Below the environment, a project's settings file: ``rendezvous.toml`` in the working
+directory (``rendezvous init`` writes one), any field by name, sections as tables
+(``[worker]``); relative paths in it are relative to its directory.
 """
 
 from __future__ import annotations
@@ -14,13 +18,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from rendezvous.errors import SettingsError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 """The installed package: its ``topics.yaml`` and ``models/`` are the defaults, so every
 command works from any directory."""
+
+SETTINGS_FILE = "rendezvous.toml"
+"""A project's settings file, read from the working directory (below the environment)."""
 
 
 def _default_state_dir() -> Path:
@@ -270,13 +282,50 @@ class MonitorSettings(BaseModel):
     (feedback and the changelog: faust's 1.5 s)."""
 
 
+class ProjectFile(TomlConfigSettingsSource):
+    """``rendezvous.toml`` of the working directory, its relative paths made absolute from
+    there (top-level fields and one section deep)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        try:
+            super().__init__(settings_cls)
+        except ValueError as exc:  # tomllib.TOMLDecodeError
+            raise SettingsError(f"{Path(SETTINGS_FILE).resolve()} is not valid TOML: {exc}"
+                                ) from None
+
+    def __call__(self) -> dict[str, Any]:
+        base = Path(SETTINGS_FILE).resolve().parent
+
+        def resolved(model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
+            for name, field in model.model_fields.items():
+                value, kind = values.get(name), field.annotation
+                if isinstance(value, str) and Path in (kind, *getattr(kind, "__args__", ())):
+                    values[name] = str(base / Path(value).expanduser())
+                elif isinstance(value, dict) and model is self.settings_cls and isinstance(
+                        kind, type) and issubclass(kind, BaseModel):
+                    values[name] = resolved(kind, dict(value))
+            return values
+
+        return resolved(self.settings_cls, super().__call__())
+
+
 class Settings(BaseSettings):
     """Settings shared by every component; secrets are ``SecretStr`` and never printed."""
 
     model_config = SettingsConfigDict(
         env_prefix="RENDEZVOUS_", frozen=True, extra="ignore", populate_by_name=True,
-        env_nested_delimiter="__",
+        env_nested_delimiter="__", toml_file=SETTINGS_FILE,
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then the working directory's ``rendezvous.toml``."""
+        return (init_settings, env_settings, dotenv_settings, file_secret_settings,
+                ProjectFile(settings_cls))
 
     bootstrap_servers: str | None = Field(
         default=None,
