@@ -34,7 +34,7 @@ from itertools import repeat
 from confluent_kafka import Message, Producer
 from prometheus_client import Counter, Gauge, Histogram
 
-from rendezvous.messages import FeatureSchema, Score, encode
+from rendezvous.messages import SCHEMA_VERSION, FeatureSchema, Score, encode
 from rendezvous.metrics import LagProbe, serve_metrics
 from rendezvous.model import Model, ModelError, list_versions, load_model, resolve_model
 from rendezvous.readiness import announce_ready
@@ -151,8 +151,9 @@ class Scorer:
         for rid, partition, score, label, by_class in zip(
                 batch.ids, batch.partitions, scores, labels, probabilities, strict=False):
             if low <= score <= high and score - score == 0.0:  # finite, in range
-                message = Score(rid, name, version, "ok", score, label, received, scored,
-                                shadow=shadow, probabilities=by_class)
+                # Every field by position: measurably cheaper than keywords, per row.
+                message = Score(rid, name, version, "ok", score, label, received, scored, None,
+                                SCHEMA_VERSION, shadow, by_class)
             else:  # a bad output counts as no answer; say so at once rather than at the deadline
                 message = Score(rid, name, version, "error", received_ms=received,
                                 scored_ms=scored, reason=f"model returned a bad score ({score})",
