@@ -7,10 +7,16 @@ import shlex
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from typing import Any
 
+from rendezvous.demo.wording import describe_result
 from rendezvous.model import sample_events
 from rendezvous.settings import Settings
+
+NO_LABEL = -1
+"""What the gateway answers in ``label`` for a row without one (its codec's ``NO_LABEL``;
+not imported from there: that would load the HTTP server's modules into every command)."""
 
 
 def example_features() -> list[float]:
@@ -36,8 +42,27 @@ def curl_line(settings: Settings, address: str, deadline_ms: float = 50.0) -> st
             f"-d {shlex.quote(body)}")
 
 
-def call_once(settings: Settings, address: str, deadline_ms: float = 50.0) -> str:
-    """Make the :func:`curl_line` call; what came back, in one line (or why nothing did)."""
+@dataclass(frozen=True)
+class GatewayAnswer:
+    """What one call through the gateway came back with."""
+
+    line: str
+    """In one line, in words (see :func:`~rendezvous.demo.wording.describe_result`)."""
+    status: str | None = None
+    """The row's status (``ok``, ``fallback``, ``timeout``, ``rejected``); None: no answer."""
+    took_ms: float | None = None
+    """The HTTP round trip, as this client saw it."""
+    gateway_ms: float | None = None
+    """The gateway's own time on the request (its ``gateway_ms`` parameter)."""
+
+    def in_time(self, deadline_ms: float) -> bool:
+        """Answered by a model (``ok`` or ``fallback``) within ``deadline_ms`` at the gateway."""
+        return (self.status in ("ok", "fallback") and self.gateway_ms is not None
+                and self.gateway_ms <= deadline_ms)
+
+
+def call_gateway(settings: Settings, address: str, deadline_ms: float = 50.0) -> GatewayAnswer:
+    """Make the :func:`curl_line` call; what came back (or why nothing did)."""
     request = urllib.request.Request(
         infer_url(settings, address), data=json.dumps(infer_body()).encode(),
         headers={"X-Deadline-Ms": f"{deadline_ms:g}", "Content-Type": "application/json"})
@@ -46,8 +71,24 @@ def call_once(settings: Settings, address: str, deadline_ms: float = 50.0) -> st
         with urllib.request.urlopen(request, timeout=5) as response:
             answer = json.loads(response.read())
     except (OSError, ValueError) as exc:  # urllib's errors are OSErrors; bad JSON a ValueError
-        return f"no answer: {exc}"
+        return GatewayAnswer(f"no answer: {exc}")
     took_ms = (time.monotonic() - started) * 1000
-    outputs = {o["name"]: o["data"][0] for o in answer.get("outputs", [])}
-    return (f"HTTP 200 in {took_ms:.1f} ms: status {outputs.get('status')}, "
-            f"model {outputs.get('model')}, score {outputs.get('score', float('nan')):.4f}")
+    return describe_answer(answer, took_ms)
+
+
+def describe_answer(answer: dict[str, Any], took_ms: float) -> GatewayAnswer:
+    """The gateway's JSON answer of one row, in words (a row without score says so)."""
+    outputs = {o.get("name"): (o.get("data") or [None])[0] for o in answer.get("outputs", [])}
+    status = outputs.get("status")
+    label = outputs.get("label")
+    words = describe_result(status, outputs.get("score"), outputs.get("model"),
+                            None if label == NO_LABEL else label)
+    gateway_ms = (answer.get("parameters") or {}).get("gateway_ms")
+    return GatewayAnswer(f"HTTP 200 in {took_ms:.1f} ms: {words}",
+                         status if isinstance(status, str) else None, took_ms,
+                         gateway_ms if isinstance(gateway_ms, int | float) else None)
+
+
+def call_once(settings: Settings, address: str, deadline_ms: float = 50.0) -> str:
+    """Make the :func:`curl_line` call; what came back, in one line (or why nothing did)."""
+    return call_gateway(settings, address, deadline_ms).line
