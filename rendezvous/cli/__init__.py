@@ -18,6 +18,7 @@ from rendezvous import logs
 
 # (module under rendezvous.cli, its click command) of every subcommand, in --help order.
 SUBCOMMANDS = [
+    ("init", "init"),
     ("local", "local"),
     ("topics", "topics"),
     ("worker", "worker"),
