@@ -7,10 +7,12 @@ import shlex
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rendezvous.demo.wording import describe_result
+from rendezvous.messages import FeatureValue
 from rendezvous.model import sample_events
 from rendezvous.settings import Settings
 
@@ -19,14 +21,25 @@ NO_LABEL = -1
 not imported from there: that would load the HTTP server's modules into every command)."""
 
 
-def example_features() -> list[float]:
-    """One valid row of features, in model order (the kcat and curl examples use it)."""
+def example_features(row: Mapping[str, FeatureValue] | None = None) -> list[FeatureValue]:
+    """One valid row of features, in model order (the kcat and curl examples use it):
+    ``row``'s values (a row of the user's data, by name in model order), else a row of the
+    bundled data set."""
+    if row is not None:
+        return list(row.values())
     return list(sample_events(1, seed=7, named=False)[0]["features"])
 
 
-def infer_body(request_id: str = "r1") -> dict[str, Any]:
-    """An Open Inference Protocol v2 request of one row (features in model order)."""
-    features = example_features()
+def infer_body(request_id: str = "r1", row: Mapping[str, FeatureValue] | None = None
+               ) -> dict[str, Any]:
+    """An Open Inference Protocol v2 request of one row (``row``, else the bundled example):
+    one ``features`` FP32 input ``[1, F]`` in model order when every value is a number,
+    else one input per feature, by name (``BYTES`` for a string, ``FP32`` for a number)."""
+    features = example_features(row)
+    if row is not None and any(isinstance(v, str) for v in features):
+        return {"id": request_id, "inputs": [
+            {"name": name, "datatype": "BYTES" if isinstance(v, str) else "FP32",
+             "shape": [1], "data": [v]} for name, v in row.items()]}
     return {"id": request_id, "inputs": [{"name": "features", "datatype": "FP32",
                                           "shape": [1, len(features)], "data": features}]}
 
@@ -35,9 +48,11 @@ def infer_url(settings: Settings, address: str) -> str:
     return f"http://{address}/v2/models/{settings.gateway.model_name}/infer"
 
 
-def curl_line(settings: Settings, address: str, deadline_ms: float = 50.0) -> str:
-    """The curl command that scores one row through the gateway at ``address``."""
-    body = json.dumps(infer_body(), separators=(",", ":"))
+def curl_line(settings: Settings, address: str, deadline_ms: float = 50.0,
+              row: Mapping[str, FeatureValue] | None = None) -> str:
+    """The curl command that scores one row (``row``, see :func:`infer_body`) through the
+    gateway at ``address``."""
+    body = json.dumps(infer_body(row=row), separators=(",", ":"))
     return (f"curl -s {infer_url(settings, address)} -H 'X-Deadline-Ms: {deadline_ms:g}' "
             f"-d {shlex.quote(body)}")
 
@@ -61,10 +76,11 @@ class GatewayAnswer:
                 and self.gateway_ms <= deadline_ms)
 
 
-def call_gateway(settings: Settings, address: str, deadline_ms: float = 50.0) -> GatewayAnswer:
+def call_gateway(settings: Settings, address: str, deadline_ms: float = 50.0,
+                 row: Mapping[str, FeatureValue] | None = None) -> GatewayAnswer:
     """Make the :func:`curl_line` call; what came back (or why nothing did)."""
     request = urllib.request.Request(
-        infer_url(settings, address), data=json.dumps(infer_body()).encode(),
+        infer_url(settings, address), data=json.dumps(infer_body(row=row)).encode(),
         headers={"X-Deadline-Ms": f"{deadline_ms:g}", "Content-Type": "application/json"})
     started = time.monotonic()
     try:
@@ -89,6 +105,7 @@ def describe_answer(answer: dict[str, Any], took_ms: float) -> GatewayAnswer:
                          gateway_ms if isinstance(gateway_ms, int | float) else None)
 
 
-def call_once(settings: Settings, address: str, deadline_ms: float = 50.0) -> str:
+def call_once(settings: Settings, address: str, deadline_ms: float = 50.0,
+              row: Mapping[str, FeatureValue] | None = None) -> str:
     """Make the :func:`curl_line` call; what came back, in one line (or why nothing did)."""
-    return call_gateway(settings, address, deadline_ms).line
+    return call_gateway(settings, address, deadline_ms, row).line
