@@ -61,7 +61,7 @@ def create_app(gateway: Gateway) -> Starlette:
     openapi = msgspec.json.encode(document(f"rendezvous gateway: {gateway.config.model_name}",
                                            gateway.server_metadata().version, bool(keys),
                                            (gateway.config.model_name, gateway.manifest.version),
-                                           gateway.example_request()))
+                                           gateway.example_request(), gateway.model_metadata()))
 
     def authorize(request: Request) -> None:
         if not keys:
@@ -100,7 +100,7 @@ def create_app(gateway: Gateway) -> Starlette:
     async def infer(request: Request) -> Response:
         model(request)
         body = await _body(request)
-        call = decode_request(body, gateway.feature_names, gateway.config.max_rows,
+        call = decode_request(body, gateway.io, gateway.config.max_rows,
                               request.headers.get(BINARY_HEADER))
         deadline_ms = choose_deadline(call.timeout_ms,
                                       parse_deadline_header(request.headers.get("x-deadline-ms")),

@@ -15,9 +15,12 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from rendezvous.gateway.codec import (
+    FEATURE_DATATYPES,
     FEATURES_INPUT,
+    PROBABILITIES_OUTPUT,
     InferCall,
     InferenceResponse,
+    ModelIO,
     ModelMetadata,
     ServerMetadata,
     TensorMetadata,
@@ -33,7 +36,6 @@ from rendezvous.settings import Settings
 
 RECOVER_S = 0.005
 """Longest wait for the kept copies of missing rows after a reconnect of the listener."""
-DTYPES = {"float32": "FP32", "float64": "FP64", "int64": "INT64", "int32": "INT32"}
 
 
 class Gateway:
@@ -45,6 +47,8 @@ class Gateway:
         self.config = settings.gateway
         self.manifest = manifest
         self.feature_names = manifest.feature_names
+        self.io = ModelIO.from_manifest(manifest)
+        """What the model takes and answers: requests are decoded and answered with it."""
         self._upstream = upstream
         self._listener = listener
         self._pending = pending
@@ -101,29 +105,53 @@ class Gateway:
         return ServerMetadata("rendezvous", _package_version(), [])
 
     def model_metadata(self) -> ModelMetadata:
-        names = self.feature_names
+        """The live manifest's inputs and outputs: ``features`` ``[-1, F]`` when every
+        feature is a number, then one ``[-1]`` input per feature (BYTES for a string);
+        ``probabilities`` ``[-1, K]`` for a multiclass model. Parameters: the feature
+        names and datatypes, the task, the classes (a JSON array; classifiers), and the
+        manifest they come from. No training statistics."""
+        io = self.io
+        inputs = [TensorMetadata(FEATURES_INPUT, "FP32", [-1, len(io.names)])] if io.matrix else []
+        inputs += [TensorMetadata(name, FEATURE_DATATYPES[dtype], [-1])
+                   for name, dtype in zip(io.names, io.dtypes, strict=True)]
+        shapes = {PROBABILITIES_OUTPUT: [-1, len(io.classes)]}
+        datatypes = {"score": io.score_datatype, "label": io.label_datatype or "INT64",
+                     "status": "BYTES", "model": "BYTES", PROBABILITIES_OUTPUT: "FP32"}
+        parameters = {
+            "feature_names": ",".join(io.names),
+            "feature_dtypes": ",".join(FEATURE_DATATYPES[dtype] for dtype in io.dtypes),
+            "task": io.task,
+            "features_from": f"{self.manifest.name}:{self.manifest.version}",
+        }
+        if self.manifest.is_classifier:
+            parameters["classes"] = io.classes_text()
         return ModelMetadata(
             name=self.config.model_name,
             versions=[self.manifest.version],
             platform="rendezvous",
-            inputs=[TensorMetadata(FEATURES_INPUT, "FP32", [-1, len(names)])],
-            outputs=[TensorMetadata("score", "FP32", [-1]), TensorMetadata("label", "INT64", [-1]),
-                     TensorMetadata("status", "BYTES", [-1]),
-                     TensorMetadata("model", "BYTES", [-1])],
-            parameters={
-                "feature_names": ",".join(names),
-                "feature_dtypes": ",".join(DTYPES.get(f.dtype, f.dtype.upper())
-                                           for f in self.manifest.features),
-                "features_from": f"{self.manifest.name}:{self.manifest.version}",
-            },
+            inputs=inputs,
+            outputs=[TensorMetadata(name, datatypes[name], shapes.get(name, [-1]))
+                     for name in io.outputs],
+            parameters=parameters,
         )
 
     def example_request(self) -> dict[str, Any]:
-        """A valid one-row request: every feature at its training median."""
-        medians = [_median(self.manifest, name) for name in self.feature_names]
-        return {"id": "example-1", "parameters": {"timeout": 50_000},
-                "inputs": [{"name": FEATURES_INPUT, "datatype": "FP32",
-                            "shape": [1, len(medians)], "data": medians}]}
+        """A valid one-row request with neutral values: 0.0 for a number (0 for an
+        integer), a string feature's first category (else ""). Never the training
+        reference: medians and other statistics of the training data are not published."""
+        io = self.io
+        categories = {f.name: f.categories for f in self.manifest.features}
+        values: list[float | str] = [
+            (categories[name] or [""])[0] if dtype == "string" else 0 if dtype == "int64"
+            else 0.0 for name, dtype in zip(io.names, io.dtypes, strict=True)]
+        if io.matrix:
+            inputs = [{"name": FEATURES_INPUT, "datatype": "FP32", "shape": [1, len(values)],
+                       "data": values}]
+        else:
+            inputs = [{"name": name, "datatype": FEATURE_DATATYPES[dtype], "shape": [1],
+                       "data": [value]}
+                      for name, dtype, value in zip(io.names, io.dtypes, values, strict=True)]
+        return {"id": "example-1", "parameters": {"timeout": 50_000}, "inputs": inputs}
 
     async def infer(self, call: InferCall, deadline_ms: float) -> InferenceResponse:
         """Send every row into the pipeline and answer by ``deadline_ms`` + the slack."""
@@ -139,8 +167,7 @@ class Gateway:
         PENDING.inc(len(ids))
         try:
             self._upstream.send([
-                InputEvent(id=rid, features=row,  # type: ignore[arg-type]  # numbers, for now
-                           deadline_ms=deadline_ms, reply_to=self.reply_to,
+                InputEvent(id=rid, features=row, deadline_ms=deadline_ms, reply_to=self.reply_to,
                            ts=ts, progressive=call.progressive)
                 for rid, row in zip(ids, call.rows, strict=True)])
             await wait_for_rows(waiter, started + (deadline_ms + self.config.slack_ms) / 1000.0)
@@ -165,7 +192,7 @@ class Gateway:
             "rendezvous_id": base,
         }
         return response(self.config.model_name, self.manifest.version, call.id, results,
-                         call.outputs, parameters)
+                         call.outputs, parameters, self.io)
 
 
 _PROCESS_TOKEN = uuid.uuid4().hex[:12]
@@ -186,13 +213,6 @@ def pipeline_id(request_id: str | None) -> str:
 def _gateway_timeout(request_id: str, elapsed_ms: float) -> Scored:
     return Scored(request_id, "timeout", latency_ms=elapsed_ms,
                   reason="no result reached the gateway by the deadline")
-
-
-def _median(manifest: Manifest, name: str) -> float:
-    found = manifest.reference.features.get(name)
-    if found is None or not found.quantiles:
-        return 0.0
-    return found.quantiles[len(found.quantiles) // 2]
 
 
 def _package_version() -> str:

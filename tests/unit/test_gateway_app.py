@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -21,7 +22,8 @@ from rendezvous.gateway import Gateway, create_app
 from rendezvous.gateway.errors import Unavailable
 from rendezvous.gateway.pending import Pending, Waiter
 from rendezvous.messages import InputEvent, Scored
-from rendezvous.model import load_manifest, resolve_model
+from rendezvous.model import Manifest, load_manifest, resolve_model
+from rendezvous.model.manifest import Distribution, Feature, Reference, write_manifest
 from rendezvous.settings import GatewaySettings, Settings
 
 KEY = "s3cret-key"
@@ -36,6 +38,8 @@ class FakeUpstream:
         self.silent = False
         self.deadline_ms = 50.0
         self.sent: list[InputEvent] = []
+        self.answer: Callable[[InputEvent], Scored] = lambda event: Scored(
+            event.id, "ok", score=0.25, label=0, model="primary", version="1", latency_ms=3.0)
 
     def start(self) -> None: ...
 
@@ -49,9 +53,7 @@ class FakeUpstream:
             return
         loop = asyncio.get_running_loop()
         for event in events:
-            loop.call_soon(self.pending.resolve, Scored(
-                event.id, "ok", score=0.25, label=0, model="primary", version="1",
-                latency_ms=3.0))
+            loop.call_soon(self.pending.resolve, self.answer(event))
 
 
 class FakeListener:
@@ -69,10 +71,12 @@ class FakeListener:
     async def recover(self, waiter: Waiter, timeout_s: float) -> None: ...
 
 
-def make_gateway(**gateway: object) -> tuple[Gateway, FakeUpstream]:
+def make_gateway(manifest: Manifest | None = None,
+                 **gateway: object) -> tuple[Gateway, FakeUpstream]:
     settings = Settings(bootstrap_servers="unused:9092", redis_url="redis://unused",
                         gateway=GatewaySettings(**gateway))  # type: ignore[arg-type]
-    manifest = load_manifest(resolve_model(settings.models_dir, "primary"))
+    if manifest is None:
+        manifest = load_manifest(resolve_model(settings.models_dir, "primary"))
     pending = Pending()
     upstream = FakeUpstream(pending)
     return Gateway(settings, manifest, upstream, FakeListener(), pending), upstream  # type: ignore[arg-type]
@@ -103,10 +107,15 @@ def test_health_metadata_and_the_version_routes(client: TestClient,
     assert client.get("/v2").json()["name"] == "rendezvous"
     for base in ("/v2/models/rendezvous", f"/v2/models/rendezvous/versions/{gw.manifest.version}"):
         meta = client.get(base).json()
-        assert meta["inputs"] == [{"name": "features", "datatype": "FP32",
-                                   "shape": [-1, len(gw.feature_names)]}]
+        # all numbers: the [N, F] tensor, then one [N] input per feature
+        assert meta["inputs"] == [
+            {"name": "features", "datatype": "FP32", "shape": [-1, len(gw.feature_names)]},
+            *({"name": n, "datatype": "FP32", "shape": [-1]} for n in gw.feature_names)]
         assert meta["parameters"]["feature_names"].split(",") == gw.feature_names
-        assert {o["name"] for o in meta["outputs"]} == {"score", "label", "status", "model"}
+        assert meta["parameters"]["task"] == "binary"
+        assert meta["parameters"]["classes"] == "[0,1]"
+        assert [(o["name"], o["datatype"]) for o in meta["outputs"]] == [
+            ("score", "FP32"), ("label", "INT64"), ("status", "BYTES"), ("model", "BYTES")]
         assert client.get(f"{base}/ready").status_code == 200
         assert client.post(f"{base}/infer", json=infer_body(gw)).status_code == 200
     for wrong in ("/v2/models/other", "/v2/models/rendezvous/versions/99"):
@@ -262,3 +271,153 @@ def test_upstream_without_a_broker_is_down_and_refuses() -> None:
             upstream.send([InputEvent("x", [1.0])])
     finally:
         upstream.close()
+
+
+# An imported multiclass model with a string feature, as `model import` would describe it;
+# its reference statistics carry values that must never reach the OpenAPI document.
+SECRET_MEDIAN = 4321.987
+SHOP = Manifest(
+    name="shop", version="3", sha256="0" * 64,
+    features=[Feature("amount", "float32"), Feature("country", "string", ["de", "fr", "it"]),
+              Feature("items", "int64")],
+    output="score = probability of the predicted class", metrics=None,
+    reference=Reference(
+        levels=[0.0, 0.5, 1.0], rows=100,
+        features={"amount": Distribution([12.5, SECRET_MEDIAN, 9000.25], 4400.5, 10.5),
+                  "country": Distribution(categories={"de": 0.61, "fr": 0.27, "it": 0.12}),
+                  "items": Distribution([1.0, 77.0, 90.0])},
+        score=Distribution([0.3, 0.6, 0.9])),
+    task="multiclass", classes=["low", "mid", "high"], origin="imported")
+
+
+def shop_answer(event: InputEvent) -> Scored:
+    return Scored(event.id, "ok", score=0.5, label="mid", model="primary", version="3",
+                  latency_ms=2.0, probabilities={"low": 0.25, "mid": 0.5, "high": 0.25})
+
+
+@pytest.fixture
+def shop() -> Iterator[tuple[TestClient, FakeUpstream]]:
+    gw, upstream = make_gateway(SHOP)
+    upstream.answer = shop_answer
+    with TestClient(create_app(gw)) as c:
+        yield c, upstream
+
+
+def shop_inputs(n: int = 2) -> list[dict]:
+    return [{"name": "items", "datatype": "INT64", "shape": [n], "data": list(range(n))},
+            {"name": "country", "datatype": "BYTES", "shape": [n, 1],
+             "data": [["fr"], ["n\u00f6rd"]][:n]},
+            {"name": "amount", "datatype": "FP32", "shape": [n], "data": [9.5, -1.0][:n]}]
+
+
+def test_metadata_of_a_model_with_a_string_feature_lists_bytes_and_no_features_tensor(
+        shop: tuple[TestClient, FakeUpstream]) -> None:
+    client, _ = shop
+    meta = client.get("/v2/models/rendezvous").json()
+    assert meta["versions"] == ["3"]
+    assert meta["inputs"] == [{"name": "amount", "datatype": "FP32", "shape": [-1]},
+                              {"name": "country", "datatype": "BYTES", "shape": [-1]},
+                              {"name": "items", "datatype": "INT64", "shape": [-1]}]
+    assert meta["outputs"] == [{"name": "score", "datatype": "FP32", "shape": [-1]},
+                               {"name": "label", "datatype": "BYTES", "shape": [-1]},
+                               {"name": "status", "datatype": "BYTES", "shape": [-1]},
+                               {"name": "model", "datatype": "BYTES", "shape": [-1]},
+                               {"name": "probabilities", "datatype": "FP32", "shape": [-1, 3]}]
+    assert meta["parameters"] == {"feature_names": "amount,country,items",
+                                  "feature_dtypes": "FP32,BYTES,INT64", "task": "multiclass",
+                                  "features_from": "shop:3",
+                                  "classes": '["low","mid","high"]'}
+
+
+def test_named_inputs_go_into_events_in_the_models_order_and_come_back_with_probabilities(
+        shop: tuple[TestClient, FakeUpstream]) -> None:
+    client, upstream = shop
+    answer = client.post("/v2/models/rendezvous/infer", json={"inputs": shop_inputs()})
+    assert answer.status_code == 200, answer.text
+    assert [e.features for e in upstream.sent] == [[9.5, "fr", 0.0], [-1.0, "n\u00f6rd", 1.0]]
+    body = answer.json()
+    outputs = {o["name"]: o for o in body["outputs"]}
+    assert outputs["probabilities"] == {"name": "probabilities", "shape": [2, 3],
+                                        "datatype": "FP32", "data": [0.25, 0.5, 0.25] * 2}
+    assert outputs["label"]["datatype"] == "BYTES" and outputs["label"]["data"] == ["mid"] * 2
+    assert body["parameters"]["classes"] == '["low","mid","high"]'
+    # a row without an answer: NaN (null) probabilities, "" for its label
+    upstream.silent = True
+    body = client.post("/v2/models/rendezvous/infer", json={"inputs": shop_inputs(1)},
+                       headers={"X-Deadline-Ms": "5"}).json()
+    outputs = {o["name"]: o["data"] for o in body["outputs"]}
+    assert outputs["status"] == ["timeout"] and outputs["label"] == [""]
+    assert outputs["probabilities"] == [None, None, None]
+
+
+def test_a_wrong_datatype_or_a_missing_feature_is_400_naming_it(
+        shop: tuple[TestClient, FakeUpstream]) -> None:
+    client, upstream = shop
+    wrong = shop_inputs()
+    wrong[1] = {"name": "country", "datatype": "FP32", "shape": [2], "data": [1.0, 2.0]}
+    answer = client.post("/v2/models/rendezvous/infer", json={"inputs": wrong})
+    assert answer.status_code == 400 and "'country'" in answer.json()["error"]
+    answer = client.post("/v2/models/rendezvous/infer", json={"inputs": shop_inputs()[1:]})
+    assert answer.status_code == 400 and "'items'" in answer.json()["error"]
+    matrix = {"name": "features", "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 3]}
+    answer = client.post("/v2/models/rendezvous/infer", json={"inputs": [matrix]})
+    assert answer.status_code == 400 and "'country'" in answer.json()["error"]
+    assert upstream.sent == []
+
+
+def test_openapi_describes_the_live_model_without_reference_statistics(
+        shop: tuple[TestClient, FakeUpstream], client: TestClient,
+        gateway: tuple[Gateway, FakeUpstream]) -> None:
+    shop_client, _ = shop
+    text = shop_client.get("/openapi.json").text
+    doc = shop_client.get("/openapi.json").json()
+    for statistic in (SECRET_MEDIAN, 4400.5, 10.5, 9000.25, 77.0, 0.61, 0.27):
+        assert str(statistic) not in text
+    infer = doc["paths"]["/v2/models/{model_name}/infer"]["post"]
+    example = infer["requestBody"]["content"]["application/json"]["examples"]["one row"]["value"]
+    assert example["inputs"] == [
+        {"name": "amount", "datatype": "FP32", "shape": [1], "data": [0.0]},
+        {"name": "country", "datatype": "BYTES", "shape": [1], "data": ["de"]},  # 1st category
+        {"name": "items", "datatype": "INT64", "shape": [1], "data": [0]}]
+    assert "`country` BYTES" in infer["description"] and "probabilities" in infer["description"]
+    schemas = doc["components"]["schemas"]
+    assert schemas["RequestInput"]["properties"]["name"]["enum"] == ["amount", "country", "items"]
+    assert "probabilities" in schemas["RequestOutput"]["properties"]["name"]["enum"]
+    meta = doc["paths"]["/v2/models/{model_name}"]["get"]["responses"]["200"]
+    assert meta["content"]["application/json"]["example"]["inputs"][1]["datatype"] == "BYTES"
+    assert shop_client.post("/v2/models/rendezvous/infer", json=example).status_code == 200
+    # the bundled model: all numbers, its example all zeros (no training medians either)
+    gw, _ = gateway
+    bundled = client.get("/openapi.json").json()["paths"]["/v2/models/{model_name}/infer"]
+    example = bundled["post"]["requestBody"]["content"]["application/json"]["examples"]
+    assert example["one row"]["value"]["inputs"] == [
+        {"name": "features", "datatype": "FP32", "shape": [1, len(gw.feature_names)],
+         "data": [0.0] * len(gw.feature_names)}]
+    assert client.post("/v2/models/rendezvous/infer",
+                       json=example["one row"]["value"]).status_code == 200
+
+
+SHOP_GATEWAY, _ = make_gateway(SHOP, max_rows=50)
+shop_schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(SHOP_GATEWAY))
+
+
+@shop_schema.include(method="POST").parametrize()
+@hypothesis_settings(max_examples=40, deadline=None,
+                     suppress_health_check=list(HealthCheck))
+def test_openapi_property_run_of_a_string_model_finds_no_server_error(
+        case: schemathesis.Case) -> None:
+    case.call_and_validate(checks=[not_a_server_error])
+
+
+def test_the_gateway_reads_the_manifest_its_features_from_names(tmp_path: Path) -> None:
+    version_dir = tmp_path / "shop" / "3"
+    version_dir.mkdir(parents=True)
+    write_manifest(SHOP, version_dir)
+    settings = Settings(bootstrap_servers="127.0.0.1:1", redis_url="redis://unused",
+                        models_dir=tmp_path, gateway=GatewaySettings(features_from="shop"))
+    gw = Gateway.create(settings)
+    try:
+        assert gw.manifest == SHOP and gw.io.names == ["amount", "country", "items"]
+        assert [t.datatype for t in gw.model_metadata().inputs] == ["FP32", "BYTES", "INT64"]
+    finally:
+        gw._upstream.close()

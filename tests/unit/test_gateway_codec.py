@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from rendezvous.gateway.codec import (
     NO_LABEL,
     OUTPUTS,
+    ModelIO,
     choose_deadline,
     decode_request,
     encode,
@@ -72,7 +73,8 @@ BAD = {
     "malformed JSON": b'{"inputs": [',
     "not an object": b"[1, 2]",
     "no inputs": body([]),
-    "wrong datatype": body([{**features([[1, 2, 3]]), "datatype": "FP64"}]),
+    "wrong datatype": body([{**features([[1, 2, 3]]), "datatype": "FP16"}]),
+    "INT64 features tensor": body([{**features([[1, 2, 3]]), "datatype": "INT64"}]),
     "wrong width": body([features([[1, 2]])]),
     "shape/data mismatch": body([{**features([[1, 2, 3]]), "shape": [2, 3]}]),
     "3-d shape": body([{**features([[1, 2, 3]]), "shape": [1, 1, 3]}]),
@@ -185,8 +187,8 @@ def test_any_json_is_accepted_or_refused_with_bad_request(value: object) -> None
     except BadRequest:
         return
     assert 1 <= len(call.rows) <= 10
-    assert all(len(row) == len(NAMES) and all(math.isfinite(v) for v in row)
-               for row in call.rows)
+    assert all(len(row) == len(NAMES) and all(
+        isinstance(v, float) and math.isfinite(v) for v in row) for row in call.rows)
 
 
 def test_progressive_parameter_is_a_boolean_passed_on_with_the_rows() -> None:
@@ -211,3 +213,196 @@ def test_a_provisional_result_does_not_answer_a_gateway_row() -> None:
         assert waiter.results["r.0"].model == "primary" and waiter.done.done()
 
     asyncio.run(scenario())
+
+
+# A model with every kind of feature, as the manifest of an imported model types them.
+MIXED = ModelIO([("amount", "float32"), ("country", "string"), ("items", "int64"),
+                 ("ratio", "float64")], task="multiclass", classes=["low", "mid", "high"])
+
+
+def column(name: str, datatype: str, data: list, shape: list[int] | None = None) -> dict:
+    return {"name": name, "datatype": datatype, "shape": shape or [len(data)], "data": data}
+
+
+def mixed_inputs(**override: dict) -> list[dict]:
+    inputs = {"amount": column("amount", "FP32", [1.5, -2.0]),
+              "country": column("country", "BYTES", ["de", "fr"]),
+              "items": column("items", "INT64", [3, 0]),
+              "ratio": column("ratio", "FP64", [0.25, 1e300])}
+    inputs.update(override)
+    return list(inputs.values())
+
+
+def test_named_inputs_with_bytes_decode_into_the_models_order() -> None:
+    call = decode_request(body(list(reversed(mixed_inputs()))), MIXED, 10)
+    assert call.rows == [[1.5, "de", 3.0, 0.25], [-2.0, "fr", 0.0, 1e300]]
+    # numbers as float (the worker's typed check wants floats), strings as str
+    assert [[v.__class__ for v in row] for row in call.rows] == [[float, str, float, float]] * 2
+    assert call.outputs == ("score", "label", "status", "model", "probabilities")
+
+
+def test_named_inputs_take_n_by_1_shapes_nested_data_and_any_numeric_datatype() -> None:
+    inputs = mixed_inputs(
+        amount=column("amount", "INT64", [[7], [8]], [2, 1]),
+        country=column("country", "BYTES", [["de"], ["x, y \u00e9"]], [2, 1]),
+        items=column("items", "FP32", [3.0, 4.0]))
+    assert decode_request(body(inputs), MIXED, 10).rows == [[7.0, "de", 3.0, 0.25],
+                                                           [8.0, "x, y \u00e9", 4.0, 1e300]]
+
+
+def test_named_inputs_in_the_binary_extension_as_tritonclient_sends_them() -> None:
+    import numpy as np
+    import tritonclient.http as triton
+
+    def tensor(name: str, datatype: str, values: np.ndarray) -> triton.InferInput:
+        t = triton.InferInput(name, list(values.shape), datatype)
+        t.set_data_from_numpy(values)  # binary by default
+        return t
+
+    inputs = [tensor("ratio", "FP64", np.array([0.5, 2.0])),
+              tensor("country", "BYTES", np.array([["fr"], ["\u00fcber"]], dtype=object)),
+              tensor("items", "INT64", np.array([1, 2], dtype=np.int64)),
+              tensor("amount", "FP32", np.array([1.25, 3.5], dtype=np.float32))]
+    raw, json_size = triton.InferenceServerClient.generate_request_body(inputs, request_id="b")
+    call = decode_request(raw, MIXED, 10, header_length=str(json_size))
+    assert call.id == "b"
+    assert call.rows == [[1.25, "fr", 1.0, 0.5], [3.5, "\u00fcber", 2.0, 2.0]]
+
+
+MIXED_BAD = {
+    "string feature as FP32": (mixed_inputs(country=column("country", "FP32", [1.0, 2.0])),
+                               "'country'"),
+    "number feature as BYTES": (mixed_inputs(amount=column("amount", "BYTES", ["1", "2"])),
+                                "'amount'"),
+    "missing feature": ([i for i in mixed_inputs() if i["name"] != "items"], "'items'"),
+    "features tensor of a model with strings": (
+        [{"name": "features", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}],
+        "'country'"),
+    "fraction for an int64 feature": (mixed_inputs(items=column("items", "FP64", [1.5, 2.0])),
+                                      "'items'"),
+    "beyond FP32 for a float32 feature": (
+        mixed_inputs(amount=column("amount", "FP64", [1e39, 1.0])), "'amount'"),
+    "numbers in BYTES data": (mixed_inputs(country=column("country", "BYTES", [1.0, 2.0])),
+                              "'country'"),
+    "strings in FP32 data": (mixed_inputs(amount=column("amount", "FP32", ["1", 2.0])),
+                             "'amount'"),
+    "uneven rows": (mixed_inputs(country=column("country", "BYTES", ["de"])), "'country'"),
+    "[N, 2] for one feature": (
+        mixed_inputs(ratio=column("ratio", "FP64", [1.0, 2.0, 3.0, 4.0], [2, 2])), "'ratio'"),
+    "unsupported datatype": (mixed_inputs(items=column("items", "INT32", [1, 2])), "'items'"),
+}
+
+
+@pytest.mark.parametrize("inputs, named", MIXED_BAD.values(), ids=MIXED_BAD.keys())
+def test_a_value_that_does_not_fit_its_feature_is_refused_naming_it(inputs: list[dict],
+                                                                     named: str) -> None:
+    with pytest.raises(BadRequest, match=named):
+        decode_request(body(inputs), MIXED, 10)
+
+
+def test_binary_bytes_that_are_not_utf8_or_do_not_add_up_are_refused() -> None:
+    good = struct.pack("<I", 2) + b"de"
+    for payload, size in ((struct.pack("<I", 2) + b"\xff\xfe", 1),  # not UTF-8
+                          (good, 2),  # two elements announced, one given
+                          (good + b"x", 1),  # a byte after the elements
+                          (struct.pack("<I", 9) + b"de", 1)):  # length past the data
+        header = json.dumps({"inputs": [
+            column("amount", "FP32", [1.0]), column("items", "INT64", [1]),
+            column("ratio", "FP64", [1.0]),
+            {"name": "country", "datatype": "BYTES", "shape": [size],
+             "parameters": {"binary_data_size": len(payload)}}]}).encode()
+        with pytest.raises(BadRequest, match="'country'"):
+            decode_request(header + payload, MIXED, 10, header_length=str(len(header)))
+
+
+def test_features_tensor_in_fp64_and_checked_against_the_features_dtypes() -> None:
+    numeric = ModelIO([("a", "float32"), ("n", "int64"), ("b", "float64")])
+    tensor = {**features([[1.0, 2.0, 1e300]]), "datatype": "FP64"}
+    assert decode_request(body([tensor]), numeric, 10).rows == [[1.0, 2.0, 1e300]]
+    with pytest.raises(BadRequest, match="'n'"):
+        decode_request(body([features([[1.0, 2.5, 3.0]])]), numeric, 10)
+    with pytest.raises(BadRequest, match="'a'"):
+        decode_request(body([{**features([[1e39, 2.0, 3.0]]), "datatype": "FP64"}]), numeric,
+                       10)
+
+
+def test_a_feature_named_features_is_that_feature() -> None:
+    io = ModelIO([("features", "float32"), ("b", "float32")])
+    assert not io.matrix
+    call = decode_request(body([column("features", "FP32", [1.0]), column("b", "FP32", [2.0])]),
+                          io, 10)
+    assert call.rows == [[1.0, 2.0]]
+
+
+def test_each_task_has_its_outputs() -> None:
+    regression = ModelIO([("a", "float32")], task="regression", classes=[])
+    assert regression.outputs == ("score", "status", "model")
+    assert ModelIO.numeric(["a"]).outputs == OUTPUTS
+    with pytest.raises(BadRequest, match="label"):
+        decode_request(body([column("a", "FP32", [1.0])], outputs=[{"name": "label"}]),
+                       regression, 10)
+    call = decode_request(body(mixed_inputs(), outputs=[{"name": "probabilities"}]), MIXED, 10)
+    assert call.outputs == ("probabilities",)
+
+
+def answer_of(results: list[Scored], io: ModelIO) -> tuple[dict, dict]:
+    answer = msgspec.json.decode(encode(response("m", "1", None, results, io.outputs, {}, io)))
+    return {o["name"]: o for o in answer["outputs"]}, answer["parameters"]
+
+
+def test_multiclass_answer_has_probabilities_n_by_k_in_the_manifests_class_order() -> None:
+    results = [
+        Scored("r.0", "ok", score=0.7, label="high", model="primary", version="1",
+               probabilities={"mid": 0.2, "high": 0.7, "low": 0.1}),
+        Scored("r.1", "timeout"),
+        Scored("r.2", "rejected", reason="feature 'country' must be a string"),
+    ]
+    tensors, parameters = answer_of(results, MIXED)
+    assert tensors["probabilities"] == {
+        "name": "probabilities", "shape": [3, 3], "datatype": "FP32",
+        "data": [0.1, 0.2, 0.7, None, None, None, None, None, None]}  # null: NaN to clients
+    assert parameters["classes"] == '["low","mid","high"]'
+    # string classes: label is BYTES, "" for a row without one (as `model` says "")
+    assert tensors["label"] == {"name": "label", "shape": [3], "datatype": "BYTES",
+                                "data": ["high", "", ""]}
+    assert tensors["score"]["data"] == [0.7, None, None]
+    assert list(tensors) == ["score", "label", "status", "model", "probabilities"]
+
+
+def test_integer_classes_regression_and_a_label_of_another_type() -> None:
+    ints = ModelIO([("a", "float32")], task="multiclass", classes=[0, 1, 2])
+    tensors, parameters = answer_of([Scored("r.0", "ok", score=0.5, label=2,
+                                            probabilities={"0": 0.2, "1": 0.3, "2": 0.5}),
+                                     Scored("r.1", "timeout")], ints)
+    assert tensors["label"]["datatype"] == "INT64" and tensors["label"]["data"] == [2, NO_LABEL]
+    assert tensors["probabilities"]["data"] == [0.2, 0.3, 0.5, None, None, None]
+    assert parameters["classes"] == "[0,1,2]"
+    # a result whose label an INT64 tensor cannot hold: the answer says BYTES instead
+    tensors, _ = answer_of([Scored("r.0", "ok", score=0.5, label="2"), Scored("r.1", "timeout")],
+                           ints)
+    assert tensors["label"] == {"name": "label", "shape": [2], "datatype": "BYTES",
+                                "data": ["2", ""]}
+    regression = ModelIO([("a", "float32")], task="regression", classes=[])
+    tensors, parameters = answer_of([Scored("r.0", "ok", score=1234.5)], regression)
+    assert list(tensors) == ["score", "status", "model"] and "classes" not in parameters
+    assert tensors["score"]["datatype"] == "FP64"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.fixed_dictionaries(
+    {"name": st.sampled_from(["features", *MIXED.names, "x"]),
+     "datatype": st.sampled_from(["FP32", "FP64", "INT64", "BYTES"]),
+     "shape": st.sampled_from([[1], [2], [1, 1], [2, 1], [1, 4]]),
+     "data": st.lists(st.one_of(st.floats(allow_nan=False), st.integers(-2**70, 2**70),
+                                st.text(max_size=3)), max_size=4)}), max_size=5))
+def test_any_inputs_for_a_mixed_model_give_typed_rows_or_bad_request(inputs: list) -> None:
+    try:
+        call = decode_request(json.dumps({"inputs": inputs}).encode(), MIXED, 10)
+    except BadRequest:
+        return
+    for row in call.rows:
+        amount, country, items, ratio = row
+        assert isinstance(country, str)
+        assert isinstance(amount, float) and isinstance(items, float)
+        assert isinstance(ratio, float) and math.isfinite(ratio)
+        assert abs(amount) <= 3.5e38 and items == int(items)
