@@ -61,7 +61,8 @@ def test_live_ready_and_metadata(settings: Settings,
     assert client.get_server_metadata()["name"] == "rendezvous"
     meta = client.get_model_metadata(MODEL)
     _, names = rows(settings, 1, seed=0)
-    assert meta["inputs"] == [{"name": "features", "datatype": "FP32", "shape": [-1, len(names)]}]
+    assert meta["inputs"] == [{"name": "features", "datatype": "FP32", "shape": [-1, len(names)]},
+                              *({"name": n, "datatype": "FP32", "shape": [-1]} for n in names)]
     assert meta["parameters"]["feature_names"].split(",") == names
     version = meta["versions"][0]
     assert client.get_model_metadata(MODEL, model_version=version)["name"] == MODEL
