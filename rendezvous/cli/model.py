@@ -1,4 +1,5 @@
-"""``rendezvous model list | shadow | unshadow | promote | rollback | train``: model versions."""
+"""``rendezvous model list | import | shadow | unshadow | promote | rollback | train``: model
+versions."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ def _actor_option(f: click.decorators.FC) -> click.decorators.FC:
 
 @click.group("model")
 def model() -> None:
-    """Model versions: which is live, which are shadows; each change is one record on the
-    control topic (with who and when) that running workers follow without a restart."""
+    """Model versions: import your own ONNX model; which is live, which are shadows; each
+    change is one record on the control topic (with who and when) that running workers
+    follow without a restart."""
 
 
 @model.command("list")
@@ -113,3 +115,57 @@ def train(archive: Path, name: str, out: Path | None, version: str | None) -> No
                f"archived ({window.train_rows:,} train, {window.held_out_rows:,} held out), "
                f"{first} .. {last}; held-out AUC {metrics.auc:.4f}, accuracy "
                f"{metrics.accuracy:.4f}, sha256 {m.sha256[:12]} -> {done.directory}")
+
+
+@model.command("import")
+@click.argument("name")
+@click.argument("onnx_file", metavar="MODEL.onnx",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="CSV (.csv, .tsv, optionally .gz) or Parquet (.parquet) file "
+                                  "of rows the model takes, one column per feature, named as "
+                                  "the features: checked against the graph and scored once.")
+@click.option("--label", default=None, metavar="COLUMN",
+              help="Column of FILE with the true labels (or values): gives the metrics, and "
+                   "helps tell the task; it is never fed to the model.")
+@click.option("--version", default=None, metavar="V",
+              help="Version to write; default: one more than the highest integer there is.")
+@click.option("--task", type=click.Choice(["auto", "binary", "multiclass", "regression"]),
+              default="auto", show_default=True,
+              help="What the model does; auto: probabilities of 2 classes -> binary, of more "
+                   "-> multiclass; one value per row -> regression, or binary when --label "
+                   "holds 0/1 and every value is in [0, 1].")
+@click.option("--features", default=None, metavar="A,B,...",
+              help="For a graph with one matrix input [N, F]: the columns that are its "
+                   "features, in order; default: every column but the label, in file order.")
+@click.option("--output", "outputs", multiple=True, metavar="ROLE=NAME",
+              help="Use graph output NAME for ROLE (probabilities, label or value) instead of "
+                   "finding it by shape and type; repeatable.")
+@click.option("--force", is_flag=True, help="Replace the version if it exists.")
+def import_(name: str, onnx_file: Path, data: Path, label: str | None, version: str | None,
+            task: str, features: str | None, outputs: tuple[str, ...], force: bool) -> None:
+    """Import your own ONNX model as version V of model NAME in the models directory
+    (rendezvous --models-dir DIR): DIR/NAME/V/model.onnx and its model.yaml.
+
+    Reads the graph's inputs and outputs, checks FILE's columns fit them, tells the task
+    and class labels, scores FILE once with the workers' own runtime (the reference
+    statistics drift and score mapping use) and, with --label, measures the model on
+    every row of FILE (binary: AUC, accuracy; multiclass: accuracy, log loss; regression:
+    RMSE, MAE, R²). Prints what it found, one line each; refuses with one line saying
+    why, and then writes nothing.
+
+    Graphs taken: one 2-D numeric input [N, F], or one [N, 1] / [N] input per feature
+    (float, int64 or string), named as FILE's columns; outputs class probabilities
+    (tensor [N, K] or ZipMap), a label, or one value per row.
+
+    \b
+    Example:
+      rendezvous --models-dir models model import churn churn.onnx --data sample.csv --label churned
+    """
+    from rendezvous.model.importer import import_model
+
+    with clear_errors():
+        import_model(settings().models_dir, name, onnx_file, data, label=label,
+                     version=version, task=task, outputs=outputs, force=force,
+                     features=[f.strip() for f in features.split(",") if f.strip()]
+                     if features else None, say=click.echo)

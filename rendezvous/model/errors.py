@@ -15,3 +15,8 @@ class ArtifactError(ModelError):
 
 class InputShapeError(ModelError, ValueError):
     """The rows given to ``Model.predict`` do not have the model's feature count."""
+
+
+class ImportRefused(ModelError):
+    """``model import`` will not import this graph with this data; the message says why
+    (naming the file, input, output or column) and nothing was written."""

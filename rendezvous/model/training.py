@@ -32,16 +32,14 @@ from rendezvous.model.dataset import Split
 from rendezvous.model.manifest import (
     MODEL_FILE,
     QUANTILE_LEVELS,
-    Distribution,
     Feature,
     Manifest,
     Metrics,
-    QuantileTable,
     Reference,
     TrainingData,
     write_manifest,
 )
-from rendezvous.model.quantiles import Quantiles
+from rendezvous.model.reference import distribution, score_table
 from rendezvous.model.runtime import session_options
 
 # Opsets every ONNX Runtime since 1.12 runs; pinned so an skl2onnx upgrade
@@ -78,27 +76,6 @@ def onnx_bytes(estimator: ClassifierMixin, n_features: int) -> bytes:
     return model.SerializeToString()
 
 
-def _round(value: float) -> float:
-    """Six significant digits: enough for bin edges, short enough to read."""
-    return float(f"{value:.6g}")
-
-
-def _score_quantiles(scores: np.ndarray) -> QuantileTable:
-    """The score's quantile function at 101 levels: serve maps scores between models by it."""
-    quantiles = Quantiles.from_scores(scores)
-    return QuantileTable(levels=quantiles.levels.tolist(), values=quantiles.values.tolist())
-
-
-def _distribution(values: np.ndarray) -> Distribution:
-    """Quantiles at ``QUANTILE_LEVELS``, mean and (population) std of one column."""
-    column = values.astype(np.float64)
-    return Distribution(
-        quantiles=[_round(q) for q in np.quantile(column, QUANTILE_LEVELS)],
-        mean=_round(column.mean()),
-        std=_round(column.std()),
-    )
-
-
 def _scores(model: bytes, rows: np.ndarray) -> np.ndarray:
     """P(class 1) from the exported bytes, exactly as a worker will compute it."""
     session = ort.InferenceSession(model, sess_options=session_options())
@@ -128,10 +105,10 @@ def build_manifest(
             levels=QUANTILE_LEVELS,
             rows=len(data.y_train),
             features={
-                f: _distribution(data.X_train[:, i]) for i, f in enumerate(data.feature_names)
+                f: distribution(data.X_train[:, i]) for i, f in enumerate(data.feature_names)
             },
-            score=_distribution(train_scores),
-            score_quantiles=_score_quantiles(train_scores),
+            score=distribution(train_scores),
+            score_quantiles=score_table(train_scores),
         ),
         estimator=" ".join(repr(estimator).split()),
         trained_with={
