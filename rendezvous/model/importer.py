@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,14 +287,15 @@ def _staging(graph: Graph, models_dir: Path, name: str, version: str) -> Iterato
     parent = models_dir / name
     made = [d for d in (models_dir, parent) if not d.exists()]
     parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".import-{version}-", dir=parent))
+    staging = parent / f".import-{version}-{secrets.token_hex(4)}"
+    staging.mkdir()  # not mkdtemp: its mode 0700 would stay on the version directory
     try:
         (staging / MODEL_FILE).write_bytes(graph.data)
         yield staging
         target = parent / version
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".replaced-{version}-", dir=parent))
-            os.replace(target, old / version)
+            old = parent / f".replaced-{version}-{secrets.token_hex(4)}"
+            os.replace(target, old)
             os.replace(staging, target)
             shutil.rmtree(old)
         else:

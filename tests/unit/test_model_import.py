@@ -3,6 +3,7 @@ scores exactly as a bare ONNX Runtime session; every refusal says why and writes
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,11 @@ def test_family_imports_and_scores_as_a_bare_session(
     assert f"task: {family.task} (auto: " in output
     directory = tmp_path / "models" / "mine" / "1"
     assert f"written: {directory} " in output
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert directory.stat().st_mode & 0o777 == 0o777 & ~umask  # as mkdir makes it, not 0700
+    assert sorted(p.name for p in directory.parent.iterdir()) == ["1"]  # no staging left
 
     manifest = load_manifest(directory)
     assert (manifest.task, manifest.classes) == (family.task, family.classes)
