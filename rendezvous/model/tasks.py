@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from rendezvous.backtest.stats import label_key, quality
 from rendezvous.messages import Label
 from rendezvous.model.errors import ImportRefused
 from rendezvous.model.manifest import Metrics, Signature, Task
@@ -74,13 +75,6 @@ def _distinct(column: Column | None) -> list[Label]:
             for v in values.tolist()]
 
 
-def _key(value: Any) -> str:
-    """A label's text, integral floats as integers (``1.0`` -> ``"1"``)."""
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def expected_labels(truth: Column, classes: list[Label], task: Task) -> np.ndarray:
     """The label column as the task reads it: a regression's numbers, or each row's class as
     the model has it; :class:`ImportRefused` naming values the model has no class for."""
@@ -89,9 +83,9 @@ def expected_labels(truth: Column, classes: list[Label], task: Task) -> np.ndarr
             raise ImportRefused(f"--label {truth.name!r} holds text; a regression's label is a "
                                 "number")
         return truth.values.astype(np.float64)
-    by_key = {_key(c): c for c in classes}
-    mapped = [by_key.get(_key(v)) for v in truth.values.tolist()]
-    unknown = sorted({_key(v) for v, m in zip(truth.values.tolist(), mapped, strict=True)
+    by_key = {label_key(c): c for c in classes}
+    mapped = [by_key.get(label_key(v)) for v in truth.values.tolist()]
+    unknown = sorted({label_key(v) for v, m in zip(truth.values.tolist(), mapped, strict=True)
                       if m is None})
     if unknown:
         raise ImportRefused(f"--label {truth.name!r} holds values that are not classes of the "
@@ -104,32 +98,14 @@ def expected_labels(truth: Column, classes: list[Label], task: Task) -> np.ndarr
 
 def measure(task: Task, prediction: Prediction, expected: np.ndarray,
             classes: list[Label]) -> Metrics:
-    """The task's metrics on every row (binary: AUC, accuracy; multiclass: accuracy, log
-    loss; regression: RMSE, MAE, R²), six significant digits."""
-    from sklearn import metrics as sk
-
-    def r(value: float) -> float:
-        return float(f"{value:.6g}")
-
-    rows = len(expected)
-    if task == "regression":
-        scores = prediction.scores
-        return Metrics(rows=rows, rmse=r(np.sqrt(sk.mean_squared_error(expected, scores))),
-                       mae=r(sk.mean_absolute_error(expected, scores)),
-                       r2=r(sk.r2_score(expected, scores)) if rows > 1 else None)
-    assert prediction.labels is not None
-    keys = [_key(c) for c in classes]
-    truth = np.array([keys.index(_key(v)) for v in expected.tolist()])
-    chosen = np.array([keys.index(_key(v)) for v in prediction.labels])
-    accuracy = r(float(np.mean(truth == chosen)))
-    if task == "binary":
-        both = 0 < truth.sum() < rows
-        return Metrics(rows=rows, accuracy=accuracy,
-                       auc=r(sk.roc_auc_score(truth, prediction.scores)) if both else None)
-    assert prediction.probabilities is not None
-    p = prediction.probabilities / prediction.probabilities.sum(axis=1, keepdims=True)
-    return Metrics(rows=rows, accuracy=accuracy, log_loss=r(sk.log_loss(
-        truth, p, labels=list(range(len(classes))))))
+    """The task's metrics on every row, computed as the backtest computes them
+    (:func:`rendezvous.backtest.stats.quality`; binary: AUC, accuracy; multiclass: accuracy,
+    log loss; regression: RMSE, MAE, R²), six significant digits; None where undefined."""
+    found = quality(task, expected.tolist(), prediction.scores, prediction.labels,
+                    prediction.probabilities, classes)
+    shown = {k: float(f"{v:.6g}") for k, v in found.items()
+             if k != "rows" and v is not None and np.isfinite(v)}
+    return Metrics(rows=len(expected), **shown)
 
 
 def meaning(task: Task, classes: list[Label], signature: Signature) -> str:
