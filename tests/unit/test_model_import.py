@@ -238,6 +238,35 @@ def test_refuses_rows_that_cannot_fill_the_input(
     assert "x1, x2, x3, x4" in output and "pass --features" in output
 
 
+def test_refuses_a_fixed_batch_of_one(families: Families, run_import: Runner,
+                                      tmp_path: Path) -> None:
+    """What torch.onnx exports without dynamic_axes: x [1, 3]."""
+    import onnx
+
+    model = onnx.load(families["onnx_helper_graph"].onnx)
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    path = tmp_path / "batch1.onnx"
+    path.write_bytes(model.SerializeToString())
+    output = refused(run_import, tmp_path, "risk", path, "--data",
+                     families["onnx_helper_graph"].data, "--label", "event")
+    assert "input x tensor(float) [1, 3] takes a fixed 1 rows per call" in output
+    assert "dynamic first dimension" in output
+
+
+def test_refuses_an_empty_value_and_a_bad_output_option(
+        families: Families, run_import: Runner, tmp_path: Path) -> None:
+    family = families["onnx_helper_graph"]
+    x2 = family.columns["x2"].astype(np.float64)
+    x2[10] = np.nan
+    output = refused(run_import, tmp_path, "risk", family.onnx, "--data",
+                     family.variant(tmp_path / "gap.parquet", x2=x2), "--label", "event")
+    assert "column 'x2' has no usable value at row 11 (empty, NaN or infinite)" in output
+    output = refused(run_import, tmp_path, "risk", family.onnx, "--data", family.data,
+                     "--label", "event", "--output", "score=risk")
+    assert "--output 'score=risk': expected ROLE=NAME with ROLE one of probabilities, label, " \
+        "value" in output
+
+
 def test_refuses_a_task_it_cannot_tell(
         families: Families, run_import: Runner, tmp_path: Path) -> None:
     family = families["onnx_helper_graph"]
