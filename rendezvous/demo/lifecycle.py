@@ -6,6 +6,10 @@ feedback, its new version is shadowed (a short burst of traffic shows its answer
 recorded, never chosen), backtested against the primary's recorded answers, promoted,
 and rolled back — each step one line, each change one record on the control topic that
 the running workers follow without a restart.
+
+Retraining needs the project's trainer, which only knows the versions it trained
+(manifest ``origin: trained``): for an imported primary the steps from the retrain on
+are skipped, with one line saying why and what to do instead.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 from rendezvous.demo.components import Components
+from rendezvous.demo.data import BUNDLED, EventSource
 from rendezvous.errors import RendezvousError
 from rendezvous.messages import Feedback, decode_decision, encode
-from rendezvous.model import load_model, sample_events
-from rendezvous.model.dataset import sample_labels
+from rendezvous.model import load_manifest, load_model, resolve_model
 from rendezvous.registry import PromotionRefused
 from rendezvous.registry.commands import change
 from rendezvous.service.audit import os_user
@@ -34,20 +38,28 @@ SWAP_TIMEOUT_S = 60.0
 
 
 def send_feedback(settings: Settings, producer: Producer, n: int, seed: int,
-                  prefix: str) -> int:
-    """The true label of each of the load's ``n`` requests, on the feedback topic."""
-    events = sample_events(n, seed=seed, prefix=prefix)
+                  prefix: str, source: EventSource = BUNDLED) -> int | None:
+    """The true label of each of the load's ``n`` requests, on the feedback topic; how many
+    were sent (a request whose label is empty has none), None when ``source`` has no labels."""
+    labels = source.labels(n, seed)
+    if labels is None:
+        return None
+    events = source.events(n, seed, prefix)
     now = time.time() * 1000.0
-    for event, label in zip(events, sample_labels(n, seed), strict=True):
+    sent = 0
+    for event, label in zip(events, labels, strict=True):
+        if label is None:
+            continue
         produce(producer, settings.topic("feedback"), encode(Feedback(event["id"], label, now)),
                 event["id"])
+        sent += 1
     flush_or_raise(producer)
-    return n
+    return sent
 
 
 def tell(settings: Settings, components: Components, producer: Producer, archive: Path,
          run_dir: Path, rate: float, deadline_ms: float,
-         say: Callable[[str], None]) -> list[str]:
+         say: Callable[[str], None], source: EventSource = BUNDLED) -> list[str]:
     """Run the lifecycle; one line per step (a failed step ends the story, saying why)."""
     from rendezvous.backtest import BacktestConfig, backtest
     from rendezvous.registry.training import train
@@ -60,6 +72,14 @@ def tell(settings: Settings, components: Components, producer: Producer, archive
         lines.append(line)
 
     try:
+        live = load_manifest(resolve_model(settings.models_dir, MODEL))
+        if live.origin != "trained":
+            step(f"retrain  skipped: {MODEL} {live.version} is imported and `model train` "
+                 "retrains only versions this project trained, so there is no new version "
+                 "to shadow, backtest, promote and roll back (import one: `rendezvous model "
+                 f"import {MODEL} NEW.onnx --data FILE`, then `model shadow`, `backtest`, "
+                 "`model promote`)")
+            return lines
         trained = train(settings, MODEL, archive)
         m, window = trained.manifest, trained.manifest.training
         version = m.version
@@ -69,7 +89,7 @@ def tell(settings: Settings, components: Components, producer: Producer, archive
 
         change(settings, MODEL, "shadow", version, actor=actor)
         _wait_swap(components, f"{MODEL}-shadow", f"none -> {version}")
-        recorded, burst = _shadow_burst(settings, producer, rate, deadline_ms)
+        recorded, burst = _shadow_burst(settings, producer, rate, deadline_ms, source)
         step(f"shadow   {MODEL} {version}: {recorded:,} of {burst:,} requests recorded its "
              "answer as a candidate, chosen 0 times")
 
@@ -83,8 +103,8 @@ def tell(settings: Settings, components: Components, producer: Producer, archive
              f"distance {s['quantile_distance']:.4f}, input PSI {s['input_psi']:.4f} -> "
              f"{verdict}")
 
-        live = change(settings, MODEL, "promote", version, actor=actor)
-        before = live.previous[-1]
+        promoted = change(settings, MODEL, "promote", version, actor=actor)
+        before = promoted.previous[-1]
         _wait_swap(components, MODEL, f"{before} -> {version}")
         step(f"promote  {MODEL} {version} by {actor}: live workers swapped {before} -> "
              f"{version} between two batches, no restart")
@@ -123,11 +143,11 @@ def _wait_swap(components: Components, name: str, swap: str) -> None:
 
 
 def _shadow_burst(settings: Settings, producer: Producer, rate: float,
-                  deadline_ms: float) -> tuple[int, int]:
+                  deadline_ms: float, source: EventSource = BUNDLED) -> tuple[int, int]:
     """One second of traffic while the shadow scores; (requests whose decision recorded a
     shadow answer, requests sent). Raises :class:`RendezvousError` if one was chosen."""
     n = max(int(rate), 50)
-    events = sample_events(n, seed=14, prefix="shadow")
+    events = source.events(n, 14, "shadow")
     reader = ScoredReader(settings, prefix="shadow")
     reader.start()
     try:

@@ -4,7 +4,9 @@ Start (or reuse) Kafka and Redis, apply the topics under a fresh prefix, start
 every component as its own process, stream events at a fixed rate, read the
 results back, then report: results, latency, deadline misses, the archive, the
 monitor's alerts and a backtest of the canary on what was just archived; then the model
-lifecycle on that archive and its feedback (see :mod:`rendezvous.demo.lifecycle`).
+lifecycle on that archive and its feedback (see :mod:`rendezvous.demo.lifecycle`). The
+events are rows of the packaged data set, or of the user's file (``--data``, see
+:mod:`rendezvous.demo.data`) for the user's own models.
 Everything it started is stopped at the end, or on Ctrl-C/SIGTERM at any point.
 """
 
@@ -22,6 +24,7 @@ from confluent_kafka import Producer
 
 from rendezvous.archive import ArchiveError
 from rendezvous.demo.components import Components, how_to_use, new_run, printer, watch
+from rendezvous.demo.data import BUNDLED, EventSource, read_rows
 from rendezvous.demo.gateway_call import call_once, curl_line
 from rendezvous.demo.observe import (
     archive_stats,
@@ -33,7 +36,7 @@ from rendezvous.demo.observe import (
 from rendezvous.demo.signals import Interrupted, deferred, interruptible
 from rendezvous.demo.summary import Summary, render
 from rendezvous.local.pipeline import PipelineSpec, gateway_address
-from rendezvous.model import ModelError, sample_events
+from rendezvous.model import ModelError, load_manifest, resolve_model
 from rendezvous.replay.progress import Progress
 from rendezvous.settings import Settings
 from rendezvous.testing.baseline import relay_line
@@ -67,6 +70,11 @@ class DemoOptions:
     seed: int = 0
     lifecycle: bool = True
     """After the load: feedback, retrain the primary, shadow, backtest, promote, roll back."""
+    data: Path | None = None
+    """A CSV or Parquet file of the user's rows, one column per feature of the primary
+    model: the events (cycled); None = the packaged data set."""
+    label: str | None = None
+    """The column of ``data`` with each row's true label: the feedback."""
 
 
 def run_demo(settings: Settings, options: DemoOptions, out: TextIO | None = None,
@@ -84,6 +92,7 @@ def run_demo(settings: Settings, options: DemoOptions, out: TextIO | None = None
 
 def _demo(settings: Settings, options: DemoOptions, say: Callable[[str], None],
           out: TextIO) -> int:
+    source = _source(settings, options, say)  # a bad file is refused before anything starts
     run_id, run_dir = new_run(settings, "demo")
     archive = options.archive or run_dir / "archive"
     say(f"run directory {run_dir}")
@@ -103,7 +112,7 @@ def _demo(settings: Settings, options: DemoOptions, say: Callable[[str], None],
             say("starting the pipeline:")
             components.start()
             summary = _measure(demo_settings, options, components, producer, archive, run_dir,
-                               say)
+                               say, source)
             print(render(summary), file=out, flush=True)
             if options.keep_running:
                 components.restart("decoy")
@@ -118,12 +127,24 @@ def _demo(settings: Settings, options: DemoOptions, say: Callable[[str], None],
                 components.stop()
 
 
+def _source(settings: Settings, options: DemoOptions, say: Callable[[str], None]
+            ) -> EventSource:
+    """Where the events come from: the packaged data set, or ``options.data`` checked
+    against the primary model's features."""
+    if options.data is None:
+        return BUNDLED
+    manifest = load_manifest(resolve_model(settings.models_dir, "primary"))
+    rows = read_rows(options.data, manifest, options.label)
+    say(f"events from {rows.describe()}, for {manifest.name}/{manifest.version}")
+    return rows
+
+
 def _measure(settings: Settings, options: DemoOptions, components: Components,
              producer: Producer, archive: Path, run_dir: Path,
-             say: Callable[[str], None]) -> Summary:
+             say: Callable[[str], None], source: EventSource = BUNDLED) -> Summary:
     """The load, then everything read back from the archive, the monitor and a backtest."""
-    warm = warm_up(settings, options, producer, say)
-    events = sample_events(options.events, seed=options.seed, prefix="demo")
+    warm = warm_up(settings, options, producer, say, source)
+    events = source.events(options.events, options.seed, "demo")
     reader = ScoredReader(settings, prefix="demo-")
     reader.start()
     try:
@@ -142,8 +163,9 @@ def _measure(settings: Settings, options: DemoOptions, components: Components,
 
     # After the archive is complete, so its counts are the load's alone.
     address = gateway_address(components.supervisor.components["gateway"])
-    gateway = (curl_line(settings, address, options.deadline_ms),
-               call_once(settings, address, options.deadline_ms))
+    row = source.example()
+    gateway = (curl_line(settings, address, options.deadline_ms, row),
+               call_once(settings, address, options.deadline_ms, row))
 
     monitor = components.endpoints().get("monitor")
     closed = False
@@ -159,10 +181,15 @@ def _measure(settings: Settings, options: DemoOptions, components: Components,
         return summary
     from rendezvous.demo import lifecycle
 
-    sent = lifecycle.send_feedback(settings, producer, options.events, options.seed, "demo")
-    say(f"sent {sent:,} feedback labels; the model lifecycle on what production saw:")
+    sent = lifecycle.send_feedback(settings, producer, options.events, options.seed, "demo",
+                                   source)
+    if sent is None:
+        say("no feedback labels: --data was given without --label; the model lifecycle on "
+            "what production saw:")
+    else:
+        say(f"sent {sent:,} feedback labels; the model lifecycle on what production saw:")
     lines = lifecycle.tell(settings, components, producer, archive, run_dir, options.rate,
-                           options.deadline_ms, say)
+                           options.deadline_ms, say, source)
     return replace(summary, lifecycle=lines)
 
 
@@ -176,7 +203,7 @@ def _own_models(source: Path, run_dir: Path) -> Path:
 
 
 def warm_up(settings: Settings, options: DemoOptions, producer: Producer,
-             say: Callable[[str], None]) -> LoadResult:
+            say: Callable[[str], None], source: EventSource = BUNDLED) -> LoadResult:
     """``options.warm_up_s`` of the same load, answered and archived but not counted."""
     n = int(options.rate * options.warm_up_s)
     if n == 0:
@@ -186,7 +213,7 @@ def warm_up(settings: Settings, options: DemoOptions, producer: Producer,
     reader.start()
     try:
         return run_load(settings, producer, reader,
-                        sample_events(n, seed=options.seed + 1, prefix="warmup"), options.rate,
+                        source.events(n, options.seed + 1, "warmup"), options.rate,
                         options.deadline_ms, options.wait_s, Progress(n, "warm-up", unit="/s"))
     finally:
         reader.close()
