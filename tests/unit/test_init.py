@@ -3,6 +3,7 @@ project directory (below the environment), and the refusal of a directory in use
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from click.testing import CliRunner
 from rendezvous.cli import main
 from rendezvous.cli.common import settings
 from rendezvous.errors import SettingsError
+from rendezvous.project import readme_text
 from rendezvous.settings import PACKAGE_DIR, SETTINGS_FILE, Settings
+from tests.unit.test_packaging import ROOT, _resolve
 
 ENDPOINT_VARS = ("KAFKA_BOOTSTRAP_SERVERS", "RENDEZVOUS_BOOTSTRAP_SERVERS", "REDIS_URL",
                  "RENDEZVOUS_REDIS_URL", "RENDEZVOUS_MODELS_DIR", "RENDEZVOUS_TOPICS_FILE",
@@ -159,3 +162,22 @@ def test_help_says_what_init_writes() -> None:
                  "--redis-url", "--topic-prefix", "environment variables"):
         assert word in shown
     assert "init" in main.list_commands(click.Context(main))
+
+
+def test_every_command_of_the_your_own_model_page_exists_with_its_options() -> None:
+    """docs/your-own-model.md and the project README: each `rendezvous ...` line names a
+    real subcommand and only options it has."""
+    pages = [(ROOT / "docs" / "your-own-model.md").read_text(), readme_text(ROOT)]
+    lines = [m for page in pages
+             for m in re.findall(r"^\s*rendezvous ((?:--[\w-]+ \S+ )?[a-z][^\n`#]*)", page,
+                                 re.M)]
+    assert len(lines) >= 10, lines
+    for line in lines:
+        words = line.split()
+        if words[0] == "--models-dir":
+            words = words[2:]
+        command = _resolve(words)
+        options = {opt for p in command.params for opt in getattr(p, "opts", [])}
+        for word in words:
+            if word.startswith("--"):
+                assert word in options, f"`rendezvous {line}`: {command.name} has no {word}"
