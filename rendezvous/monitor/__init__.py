@@ -7,7 +7,13 @@ that reads the ``input``, ``decisions`` (each carries every model's answer) and
 (``--window-s``) and model: counts, latency p50/p99, score quantiles (DDSketch),
 decision status rates, canary-vs-primary disagreement and score-quantile
 distance, PSI of every input feature against the training reference in the model
-manifest, and accuracy and AUC of the requests whose feedback label arrived.
+manifest, and the quality of the requests whose feedback label arrived. Each
+follows the model's manifest: PSI on quantile bins for a number and on category
+shares for a string (a category the manifest never saw in a bin of its own, counted
+as ``unseen``); disagreement of the predicted classes (binary: score >= 0.5;
+multiclass: the labels; a regression has only the quantile distances); accuracy
+for a classifier (labels compared as text: feedback ``1`` or ``"1"`` is class
+``1``), AUC for a binary one, RMSE and MAE for a regression.
 State lives in a faust table backed by a changelog topic, so a restart continues
 the windows. When a closed window crosses a threshold, exactly one record per
 (window, cause, subject) goes to the ``alerts`` topic (JSON
@@ -29,6 +35,7 @@ Prometheus series (window gauges describe the latest *closed* window):
 ``rendezvous_monitor_batch_latency_seconds``    histogram: time to count <= 256 records
 ``rendezvous_monitor_window_start_seconds``     start of the window the gauges describe
 ``rendezvous_monitor_window_end_seconds``       its end
+``rendezvous_monitor_model_task{model,task}``   1; its task (binary, multiclass, regression)
 ``rendezvous_monitor_scores{model}``            scores from the model's workers
 ``rendezvous_monitor_candidates{model}``        the model's candidates in decisions
 ``rendezvous_monitor_late{model}``              its answers after their request was decided
@@ -38,6 +45,7 @@ Prometheus series (window gauges describe the latest *closed* window):
 ``rendezvous_monitor_decisions``                decisions
 ``rendezvous_monitor_decision_rate{status}``    ok / fallback / timeout / rejected fraction
 ``rendezvous_monitor_disagreement{primary,canary}``   fraction predicting different classes
+                                                  (binary: score >= 0.5; multiclass: labels)
 ``rendezvous_monitor_score_distance{primary,canary}`` mean |quantile difference| (p5..p95)
 ``rendezvous_monitor_quantile_distance{primary,canary}`` the same, each score first mapped to
                                                   its quantile under its own model's reference
@@ -45,8 +53,13 @@ Prometheus series (window gauges describe the latest *closed* window):
                                                   per request: 0 when both rank alike
 ``rendezvous_monitor_inputs``                   inputs binned for drift
 ``rendezvous_monitor_psi{feature}``             PSI against the training reference
+``rendezvous_monitor_unseen{feature}``          inputs whose category (a string feature)
+                                                the manifest never saw
 ``rendezvous_monitor_labelled{model}``          decisions joined to a feedback label
-``rendezvous_monitor_accuracy{model}``          accuracy on those (score >= 0.5 = class 1)
-``rendezvous_monitor_auc{model}``               ROC AUC on those
+``rendezvous_monitor_accuracy{model}``          classifiers: accuracy on those (binary:
+                                                score >= 0.5 = positive class)
+``rendezvous_monitor_auc{model}``               binary: ROC AUC on those
+``rendezvous_monitor_rmse{model}``              regression: RMSE on those
+``rendezvous_monitor_mae{model}``               regression: MAE on those
 =============================================== ======================================
 """

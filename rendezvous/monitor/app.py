@@ -33,7 +33,7 @@ from rendezvous.monitor.bulk import BulkReader
 from rendezvous.monitor.drift import DriftReference
 from rendezvous.monitor.errors import MonitorError
 from rendezvous.monitor.fetching import QuietSensor, fetch_in_bulk
-from rendezvous.monitor.state import MonitorState, score_references
+from rendezvous.monitor.state import MonitorState, manifests, score_references
 from rendezvous.process import CpuBudget, yield_cpu
 from rendezvous.readiness import announce_ready
 from rendezvous.settings import Settings
@@ -65,9 +65,10 @@ class Monitor:
         self.options = options = settings.monitor
         self.bad_records = BadRecords("monitor")
         reference = DriftReference.load(settings.models_dir, options.reference_model)
+        found = manifests(settings.models_dir)  # each model version's task, classes, scale
         self.state = MonitorState(options.window_s, reference, options.primary, options.canary,
                                   options.grace_s, options.keep_windows, options.join_ttl_s,
-                                  options.thresholds, score_references(settings.models_dir))
+                                  options.thresholds, score_references(found), found)
         self.partitions = _min_partitions(settings, [settings.topic(t) for t in SOURCES])
         self.app = faust.App(
             settings.group("monitor"), broker=f"kafka://{settings.kafka_bootstrap()}",

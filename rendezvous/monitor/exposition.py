@@ -55,6 +55,8 @@ class WindowCollector(Collector):
         g["window_start_seconds"].add_metric([], view["start"] / 1000)
         g["window_end_seconds"].add_metric([], view["end"] / 1000)
         for model, m in view["models"].items():
+            if m.get("task"):
+                g["model_task"].add_metric([model, m["task"]], 1)
             g["scores"].add_metric([model], m["scores"])
             g["candidates"].add_metric([model], m["candidates"])
             g["late"].add_metric([model], m["late"])
@@ -69,8 +71,8 @@ class WindowCollector(Collector):
             fb = m.get("feedback")
             if fb:
                 g["labelled"].add_metric([model], fb["labelled"])
-                for name in ("accuracy", "auc"):
-                    if _finite(fb[name]):
+                for name in ("accuracy", "auc", "rmse", "mae"):  # those of the model's task
+                    if _finite(fb.get(name, math.nan)):
                         g[name].add_metric([model], fb[name])
         decisions = view.get("decisions")
         if decisions:
@@ -90,6 +92,8 @@ class WindowCollector(Collector):
             for feature, value in drift["psi"].items():
                 if _finite(value):
                     g["psi"].add_metric([feature], value)
+            for feature, count in drift.get("unseen", {}).items():
+                g["unseen"].add_metric([feature], count)
         yield from g.values()
 
 
@@ -100,6 +104,8 @@ def _level(q: str) -> str:
 _WINDOW_SERIES = [
     ("window_start_seconds", "Start of the window the other gauges describe.", []),
     ("window_end_seconds", "End of that window.", []),
+    ("model_task", "Each model's task from its manifest (binary, multiclass or regression): "
+     "which of accuracy, auc, rmse and mae it has; always 1.", ["model", "task"]),
     ("scores", "Scores received from each model's workers in the window.", ["model"]),
     ("candidates", "Candidates of each model in the window's decisions.", ["model"]),
     ("late", "Answers of each model that came after their request was decided (reported by "
@@ -113,7 +119,8 @@ _WINDOW_SERIES = [
      "result first (counted apart: a provisional result is no decision).", []),
     ("decision_rate", "Fraction of decisions per status (ok, fallback, timeout, rejected).",
      ["status"]),
-    ("disagreement", "Fraction of requests where canary and primary predict different classes.",
+    ("disagreement", "Fraction of requests where canary and primary predict different classes "
+     "(binary: score >= 0.5 or not; multiclass: different labels; none for regression).",
      ["primary", "canary"]),
     ("score_distance", "Mean absolute difference of canary and primary score quantiles.",
      ["primary", "canary"]),
@@ -122,11 +129,19 @@ _WINDOW_SERIES = [
     ("rank_gap", "Mean |quantile(primary) - quantile(canary)| per request, each under its "
      "own reference: 0 when both rank requests alike.", ["primary", "canary"]),
     ("inputs", "Input events binned for drift in the window.", []),
-    ("psi", "Population stability index of each feature against the training reference.",
-     ["feature"]),
+    ("psi", "Population stability index of each feature against the training reference "
+     "(numbers: on its quantile bins; strings: on its category shares).", ["feature"]),
+    ("unseen", "Inputs of the window whose string feature had a category the model's "
+     "manifest never saw.", ["feature"]),
     ("labelled", "Decisions of the window joined to a feedback label, per model.", ["model"]),
-    ("accuracy", "Accuracy of each model on the labelled requests of the window.", ["model"]),
-    ("auc", "ROC AUC of each model on the labelled requests of the window.", ["model"]),
+    ("accuracy", "Accuracy of each classifier on the labelled requests of the window "
+     "(binary: score >= 0.5 predicts the positive class; multiclass: its label).", ["model"]),
+    ("auc", "ROC AUC of each binary classifier on the labelled requests of the window.",
+     ["model"]),
+    ("rmse", "Root mean squared error of each regression model on the labelled requests of "
+     "the window.", ["model"]),
+    ("mae", "Mean absolute error of each regression model on the labelled requests of the "
+     "window.", ["model"]),
 ]
 
 WINDOWS = WindowCollector()

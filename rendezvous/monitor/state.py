@@ -23,18 +23,20 @@ import itertools
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from rendezvous.messages import Decision, Feedback, InputEvent, feature_row
+from rendezvous.messages import Decision, Feedback, InputEvent, Label, feature_row
 from rendezvous.model import ModelError, load_manifest, resolve_model
-from rendezvous.model.manifest import score_quantiles
+from rendezvous.model.manifest import Manifest, Task, score_quantiles
 from rendezvous.model.quantiles import Quantiles
 from rendezvous.monitor import alerts
 from rendezvous.monitor.drift import DriftReference
+from rendezvous.monitor.stats import as_number, label_key
 from rendezvous.monitor.windows import (
     KINDS,
     Aggregate,
@@ -53,19 +55,20 @@ under a Kafka record's 1 MB limit, which faust's producer enforces by crashing."
 
 ScoreReferences = Callable[[str, str], Quantiles | None]
 """(model, version) -> the reference quantile function of its score (None: unknown)."""
+Manifests = Callable[[str, str | None], Manifest | None]
+"""(model, version or None for the newest) -> its manifest (None: not in the models dir)."""
 
 
-def score_references(models_dir: Path) -> ScoreReferences:
-    """Looks up (and keeps) each model version's reference quantile function in
-    ``models_dir``; None for a version it does not have."""
-    found: dict[tuple[str, str], Quantiles | None] = {}
+def manifests(models_dir: Path) -> Manifests:
+    """Looks up (and keeps) each model version's manifest in ``models_dir``; None for a
+    version it does not have."""
+    found: dict[tuple[str, str | None], Manifest | None] = {}
 
-    def lookup(model: str, version: str) -> Quantiles | None:
+    def lookup(model: str, version: str | None) -> Manifest | None:
         key = (model, version)
         if key not in found:
             try:
-                manifest = load_manifest(resolve_model(models_dir, model, version))
-                found[key] = score_quantiles(manifest)
+                found[key] = load_manifest(resolve_model(models_dir, model, version))
             except (ModelError, ValueError):
                 found[key] = None
         return found[key]
@@ -73,24 +76,76 @@ def score_references(models_dir: Path) -> ScoreReferences:
     return lookup
 
 
+def score_references(models_dir: Path | Manifests) -> ScoreReferences:
+    """Looks up (and keeps) each model version's reference quantile function in
+    ``models_dir`` (or through a :func:`manifests` lookup); None for a version it does not
+    have."""
+    lookup = manifests(models_dir) if isinstance(models_dir, Path) else models_dir
+    found: dict[tuple[str, str], Quantiles | None] = {}
+
+    def quantiles(model: str, version: str) -> Quantiles | None:
+        key = (model, version)
+        if key not in found:
+            manifest = lookup(model, version)
+            found[key] = score_quantiles(manifest) if manifest is not None else None
+        return found[key]
+
+    return quantiles
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the monitor needs of a model's manifest: its task, and its classes as
+    :func:`~rendezvous.monitor.stats.label_key` (binary: negative, positive)."""
+
+    task: Task
+    classes: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, task: Task, classes: list[Label]) -> ModelInfo:
+        return cls(task, tuple(label_key(c) for c in classes))
+
+    @property
+    def binary_classes(self) -> tuple[str, str]:
+        """(negative, positive) of a binary model (0 and 1 when the manifest has no two)."""
+        return (self.classes[0], self.classes[1]) if len(self.classes) == 2 else ("0", "1")
+
+
+BINARY = ModelInfo("binary", ("0", "1"))
+"""A model the monitor knows nothing of: the bundled models' task."""
+
+
 def shadow_subject(model: str, version: str) -> str:
     """The name a shadow version's answers are counted under: ``primary:2:shadow``."""
     return f"{model}:{version}:shadow"
+
+
+Joined = Mapping[str, float | tuple[float, Label] | list[Any]]
+"""A decision's valid answers waiting for a label, per subject: the score (binary: P(positive);
+regression: the value), or for a multiclass model (score, predicted label) (a list once
+restored)."""
 
 
 class MonitorState:
     """Tumbling windows of ``window_s`` over scores, decisions, inputs and feedback.
 
     A shadow version's candidates are counted as a model of their own
-    (:func:`shadow_subject`), with accuracy and AUC from feedback, never mixed with the
-    live version's. With ``score_references``, canary and primary are also compared on
-    one scale: each score mapped to its quantile under its own model's reference."""
+    (:func:`shadow_subject`), with its feedback figures, never mixed with the live
+    version's. With ``score_references``, canary and primary are also compared on
+    one scale: each score mapped to its quantile under its own model's reference.
+
+    Each model version's task comes from its manifest (``manifests``; a version not
+    found there has the drift reference's task, else binary): canary and primary disagree
+    when their classes differ (binary: score >= 0.5; multiclass: labels; regression: not
+    compared, the quantile distances are its comparison), and feedback gives accuracy
+    (classifiers; binary also AUC) or RMSE and MAE (regression)."""
 
     def __init__(self, window_s: float, reference: DriftReference | None = None,
                  primary: str = "primary", canary: str = "canary", grace_s: float = 1.0,
                  keep_windows: int = 10, join_ttl_s: float = 600.0,
                  thresholds: alerts.Thresholds | None = None,
-                 score_references: ScoreReferences | None = None) -> None:
+                 score_references: ScoreReferences | None = None,
+                 manifests: Manifests | None = None) -> None:
         self.window_ms = max(1, int(window_s * 1000))
         self.grace_ms = int(grace_s * 1000)
         self.keep_ms = keep_windows * self.window_ms
@@ -98,15 +153,23 @@ class MonitorState:
         self.reference, self.primary, self.canary = reference, primary, canary
         self.thresholds = thresholds or alerts.Thresholds()
         self.score_references = score_references
+        self.manifests = manifests
+        self.default_info = (ModelInfo.of(reference.task, reference.classes)
+                             if reference is not None else BINARY)
+        self._infos: dict[tuple[str, str], ModelInfo] = {}
+        self.subjects: dict[str, tuple[str, ModelInfo]] = {}
+        """subject (model, or shadow version) -> (version, what it is) of its latest
+        candidate."""
         self.aggs: dict[str, Aggregate] = {}
-        self.decided: dict[str, tuple[int, dict[str, float]]] = {}
-        self.labels: dict[str, tuple[int, int]] = {}  # id -> (label, window of arrival)
+        self.decided: dict[str, tuple[int, Joined]] = {}
+        self.labels: dict[str, tuple[Label | float, int]] = {}
+        """id -> (label, window of arrival)."""
         self.alerted: set[str] = set()
         self.closed: set[int] = set()
         self.too_late = 0
         self._dirty: set[str] = set()
         self._deleted: set[str] = set()
-        self._unsaved: dict[str, tuple[int, dict[str, float]]] = {}
+        self._unsaved: dict[str, tuple[int, Joined]] = {}
         """Decisions waiting for labels, decided since the last :meth:`take_changes`."""
         self._chunks: dict[str, int] = {}
         """Persisted chunks of waiting decisions -> their newest window."""
@@ -130,6 +193,33 @@ class MonitorState:
         self._dirty.add(key)
         return agg
 
+    # -- what each model is ------------------------------------------------
+
+    def info(self, model: str, version: str) -> ModelInfo:
+        """The task and classes of ``model`` at ``version`` (kept once looked up)."""
+        key = (model, version)
+        found = self._infos.get(key)
+        if found is None:
+            manifest = self.manifests(model, version) if self.manifests is not None else None
+            found = self._infos[key] = (ModelInfo.of(manifest.task, manifest.classes)
+                                        if manifest is not None else self.default_info)
+        return found
+
+    def subject_info(self, subject: str) -> ModelInfo:
+        """What a subject is: as its latest decision said, else its manifest (a live model:
+        the newest version), else the default."""
+        found = self.subjects.get(subject)
+        if found is not None:
+            return found[1]
+        model, version = subject, None
+        if subject.endswith(":shadow"):
+            model, version, _ = subject.rsplit(":", 2)
+        manifest = self.manifests(model, version) if self.manifests is not None else None
+        return (ModelInfo.of(manifest.task, manifest.classes) if manifest is not None
+                else self.default_info)
+
+    # -- observing ---------------------------------------------------------
+
     def observe_decision(self, decision: Decision) -> None:
         ws = self._window(decision.decided_ms or decision.ts)
         if ws is None:
@@ -141,11 +231,17 @@ class MonitorState:
             d.provisional += 1
         valid: dict[str, float] = {}
         versions: dict[str, str] = {}
+        labels: dict[str, Label] = {}  # the multiclass models' predicted labels
+        subjects = self.subjects
         # Every answer that reached the rendezvous is a candidate of its decision, so the
         # decisions alone describe each model (reading the scores topic too doubled the
         # monitor's load for the same numbers).
         for c in decision.candidates:
             subject = shadow_subject(c.model, c.version) if c.shadow else c.model
+            known = subjects.get(subject)
+            if known is None or known[0] != c.version:  # rare: a subject's first or new version
+                known = subjects[subject] = (c.version, self.info(c.model, c.version))
+            info = known[1]
             m: ModelWindow = self._agg("model", subject, ws)
             m.candidates += 1
             m.scores += 1
@@ -159,25 +255,37 @@ class MonitorState:
                 if c.valid:
                     valid[subject] = c.score
                     versions[subject] = c.version
+                    if info.task == "multiclass" and c.label is not None:
+                        labels[subject] = c.label
                     continue
             m.invalid += 1
         for model, late in decision.late.items():
             m = self._agg("model", model, ws)
             m.late += late
-        if self.primary in valid and self.canary in valid:
+        primary, canary = self.primary, self.canary
+        if primary in valid and canary in valid:
             pair: PairWindow = self._agg("pair", "all", ws)
             pair.both += 1
-            pair.disagree += int((valid[self.primary] >= 0.5) != (valid[self.canary] >= 0.5))
-            pair.primary.add(valid[self.primary])
-            pair.canary.add(valid[self.canary])
+            task, other = subjects[primary][1].task, subjects[canary][1].task
+            if task == other == "binary":
+                pair.disagree += int((valid[primary] >= 0.5) != (valid[canary] >= 0.5))
+            elif task == other == "multiclass" and primary in labels and canary in labels:
+                pair.disagree += label_key(labels[primary]) != label_key(labels[canary])
+            else:  # regression (no classes), a label missing, or two different tasks
+                pair.uncompared += 1
+            pair.primary.add(valid[primary])
+            pair.canary.add(valid[canary])
             self._mapped(pair, valid, versions)
         if valid:
+            joined: Joined = valid
+            if labels:
+                joined = {**valid, **{s: (valid[s], label) for s, label in labels.items()}}
             pending = self.labels.pop(decision.id, None)
             if pending is not None:
                 self._deleted.add(f"l|{decision.id}")
-                self._join(ws, valid, pending[0])
+                self._join(ws, joined, pending[0])
             else:
-                self.decided[decision.id] = self._unsaved[decision.id] = (ws, valid)
+                self.decided[decision.id] = self._unsaved[decision.id] = (ws, joined)
 
     def _mapped(self, pair: PairWindow, valid: dict[str, float],
                 versions: dict[str, str]) -> None:
@@ -203,27 +311,42 @@ class MonitorState:
         if ws is None:
             return True
         drift: DriftWindow = self._agg("drift", "all", ws)
-        row = feature_row(event, self.reference.names)
+        row = feature_row(event, self.reference.schema)
         if not isinstance(row, list):
             drift.unfit += 1
             return False
-        self.reference.observe(drift, row)  # type: ignore[arg-type]  # numbers only, for now
+        self.reference.observe(drift, row)
         return True
 
     def observe_feedback(self, feedback: Feedback, record_ts_ms: float) -> None:
         found = self.decided.pop(feedback.id, None)
         if found is None:  # the label came first: keep it until its decision arrives
-            self.labels[feedback.id] = (feedback.label,  # type: ignore[assignment]
+            self.labels[feedback.id] = (feedback.label,
                                         window_start(record_ts_ms, self.window_ms))
             self._dirty.add(f"l|{feedback.id}")
             return
         self._unsaved.pop(feedback.id, None)
-        self._join(found[0], found[1], feedback.label)  # type: ignore[arg-type]
+        self._join(found[0], found[1], feedback.label)
 
-    def _join(self, ws: int, scores: dict[str, float], label: int) -> None:
-        for model, score in scores.items():
-            fb: FeedbackWindow = self._agg("feedback", model, ws)
-            fb.add(score, label)
+    def _join(self, ws: int, answers: Joined, label: Label | float) -> None:
+        """Count each subject's answer against the true ``label``, as its task compares."""
+        truth = label_key(label)
+        for subject, answer in answers.items():
+            fb: FeedbackWindow = self._agg("feedback", subject, ws)
+            if not isinstance(answer, float | int):  # (score, label): a multiclass answer
+                fb.add_class(label_key(answer[1]), truth)
+                continue
+            info = self.subject_info(subject)
+            if info.task == "binary":
+                fb.add_binary(answer, truth, *info.binary_classes)
+            elif info.task == "regression":
+                value = as_number(label)
+                if value is None:
+                    fb.add_unfit()
+                else:
+                    fb.add_value(answer, value)
+            else:  # a multiclass answer without its label (a decision of an older serve)
+                fb.add_unfit()
 
     # -- persistence -------------------------------------------------------
 
@@ -263,7 +386,9 @@ class MonitorState:
         tag, _, rest = key.partition("|")
         if tag == "w":
             kind, _subject, ws = rest.split("|")
-            self.aggs[key] = KINDS[kind].from_bytes(value)
+            agg = self.aggs[key] = KINDS[kind].from_bytes(value)
+            if isinstance(agg, DriftWindow) and self.reference is not None:
+                self.reference.fit(agg)
             self.newest_ms = max(self.newest_ms, int(ws))
         elif tag == "d":
             for rid, (ws, scores) in msgspec.msgpack.decode(value).items():
@@ -275,7 +400,7 @@ class MonitorState:
             self._deleted.add(key)
         elif tag == "l":
             label, ws = msgspec.msgpack.decode(value)
-            self.labels[rest] = (int(label), int(ws))
+            self.labels[rest] = (label, int(ws))
         elif tag == "a":
             self.alerted.add(key)
 
@@ -299,14 +424,21 @@ class MonitorState:
             elif isinstance(agg, FeedbackWindow):
                 models[subject]["feedback"] = agg.view()
             elif isinstance(agg, PairWindow):
-                view["pair"] = {**agg.view(), "primary": self.primary, "canary": self.canary}
+                view["pair"] = {**agg.view(), "primary": self.primary, "canary": self.canary,
+                                "task": self.subject_info(self.primary).task}
             elif isinstance(agg, DecisionWindow):
                 view["decisions"] = agg.view()
             elif isinstance(agg, DriftWindow) and self.reference is not None:
-                view["drift"] = {"inputs": agg.inputs, "unfit": agg.unfit,
-                                 "psi": self.reference.psi(agg)}
+                drift = view["drift"] = {"inputs": agg.inputs, "unfit": agg.unfit,
+                                         "psi": self.reference.psi(agg)}
+                unseen = self.reference.unseen(agg)
+                if unseen:  # string features: inputs of a category the manifest never saw
+                    drift["unseen"] = unseen
+                    drift["unseen_examples"] = {k: list(v)
+                                                for k, v in agg.unseen_examples.items()}
         for name, fields in models.items():
-            view["models"][name] = {**_EMPTY_MODEL, **fields}
+            view["models"][name] = {**_EMPTY_MODEL, **fields,
+                                    "task": self.subject_info(name).task}
         return view
 
     def close_due(self, now_ms: float) -> list[alerts.Alert]:

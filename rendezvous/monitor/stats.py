@@ -1,4 +1,4 @@
-"""Pure statistics of the monitor: PSI, quantile distance, accuracy and AUC.
+"""Pure statistics of the monitor: PSI, quantile distance, accuracy and AUC, labels.
 
 No Kafka and no faust here, so every number the monitor reports can be checked
 by a unit test against a direct computation.
@@ -112,3 +112,29 @@ def accuracy(correct: int, total: int) -> float:
 def predicted_label(score: float, threshold: float = 0.5) -> int:
     """The class a score predicts (1 when ``score >= threshold``)."""
     return 1 if score >= threshold else 0
+
+
+def label_key(label: object) -> str:
+    """A class label as text, so that one class compares equal however it was written: a
+    model's class ``1``, feedback ``1`` or ``"1"`` (and ``1.0``, a JSON number) are all
+    ``"1"``; ``"cat"`` stays ``"cat"``."""
+    if isinstance(label, float) and label.is_integer():
+        return str(int(label))
+    return str(label)
+
+
+def as_number(label: object) -> float | None:
+    """A regression's feedback label as a number: an int or float, or text that reads as
+    a finite number (a CSV's cell); None otherwise."""
+    if isinstance(label, bool):
+        return None
+    if isinstance(label, int | float):
+        value = float(label)
+    elif isinstance(label, str):
+        try:
+            value = float(label)
+        except ValueError:
+            return None
+    else:
+        return None
+    return value if math.isfinite(value) else None

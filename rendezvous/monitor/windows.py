@@ -135,10 +135,15 @@ class DecisionWindow(Aggregate):
 
 
 class PairWindow(Aggregate):
-    """Canary vs primary on the requests both answered validly in one window."""
+    """Canary vs primary on the requests both answered validly in one window.
+
+    ``disagree`` counts the pairs that predict different classes: binary, one score
+    >= 0.5 and the other not; multiclass, different labels. A pair whose classes cannot be
+    compared (regression, a label missing, models of different tasks) is ``uncompared``:
+    the scores' quantile distance is the comparison then."""
 
     kind = "pair"
-    counters = ("both", "disagree", "mapped", "rank_gap_ppm")
+    counters = ("both", "disagree", "mapped", "rank_gap_ppm", "uncompared")
     sketches = ("primary", "canary", "primary_q", "canary_q")
     both: int
     disagree: int
@@ -146,15 +151,19 @@ class PairWindow(Aggregate):
     """Pairs whose scores were also mapped to quantiles of their own references."""
     rank_gap_ppm: int
     """Sum of |quantile(primary) - quantile(canary)| over mapped pairs, in millionths."""
+    uncompared: int
+    """Pairs whose predicted classes were not compared (regression, a label missing)."""
     primary: DDSketch
     canary: DDSketch
     primary_q: DDSketch
     canary_q: DDSketch
 
     def view(self) -> dict[str, Any]:
+        compared = self.both - self.uncompared
         return {
             "both": self.both,
-            "disagreement": self.disagree / self.both if self.both else math.nan,
+            "compared": compared,
+            "disagreement": self.disagree / compared if compared > 0 else math.nan,
             "score_distance": stats.quantile_distance(self.primary, self.canary),
             "quantile_distance": stats.quantile_distance(self.primary_q, self.canary_q),
             "rank_gap": self.rank_gap_ppm / 1e6 / self.mapped if self.mapped else math.nan,
@@ -162,7 +171,9 @@ class PairWindow(Aggregate):
 
 
 class DriftWindow(Aggregate):
-    """Input feature values in one window, binned by the reference's quantile edges."""
+    """Input feature values in one window, binned by the reference (numbers: its quantile
+    edges; strings: its categories, the rest, and a last bin for an unseen category), with
+    the first few unseen categories of each string feature."""
 
     kind = "drift"
     counters = ("inputs", "unfit")
@@ -172,47 +183,106 @@ class DriftWindow(Aggregate):
     def __init__(self) -> None:
         super().__init__()
         self.bins: dict[str, list[int]] = {}
+        self.unseen_examples: dict[str, list[str]] = {}
 
     def _extra(self) -> dict[str, Any]:
-        return {"bins": self.bins}
+        extra: dict[str, Any] = {"bins": self.bins}
+        if self.unseen_examples:
+            extra["unseen"] = self.unseen_examples
+        return extra
 
     def _load_extra(self, raw: dict[str, Any]) -> None:
         self.bins = {k: list(v) for k, v in raw.get("bins", {}).items()}
+        self.unseen_examples = {k: [str(x) for x in v] for k, v in raw.get("unseen", {}).items()}
 
 
 class FeedbackWindow(Aggregate):
-    """One model's predictions that got a label, in the window of their decision."""
+    """One model's predictions that got a label, in the window of their decision.
+
+    Classifiers: ``correct`` of ``classified`` (labels compared as text, so a label
+    ``1`` sent as JSON matches a model's class ``1``), and for a binary model the score
+    histograms of each true class (AUC). Regression: squared and absolute errors of
+    ``valued`` predictions. ``unfit``: labels that could not be compared (a regression's
+    label that is no number, a multiclass prediction without its label)."""
 
     kind = "feedback"
-    counters = ("labelled", "correct")
+    counters = ("labelled", "correct", "classified", "valued", "unfit")
     labelled: int
     correct: int
+    classified: int
+    valued: int
+    unfit: int
 
     def __init__(self) -> None:
         super().__init__()
         self.positives: dict[int, int] = {}
         self.negatives: dict[int, int] = {}
+        self.squared_error = 0.0
+        self.absolute_error = 0.0
 
     def add(self, score: float, label: int) -> None:
+        """A binary prediction with classes 0 and 1 (:meth:`add_binary`)."""
+        self.add_binary(score, stats.label_key(label), "0", "1")
+
+    def add_binary(self, score: float, truth: str, negative: str, positive: str) -> None:
+        """A binary model's ``score`` (P(positive)) and the true class ``truth``, each class
+        as :func:`stats.label_key`: the prediction is ``positive`` when score >= 0.5."""
         self.labelled += 1
-        self.correct += int(stats.predicted_label(score) == label)
-        hist = self.positives if label == 1 else self.negatives
+        self.classified += 1
+        predicted = positive if stats.predicted_label(score) else negative
+        self.correct += predicted == truth
+        if truth == positive:
+            hist = self.positives
+        elif truth == negative:
+            hist = self.negatives
+        else:  # a label that is neither class: wrong, and no part of the AUC
+            return
         b = stats.score_bin(score)
         hist[b] = hist.get(b, 0) + 1
 
+    def add_class(self, predicted: str, truth: str) -> None:
+        """A classifier's predicted class and the true one (as :func:`stats.label_key`)."""
+        self.labelled += 1
+        self.classified += 1
+        self.correct += predicted == truth
+
+    def add_value(self, predicted: float, truth: float) -> None:
+        """A regression's predicted value and the true one."""
+        self.labelled += 1
+        self.valued += 1
+        error = predicted - truth
+        self.squared_error += error * error
+        self.absolute_error += abs(error)
+
+    def add_unfit(self) -> None:
+        """A label that could not be compared with the prediction."""
+        self.labelled += 1
+        self.unfit += 1
+
     def view(self) -> dict[str, Any]:
+        valued = self.valued
         return {
             "labelled": self.labelled,
-            "accuracy": stats.accuracy(self.correct, self.labelled),
+            "accuracy": stats.accuracy(self.correct, self.classified),
             "auc": stats.auc(self.positives, self.negatives),
+            "rmse": math.sqrt(self.squared_error / valued) if valued else math.nan,
+            "mae": self.absolute_error / valued if valued else math.nan,
+            "unfit": self.unfit,
         }
 
     def _extra(self) -> dict[str, Any]:
-        return {"pos": self.positives, "neg": self.negatives}
+        extra: dict[str, Any] = {"pos": self.positives, "neg": self.negatives}
+        if self.valued:
+            extra.update(se=self.squared_error, ae=self.absolute_error)
+        return extra
 
     def _load_extra(self, raw: dict[str, Any]) -> None:
         self.positives = {int(k): int(v) for k, v in raw.get("pos", {}).items()}
         self.negatives = {int(k): int(v) for k, v in raw.get("neg", {}).items()}
+        self.squared_error = float(raw.get("se", 0.0))
+        self.absolute_error = float(raw.get("ae", 0.0))
+        if "classified" not in raw:  # written before regression: every label was a class
+            self.classified = self.labelled
 
 
 KINDS: dict[str, type[Aggregate]] = {
