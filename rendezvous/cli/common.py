@@ -9,6 +9,7 @@ from typing import Any
 import click
 from confluent_kafka import KafkaException
 from pydantic import BaseModel, ValidationError
+from pydantic_settings import SettingsError
 
 from rendezvous.errors import RendezvousError
 from rendezvous.settings import (
@@ -47,6 +48,8 @@ def settings(**given: Any) -> Settings:
         return base.model_copy(update=update)
     except ValidationError as exc:
         raise click.ClickException(f"invalid setting: {exc}") from exc
+    except SettingsError as exc:  # e.g. a project's rendezvous.toml that is not TOML
+        raise click.ClickException(str(exc)) from exc
 
 
 def _merge(current: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:

@@ -112,7 +112,7 @@ def test_demo_answers_every_request_once_and_stops_everything(
     assert re.search(r"^latency e2e\s+p50 [\d.]+ ms\s+p99 [\d.]+ ms\s+p99.9 [\d.]+ ms", summary,
                      re.M), output
     assert re.search(r"^HTTP gateway\s+HTTP 200 in [\d.]+ ms: status (ok|fallback), model "
-                     r"(primary|canary), score [\d.]+$", summary, re.M), output
+                     r"(primary|canary), score [\d.]+, label [01]$", summary, re.M), output
     assert re.search(r"^  try it\s+curl -s http://127\.0\.0\.1:\d+/v2/models/rendezvous/infer ",
                      summary, re.M), output
     assert re.search(r"^monitor alerts\s+\S", summary, re.M), output
