@@ -5,9 +5,10 @@ ready, every pid written to ``<run dir>/pids.json`` so nothing can be lost track
 from __future__ import annotations
 
 import json
+import shlex
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
@@ -21,6 +22,7 @@ from rendezvous.local.pipeline import (
 )
 from rendezvous.local.processes import alive
 from rendezvous.local.supervisor import Supervisor
+from rendezvous.messages import FeatureValue
 from rendezvous.settings import Settings
 
 PIDS_FILE = "pids.json"
@@ -81,14 +83,18 @@ class Components:
         return metrics_endpoints(self.supervisor)
 
 
-def example_event() -> str:
-    """A valid input event as one line of JSON, features as a list in model order."""
-    values = ",".join(f"{v:.6g}" for v in example_features())
+def example_event(row: Mapping[str, FeatureValue] | None = None) -> str:
+    """A valid input event as one line of JSON, features as a list in model order
+    (``row``'s, else the bundled example's)."""
+    values = ",".join(json.dumps(v) if isinstance(v, str) else f"{v:.6g}"
+                      for v in example_features(row))
     return f'{{"id":"id1","features":[{values}]}}'
 
 
-def how_to_use(settings: Settings, components: Components) -> list[str]:
-    """Where the pipeline listens and how to talk to it with kcat."""
+def how_to_use(settings: Settings, components: Components,
+               row: Mapping[str, FeatureValue] | None = None) -> list[str]:
+    """Where the pipeline listens and how to talk to it with kcat (and curl), with ``row``
+    as the example (else the bundled one)."""
     bootstrap, source, scored = (settings.kafka_bootstrap(), settings.topic("input"),
                                  settings.topic("scored"))
     lines = [
@@ -98,7 +104,7 @@ def how_to_use(settings: Settings, components: Components) -> list[str]:
         f"scored topic {scored}   (exactly one result per request)",
         "try it with kcat (results first, in another shell):",
         f"  kcat -b {bootstrap} -t {scored} -C -o end",
-        f"  kcat -b {bootstrap} -t {source} -P -k id1 <<< '{example_event()}'",
+        f"  kcat -b {bootstrap} -t {source} -P -k id1 <<< {shlex.quote(example_event(row))}",
         "metrics:",
     ]
     endpoints = components.endpoints()
@@ -106,7 +112,7 @@ def how_to_use(settings: Settings, components: Components) -> list[str]:
     gateway = components.supervisor.components.get("gateway")
     if gateway is not None:
         lines += ["HTTP gateway (Open Inference Protocol v2), one row scored:",
-                  f"  {curl_line(settings, gateway_address(gateway))}"]
+                  f"  {curl_line(settings, gateway_address(gateway), row=row)}"]
     lines += ["status of every component:", f"  {status_command(endpoints)}"]
     lines.append(f"logs         {components.supervisor.log_dir}")
     return lines

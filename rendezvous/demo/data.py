@@ -58,6 +58,27 @@ BUNDLED = Bundled()
 
 
 @dataclass(frozen=True)
+class ReferenceRows:
+    """Rows like a model's training data, drawn from its manifest's reference
+    (:mod:`rendezvous.model.samples`): what ``up`` warms any model with, and shows."""
+
+    manifest: Manifest
+
+    def events(self, n: int, seed: int, prefix: str) -> list[dict[str, Any]]:
+        from rendezvous.model.samples import example_events
+
+        return example_events(self.manifest, n, seed, prefix=f"{prefix}-{seed}")
+
+    def labels(self, n: int, seed: int) -> list[FeedbackLabel | None] | None:
+        return None
+
+    def example(self) -> dict[str, FeatureValue] | None:
+        from rendezvous.model.samples import example_rows
+
+        return example_rows(self.manifest, 1, seed=7)[0]
+
+
+@dataclass(frozen=True)
 class DataRows:
     """A user's rows, checked against the model's features."""
 
