@@ -314,3 +314,33 @@ def test_multiclass_decisions_without_labels_are_not_compared_nor_scored() -> No
     assert view["pair"]["compared"] == 0 and math.isnan(view["pair"]["disagreement"])
     fb = view["models"]["primary"]["feedback"]
     assert fb["labelled"] == 5 and fb["unfit"] == 5 and math.isnan(fb["accuracy"])
+
+
+def test_a_count_feature_is_binned_at_integers() -> None:
+    # A count (~ Poisson(4)) imported from 600 rows: numpy put the 0.1 quantile at 1.9,
+    # between two counts; a bin [1.9, 2) holds no count and read 0 of an expected 0.1,
+    # so stable data read PSI ~0.7. Binned at integers, P(X < 2) is that level.
+    quantiles = [0.0, 1.9, 2.0, 3.0, 3.0, 4.0, 4.0, 5.0, 6.0, 7.0, 13.0]
+    edges, expected = stats.psi_bins(quantiles, QUANTILE_LEVELS)
+    assert edges == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    assert expected == pytest.approx([0.1, 0.15, 0.2, 0.2, 0.1, 0.1, 0.15])
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        counts = np.bincount([stats.bin_index(edges, float(v)) for v in rng.poisson(4, 300)],
+                             minlength=len(expected))
+        assert stats.psi(expected, counts.tolist()) < 0.25
+    moved = np.bincount([stats.bin_index(edges, float(v)) for v in rng.poisson(6, 300)],
+                        minlength=len(expected))
+    assert stats.psi(expected, moved.tolist()) > 0.25
+
+
+def test_a_value_with_a_mass_of_its_own_is_no_edge() -> None:
+    # A continuous feature capped at 6 (a fifth of the rows): the quantile before the cap
+    # is an interpolation towards it; a bin [5.995, 6) would expect rows it never gets.
+    quantiles = [0.01, 1.06, 1.66, 2.2, 2.77, 3.37, 4.05, 4.88, 5.995, 6.0, 6.0]
+    edges, expected = stats.psi_bins(quantiles, QUANTILE_LEVELS)
+    assert edges == quantiles[1:9]
+    assert expected == pytest.approx([0.1] * 8 + [0.2])
+    # without repeats, nothing changes: P(X < edge) is the edge's level
+    plain = [0.0, 1.1, 2.3, 3.2, 4.4, 5.1, 6.6, 7.2, 8.9, 9.5, 12.0]
+    assert stats.psi_bins(plain, QUANTILE_LEVELS) == (plain[1:-1], pytest.approx([0.1] * 10))
