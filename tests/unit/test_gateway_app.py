@@ -26,7 +26,7 @@ from rendezvous.model import Manifest, load_manifest, resolve_model
 from rendezvous.model.manifest import Distribution, Feature, Reference, write_manifest
 from rendezvous.settings import GatewaySettings, Settings
 
-KEY = "s3cret-key"
+KEY = "s3cret-key-of-20-chars"
 
 
 class FakeUpstream:
@@ -194,7 +194,7 @@ def test_kafka_down_gets_503(client: TestClient, gateway: tuple[Gateway, FakeUps
 
 
 def test_api_keys(caplog: pytest.LogCaptureFixture) -> None:
-    gw, _ = make_gateway(api_keys=[SecretStr(KEY), SecretStr("other")])
+    gw, _ = make_gateway(api_keys=[SecretStr(KEY), SecretStr("another-key-0123456789")])
     with TestClient(create_app(gw)) as c:
         assert c.get("/v2/health/live").status_code == 200  # probes need no key
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY},
