@@ -39,6 +39,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 """The installed package: its ``topics.yaml`` and ``models/`` are the defaults, so every
 command works from any directory."""
 
+MIN_API_KEY_LENGTH = 16
+"""The shortest API key the gateway accepts."""
+
 SETTINGS_FILE = "rendezvous.toml"
 """A project's settings file, read from the working directory (below the environment)."""
 
@@ -60,7 +63,8 @@ class GatewaySettings(BaseModel):
     ``RENDEZVOUS_GATEWAY__API_KEYS='["key1", "key2"]'``, ...
     """
 
-    model_config = ConfigDict(frozen=True)
+    # A refused value is never echoed in the error: it may be an API key.
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     model_name: str = "rendezvous"
     """The deployment's name in ``/v2/models/{name}``."""
@@ -72,7 +76,44 @@ class GatewaySettings(BaseModel):
     """HTTP port (0: any free port, printed on the ready line)."""
 
     api_keys: list[SecretStr] = []
-    """Bearer tokens accepted in ``Authorization``; empty = no authentication. Never logged."""
+    """Bearer tokens accepted in ``Authorization``; empty = no authentication. Never logged.
+    Each at least :data:`MIN_API_KEY_LENGTH` characters (refused at start otherwise)."""
+
+    @field_validator("api_keys")
+    @classmethod
+    def _long_enough(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        short = [i + 1 for i, key in enumerate(keys)
+                 if len(key.get_secret_value().strip()) < MIN_API_KEY_LENGTH]
+        if short:
+            raise ValueError(
+                f"API key {', '.join(f'#{i}' for i in short)} of {len(keys)} is shorter than "
+                f"{MIN_API_KEY_LENGTH} characters (or empty): a short key can be guessed; "
+                "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        return keys
+
+    metrics_public: bool = False
+    """Serve ``/metrics`` without the key even when API keys are set (for a scraper that
+    cannot send one); by default it needs the key like every route but the health probes."""
+
+    allowed_hosts: list[str] | None = None
+    """``Host`` header values the gateway answers (``*.example.com`` for subdomains, ``*``
+    for any): a web page that rebinds its DNS name to this address is refused. Unset: the
+    bind address, ``localhost``, ``127.0.0.1`` and ``::1`` (with a wildcard bind, also this
+    machine's host name). ``/v2/health/*`` is answered for any host (probes)."""
+
+    cors_origins: list[str] = []
+    """Origins (``https://app.example.com``) whose web pages may call the gateway (CORS);
+    empty = none: a request carrying another ``Origin`` is refused (403)."""
+
+    max_concurrent: int = Field(default=64, ge=1)
+    """Inference requests in the gateway at once (reading, waiting for results); one more
+    is answered 503 with ``Retry-After`` before its body is read."""
+
+    max_body_memory: int = Field(default=64 * 1024 * 1024, ge=16 * 1024 * 1024)
+    """Bytes of large request bodies (over 1 MiB, or of unknown length) held at once, by
+    their declared length; a large body that does not fit is answered 503 with
+    ``Retry-After`` before it is read, so a flood of big bodies cannot take the memory (or
+    the turn) of the small requests. At least the largest body, 16 MiB."""
 
     slack_ms: float = 10.0
     """How long after a request's deadline the gateway still waits for results before it
@@ -223,6 +264,10 @@ class DecoySettings(BaseModel):
     redaction_key: SecretStr | None = None
     """HMAC secret of the policy's hashed fields. Never logged."""
 
+    redaction_warn_after: int = Field(default=10_000, ge=1)
+    """A redaction path (or header) that has matched nothing in this many redacted records
+    is logged once as a warning (a misspelt path redacts nothing, silently)."""
+
     retention_hours: float | None = Field(default=None, gt=0)
     """Delete archive hours older than this (whole hour partitions, every topic, never one
     being written), checked after a roll at most every ``prune_interval_s``; unset = keep
@@ -339,9 +384,10 @@ class ProjectFile(TomlConfigSettingsSource):
 class Settings(BaseSettings):
     """Settings shared by every component; secrets are ``SecretStr`` and never printed."""
 
+    # hide_input_in_errors: a refused value is never echoed (it may be a key or a password)
     model_config = SettingsConfigDict(
         env_prefix="RENDEZVOUS_", frozen=True, extra="ignore", populate_by_name=True,
-        env_nested_delimiter="__", toml_file=SETTINGS_FILE,
+        env_nested_delimiter="__", toml_file=SETTINGS_FILE, hide_input_in_errors=True,
     )
 
     @classmethod
