@@ -1,11 +1,12 @@
 # Fresh clone: `make demo` runs the pipeline on the embedded Kafka + Redis,
-# `make test` runs the tests. Both create .venv on first use.
+# `make test` runs the unit and integration tests, `make stress` the slow fault drills.
+# All create .venv on first use.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 RZ     := $(VENV)/bin/rendezvous
 
-.PHONY: demo up down test unit lint bench train clean
+.PHONY: demo up down test stress unit lint bench train clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +24,10 @@ down: $(VENV)/.installed
 	$(RZ) local down
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q tests/unit tests/integration
+
+stress: $(VENV)/.installed
+	$(PY) -m pytest -q tests/stress
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest -q tests/unit

@@ -111,7 +111,7 @@ def test_chaos_exactly_once_and_archive_complete(tmp_path: Path) -> None:
     config = dataclasses.replace(EVERY, rate_per_s=50, deadline_ms=500, steady_s=3,
                                  outage_s=0.5, settle_s=3, answer_timeout_s=90)
     result = run_chaos(tmp_path, config, own_stack=True)
-    report = to_markdown(result, "pytest tests/integration/test_chaos.py")
+    report = to_markdown(result, "pytest tests/stress/test_chaos.py")
     print(report)
 
     assert [p.phase.name for p in result.phases] == [
@@ -129,7 +129,7 @@ def test_three_brokers_one_killed_under_load(tmp_path: Path) -> None:
     config = ChaosConfig(rate_per_s=50, deadline_ms=500, warmup_s=4, steady_s=3, outage_s=5,
                          settle_s=5, answer_timeout_s=90, brokers=3, faults=(CLUSTER_BROKER,))
     result = run_chaos(tmp_path, config, own_stack=True)
-    report = to_markdown(result, "pytest tests/integration/test_chaos.py")
+    report = to_markdown(result, "pytest tests/stress/test_chaos.py")
     print(report)
 
     assert [p.phase.name for p in result.phases] == [
