@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
@@ -18,7 +19,7 @@ from rendezvous.demo.run import DemoOptions, warm_up
 from rendezvous.demo.signals import Interrupted, deferred, interruptible
 from rendezvous.local.pipeline import PipelineSpec, gateway_address
 from rendezvous.settings import Settings
-from rendezvous.testing.load import warm_producer
+from rendezvous.testing.load import LoadResult, warm_producer
 from rendezvous.testing.stack import lease
 from rendezvous.transport.topics import apply_topics
 
@@ -30,10 +31,12 @@ past a 50 ms deadline."""
 GATEWAY_DEADLINE_MS = 50.0
 """The deadline of the warm-up's calls through the gateway (the curl line's)."""
 
-GATEWAY_TRIES = 20
+GATEWAY_TRIES = 100
 GATEWAY_BUDGET_S = 10.0
 """The warm-up calls the gateway until a call is answered in time, at most this many
-times and for about this long: a fresh gateway's first calls can miss the deadline."""
+times and for about this long. Right after the Kafka warm-up the first calls can miss the
+deadline: on a replicated cluster the warm-up's backlog takes seconds to drain, and serve
+replies to the gateway only once a result is acknowledged by every in-sync replica."""
 
 READY_LINE = "rendezvous up: ready"
 """Printed on stdout once every component is ready (scripts and tests wait for it)."""
@@ -87,9 +90,24 @@ def _up(settings: Settings, archive: Path | None, out: TextIO,
 def _warm_up(settings: Settings, components: Components, say: Callable[[str], None]) -> None:
     """Requests through the pipeline and the gateway whose answers nobody keeps, so that
     the first request of the user's is answered in time."""
-    warm_up(settings, DemoOptions(warm_up_s=WARM_UP_S), warm_producer(settings), say)
+    options = DemoOptions(warm_up_s=WARM_UP_S)
+    say(warm_up_line(warm_up(settings, options, warm_producer(settings), say),
+                     options.deadline_ms))
     address = gateway_address(components.supervisor.components["gateway"])
     warm_gateway(lambda: call_gateway(settings, address, GATEWAY_DEADLINE_MS), say)
+
+
+def warm_up_line(load: LoadResult, deadline_ms: float) -> str:
+    """How the warm-up's requests were answered: a result for each is not yet one in time
+    (on a busy replicated cluster every one can be ``timeout``)."""
+    results = load.results
+    limit_us = deadline_ms * 1000
+    in_time = sum(1 for rid, r in results.items() if r.status in ("ok", "fallback")
+                  and load.latency_us.get(rid, limit_us + 1) <= limit_us)
+    statuses = Counter(r.status for r in results.values())
+    by_status = ", ".join(f"{status} {n:,}" for status, n in statuses.most_common()) or "none"
+    return (f"warm-up: {len(results):,} of {load.sent:,} requests answered ({by_status}); "
+            f"{in_time:,} answered by a model within {deadline_ms:g} ms")
 
 
 def warm_gateway(call: Callable[[], GatewayAnswer], say: Callable[[str], None],

@@ -173,3 +173,13 @@ def test_status_of_components_whose_results_all_lack_a_score() -> None:
     gateway, serve = table.splitlines()[1:]
     assert gateway.split() == ["gateway", "gateway", "3", "0", "0", "-"], table
     assert serve.split() == ["serve", "serve", "6", "2", "-", "-"], table
+
+
+def test_up_warm_up_line_counts_results_answered_in_time_not_just_results() -> None:
+    results = {"a": Scored("a", "timeout", latency_ms=515.0),
+               "b": Scored("b", "ok", 0.5, model="primary"),
+               "c": Scored("c", "fallback", 0.4, model="canary")}
+    load = LoadResult(4, 0, 1.0, results, {"a": 1_200_000, "b": 20_000, "c": 70_000}, 0, ["d"])
+    assert up.warm_up_line(load, 50.0) == ("warm-up: 3 of 4 requests answered (timeout 1, "
+                                           "ok 1, fallback 1); 1 answered by a model within "
+                                           "50 ms")
