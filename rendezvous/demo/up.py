@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import TextIO
 
 from rendezvous.demo.components import Components, how_to_use, new_run, printer, watch
+from rendezvous.demo.data import ReferenceRows
 from rendezvous.demo.gateway_call import GatewayAnswer, call_gateway
 from rendezvous.demo.run import DemoOptions, warm_up
 from rendezvous.demo.signals import Interrupted, deferred, interruptible
 from rendezvous.local.pipeline import PipelineSpec, gateway_address
+from rendezvous.model import load_manifest, resolve_model
 from rendezvous.settings import Settings
 from rendezvous.testing.load import LoadResult, warm_producer
 from rendezvous.testing.stack import lease
@@ -71,11 +73,14 @@ def _up(settings: Settings, archive: Path | None, out: TextIO,
             f"{len(created)} created")
         spec = PipelineSpec(archive=archive or run_dir / "archive", gateway=True)
         components = Components(up_settings, run_dir, spec, say)
+        # Rows like the served model's own data: any model is warmed and shown with them.
+        source = ReferenceRows(load_manifest(resolve_model(up_settings.models_dir,
+                                                           up_settings.gateway.features_from)))
         try:
             say("starting the pipeline:")
             components.start()
-            _warm_up(up_settings, components, say)
-            print("\n".join(how_to_use(up_settings, components)), file=out)
+            _warm_up(up_settings, components, source, say)
+            print("\n".join(how_to_use(up_settings, components, source.example())), file=out)
             note = "" if stack.origin == "environment" else f"; {LOCAL_NOTE}"
             print(f"{READY_LINE}: Ctrl-C stops the components{note}", file=out, flush=True)
             watch(components, say)
@@ -87,14 +92,16 @@ def _up(settings: Settings, archive: Path | None, out: TextIO,
                 say(LOCAL_NOTE)
 
 
-def _warm_up(settings: Settings, components: Components, say: Callable[[str], None]) -> None:
+def _warm_up(settings: Settings, components: Components, source: ReferenceRows,
+             say: Callable[[str], None]) -> None:
     """Requests through the pipeline and the gateway whose answers nobody keeps, so that
     the first request of the user's is answered in time."""
     options = DemoOptions(warm_up_s=WARM_UP_S)
-    say(warm_up_line(warm_up(settings, options, warm_producer(settings), say),
+    say(warm_up_line(warm_up(settings, options, warm_producer(settings), say, source),
                      options.deadline_ms))
     address = gateway_address(components.supervisor.components["gateway"])
-    warm_gateway(lambda: call_gateway(settings, address, GATEWAY_DEADLINE_MS), say)
+    row = source.example()
+    warm_gateway(lambda: call_gateway(settings, address, GATEWAY_DEADLINE_MS, row), say)
 
 
 def warm_up_line(load: LoadResult, deadline_ms: float) -> str:
