@@ -27,9 +27,15 @@ def gateway(host: str | None, port: int | None, slack_ms: float | None,
     gateway's own Redis return address; the answer comes by the deadline
     (parameters.timeout in microseconds, X-Deadline-Ms, else the live policy's)
     plus the slack, and rows without a result by then say `timeout`. API keys:
-    RENDEZVOUS_GATEWAY__API_KEYS='["key"]' (never logged). Prints
-    "rendezvous-ready gateway http://HOST:PORT ..." on stderr once Kafka and
-    Redis are reachable.
+    RENDEZVOUS_GATEWAY__API_KEYS='["key"]' (16 characters at least, never
+    logged); with keys, every route but /v2/health/* needs one, /metrics and
+    /openapi.json too (RENDEZVOUS_GATEWAY__METRICS_PUBLIC=true opens /metrics).
+    Requests: Content-Type application/json or application/octet-stream (or
+    none); a Host of RENDEZVOUS_GATEWAY__ALLOWED_HOSTS (default: the bind
+    address and localhost); no cross-origin web page unless in
+    RENDEZVOUS_GATEWAY__CORS_ORIGINS; at most RENDEZVOUS_GATEWAY__MAX_CONCURRENT
+    at once (503 + Retry-After beyond). Prints "rendezvous-ready gateway
+    http://HOST:PORT ..." on stderr once Kafka and Redis are reachable.
     """
     from rendezvous.gateway import run
 

@@ -54,7 +54,7 @@ def curl_line(settings: Settings, address: str, deadline_ms: float = 50.0,
     gateway at ``address``."""
     body = json.dumps(infer_body(row=row), separators=(",", ":"))
     return (f"curl -s {infer_url(settings, address)} -H 'X-Deadline-Ms: {deadline_ms:g}' "
-            f"-d {shlex.quote(body)}")
+            f"-H 'Content-Type: application/json' -d {shlex.quote(body)}")
 
 
 @dataclass(frozen=True)

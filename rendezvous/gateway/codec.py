@@ -18,6 +18,12 @@ feature itself be named ``features``, the input of that name is that feature and
 extension (``Inference-Header-Content-Length``: a JSON header, then each input's raw
 little-endian bytes in order), which is what tritonclient sends by default. Answers are
 always JSON: see :func:`response` for the outputs.
+
+Decoding is bounded by the shapes, not by the body: the request is first read with every
+tensor's ``data`` (and the shapes, parameters and outputs) left as raw JSON; each input's
+name, datatype and shape are checked against the model and ``max_rows``, then each
+``data`` is counted (commas outside strings, in C) before it is decoded. A body of 16 MiB
+of ``0,`` under a ``[1, F]`` shape is refused without building a single float.
 """
 
 from __future__ import annotations
@@ -206,7 +212,6 @@ class InferCall:
 
 
 _encoder = msgspec.json.Encoder()
-_request_decoder = msgspec.json.Decoder(InferenceRequest)
 FP32_MAX = float(np.finfo(np.float32).max)
 BINARY_HEADER = "inference-header-content-length"
 
@@ -227,26 +232,179 @@ class _Tensor:
     values: np.ndarray | list[str]
 
 
-def decode_request(body: bytes, model: ModelIO | Sequence[str], max_rows: int,
+_NONE = msgspec.Raw()
+_SMALL_JSON = 256
+"""Longest raw JSON of a shape or a parameter's value that is decoded at all."""
+_OUTPUTS_JSON = 64 * 1024
+"""Longest raw JSON of the requested ``outputs`` that is decoded at all."""
+_QUOTE, _COMMA = ord('"'), ord(",")
+_COUNT_CHUNK = 256 * 1024
+
+
+class _LazyInput(msgspec.Struct, frozen=True):
+    """An input as first read: everything that may be large left as raw JSON."""
+
+    name: str
+    datatype: str
+    shape: msgspec.Raw = _NONE
+    data: msgspec.Raw = _NONE
+    parameters: msgspec.Raw = _NONE
+
+
+class _LazyRequest(msgspec.Struct, frozen=True):
+    inputs: list[_LazyInput]
+    id: str | None = None
+    parameters: msgspec.Raw = _NONE
+    outputs: msgspec.Raw = _NONE
+
+
+class _Parameters(msgspec.Struct):
+    """The parameters this gateway reads; any other is skipped unread."""
+
+    timeout: msgspec.Raw = _NONE
+    progressive: msgspec.Raw = _NONE
+    binary_data_size: msgspec.Raw = _NONE
+
+
+_lazy_decoder = msgspec.json.Decoder(_LazyRequest)
+_parameters_decoder = msgspec.json.Decoder(_Parameters)
+_data_decoder = msgspec.json.Decoder(list[float | str | list[float | str]])
+_outputs_decoder = msgspec.json.Decoder(list[RequestOutput] | None)
+_TOO_LONG = object()
+
+
+def decode_request(body: bytes | bytearray, model: ModelIO | Sequence[str], max_rows: int,
                    header_length: str | None = None) -> InferCall:
     """Decode and validate an inference request for ``model`` (a :class:`ModelIO`, or the
     names of a binary classifier's ``float32`` features); :class:`BadRequest` says what is
-    wrong, naming the feature when a value does not fit it."""
+    wrong, naming the feature when a value does not fit it. Every input's shape is checked
+    against the model and ``max_rows`` before any ``data`` is decoded."""
     io = model if isinstance(model, ModelIO) else ModelIO.numeric(model)
     json_part, binary = _split_binary(body, header_length)
     try:
-        request = _request_decoder.decode(json_part)
+        request = _lazy_decoder.decode(json_part)
     except (msgspec.DecodeError, RecursionError) as exc:
         raise BadRequest(f"malformed request: {str(exc)[:300]}") from None
     if request.id is not None and len(request.id) > MAX_ID_LENGTH - ROW_SUFFIX_LENGTH:
         raise BadRequest(f"id longer than {MAX_ID_LENGTH - ROW_SUFFIX_LENGTH} characters")
-    tensors = _tensors(request.inputs, binary)
+    heads = _heads(request.inputs, io, max_rows)
+    tensors = _tensors(request.inputs, heads, binary)
     rows = _rows(tensors, io, max_rows)
-    return InferCall(request.id, rows, _timeout_ms(request.parameters),
-                     _outputs(request.outputs, io.outputs), _progressive(request.parameters))
+    parameters = _parameters(request.parameters, "parameters")
+    outputs = _requested_outputs(request.outputs)
+    return InferCall(request.id, rows, _timeout_ms(parameters),
+                     _outputs(outputs, io.outputs), _progressive(parameters))
 
 
-def _split_binary(body: bytes, header_length: str | None) -> tuple[bytes, memoryview | None]:
+def _absent(raw: msgspec.Raw) -> bool:
+    """Whether a field was left out or given as null (without copying a large value)."""
+    return not len(raw) or (len(raw) == 4 and bytes(raw) == b"null")
+
+
+def _small(raw: msgspec.Raw) -> Any:
+    """The value of a small piece of raw JSON; :data:`_TOO_LONG` when it is not small."""
+    if len(raw) > _SMALL_JSON:
+        return _TOO_LONG
+    return msgspec.json.decode(raw)
+
+
+def _parameters(raw: msgspec.Raw, where: str) -> dict[str, Any]:
+    """The parameters this gateway reads from ``raw`` (a JSON object, or nothing)."""
+    if _absent(raw):
+        return {}
+    try:
+        found = _parameters_decoder.decode(raw)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise BadRequest(f"malformed request: {where}: {str(exc)[:300]}") from None
+    return {name: _small(value) for name in _Parameters.__struct_fields__
+            if len(value := getattr(found, name))}
+
+
+def _requested_outputs(raw: msgspec.Raw) -> list[RequestOutput] | None:
+    if _absent(raw):
+        return None
+    if len(raw) > _OUTPUTS_JSON:
+        raise BadRequest(f"outputs: more than {_OUTPUTS_JSON} bytes of output names")
+    try:
+        return _outputs_decoder.decode(raw)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise BadRequest(f"malformed request: outputs: {str(exc)[:300]}") from None
+
+
+@dataclass(frozen=True)
+class _Head:
+    """An input's name, datatype and shape, checked before its data is read."""
+
+    name: str
+    datatype: str
+    shape: list[int]
+    parameters: dict[str, Any]
+
+
+def _heads(inputs: list[_LazyInput], io: ModelIO, max_rows: int) -> list[_Head]:
+    """Every input's datatype and shape checked, its rows within ``max_rows``, and the
+    inputs' names a form the model takes: all before any ``data`` is decoded."""
+    if not inputs:
+        raise BadRequest("no inputs")
+    heads: list[_Head] = []
+    seen: set[str] = set()
+    for tensor in inputs:
+        if tensor.name in seen:
+            raise BadRequest(f"input {tensor.name!r} given twice")
+        seen.add(tensor.name)
+        if tensor.datatype not in DATATYPES:
+            raise BadRequest(f"input {tensor.name!r}: datatype {tensor.datatype!r}, expected "
+                             f"one of {', '.join(DATATYPES)}")
+        if _absent(tensor.shape):
+            raise BadRequest(f"input {tensor.name!r} has no shape")
+        shape = _small(tensor.shape)
+        if not (isinstance(shape, list) and shape and len(shape) <= 2
+                and all(_is_int(d) and d >= 0 for d in shape)):
+            shown = "(too long)" if shape is _TOO_LONG else shape
+            raise BadRequest(f"input {tensor.name!r}: shape {shown} is not [N] or [N, F]")
+        if not 1 <= shape[0] <= max_rows:
+            raise BadRequest(f"{shape[0]} rows; a request carries 1 to {max_rows}")
+        width = max(len(io.names), 1)
+        if math.prod(shape) > max_rows * width:
+            raise BadRequest(f"input {tensor.name!r}: shape {shape}, more values than "
+                             f"{max_rows} rows of {width} features")
+        heads.append(_Head(tensor.name, tensor.datatype, shape,
+                           _parameters(tensor.parameters, f"input {tensor.name!r}")))
+    names = set(seen)
+    if not (FEATURES_INPUT in names and io.matrix):
+        unknown = sorted(names - set(io.names))
+        missing = [n for n in io.names if n not in names]
+        if unknown or missing:
+            raise BadRequest(_form_error(io, unknown, missing))
+    elif len(names) != 1:
+        raise BadRequest(f"give either {FEATURES_INPUT!r} or one input per feature, not both")
+    return heads
+
+
+def _more_values_than(raw: msgspec.Raw, limit: int) -> bool:
+    """Whether the JSON array ``raw`` (flat, or nested one level) holds more than
+    ``limit`` values, found without decoding it: its commas outside strings, counted in
+    C (escapes removed first, then a quote parity per chunk)."""
+    text = bytes(raw)
+    if text.count(b",") < limit:
+        return False  # even if no comma were inside a string
+    if b'"' not in text:
+        return True
+    if b"\\" in text:  # escaped backslashes, then escaped quotes: every quote left delimits
+        text = text.replace(b"\\\\", b"").replace(b'\\"', b"")
+    codes = np.frombuffer(text, dtype=np.uint8)
+    outside, parity = 0, 0
+    for at in range(0, len(codes), _COUNT_CHUNK):
+        part = codes[at:at + _COUNT_CHUNK]
+        quotes = np.cumsum(part == _QUOTE, dtype=np.uint8)
+        inside = (quotes + parity) & 1
+        outside += int(np.count_nonzero((part == _COMMA) & (inside == 0)))
+        parity = int(inside[-1])
+    return outside + 1 > limit
+
+
+def _split_binary(body: bytes | bytearray,
+                  header_length: str | None) -> tuple[bytes | bytearray, memoryview | None]:
     if header_length is None:
         return body, None
     try:
@@ -259,45 +417,47 @@ def _split_binary(body: bytes, header_length: str | None) -> tuple[bytes, memory
     return body[:n], memoryview(body)[n:]
 
 
-def _tensors(inputs: list[RequestInput], binary: memoryview | None) -> dict[str, _Tensor]:
+def _tensors(inputs: list[_LazyInput], heads: list[_Head],
+             binary: memoryview | None) -> dict[str, _Tensor]:
     """name -> the input's values; numbers finite (and within FP32 for FP32, whole and
-    within int64 for INT64), BYTES valid UTF-8 text."""
-    if not inputs:
-        raise BadRequest("no inputs")
+    within int64 for INT64), BYTES valid UTF-8 text. ``data`` is decoded only once its
+    values are counted and fit the input's (checked) shape."""
     tensors: dict[str, _Tensor] = {}
     offset = 0
-    for tensor in inputs:
-        if tensor.name in tensors:
-            raise BadRequest(f"input {tensor.name!r} given twice")
-        if tensor.datatype not in DATATYPES:
-            raise BadRequest(f"input {tensor.name!r}: datatype {tensor.datatype!r}, expected "
-                             f"one of {', '.join(DATATYPES)}")
-        if not tensor.shape or any(d < 0 for d in tensor.shape) or len(tensor.shape) > 2:
-            raise BadRequest(f"input {tensor.name!r}: shape {tensor.shape} is not [N] or [N, F]")
-        size = math.prod(tensor.shape)
-        size_param = tensor.parameters.get("binary_data_size")
+    for tensor, head in zip(inputs, heads, strict=True):
+        size = math.prod(head.shape)
+        size_param = head.parameters.get("binary_data_size")
         values: np.ndarray | list[str]
         if size_param is not None:
             if binary is None or not _is_int(size_param) or size_param < 0 or (
-                    tensor.datatype != "BYTES"
-                    and size_param != _ITEM_BYTES[tensor.datatype] * size):
-                raise BadRequest(f"input {tensor.name!r}: binary_data_size {size_param!r} "
-                                 f"does not fit shape {tensor.shape} of {tensor.datatype}")
+                    head.datatype != "BYTES"
+                    and size_param != _ITEM_BYTES[head.datatype] * size):
+                shown = "(too long)" if size_param is _TOO_LONG else repr(size_param)
+                raise BadRequest(f"input {head.name!r}: binary_data_size {shown} "
+                                 f"does not fit shape {head.shape} of {head.datatype}")
             chunk = binary[offset:offset + size_param]
             if len(chunk) != size_param:
-                raise BadRequest(f"input {tensor.name!r}: body ends before its binary data")
+                raise BadRequest(f"input {head.name!r}: body ends before its binary data")
             offset += size_param
-            if tensor.datatype == "BYTES":
-                values = _binary_strings(tensor.name, chunk, size)
+            if head.datatype == "BYTES":
+                values = _binary_strings(head.name, chunk, size)
             else:
-                values = np.frombuffer(chunk, dtype=_NUMPY[tensor.datatype]).astype(np.float64)
-        elif tensor.data is not None:
-            values = _flatten(tensor, size)
+                values = np.frombuffer(chunk, dtype=_NUMPY[head.datatype]).astype(np.float64)
+        elif not _absent(tensor.data):
+            if _more_values_than(tensor.data, max(size, 1)):
+                raise BadRequest(f"input {head.name!r}: more values than its shape "
+                                 f"{head.shape} holds")
+            try:
+                data = _data_decoder.decode(tensor.data)
+            except (msgspec.DecodeError, RecursionError) as exc:
+                raise BadRequest(f"malformed request: input {head.name!r} data: "
+                                 f"{str(exc)[:300]}") from None
+            values = _flatten(RequestInput(head.name, head.shape, head.datatype, data), size)
         else:
-            raise BadRequest(f"input {tensor.name!r} has no data")
+            raise BadRequest(f"input {head.name!r} has no data")
         if isinstance(values, np.ndarray):
-            _check_numbers(tensor.name, tensor.datatype, values)
-        tensors[tensor.name] = _Tensor(tensor.name, tensor.datatype, tensor.shape, values)
+            _check_numbers(head.name, head.datatype, values)
+        tensors[head.name] = _Tensor(head.name, head.datatype, head.shape, values)
     if binary is not None and offset != len(binary):
         raise BadRequest(f"{len(binary) - offset} bytes of binary data belong to no input")
     return tensors
@@ -362,16 +522,10 @@ def _flatten(tensor: RequestInput, size: int) -> np.ndarray | list[str]:
 
 
 def _rows(tensors: dict[str, _Tensor], io: ModelIO, max_rows: int) -> list[list[FeatureValue]]:
-    names = io.names
+    """The rows, in the model's order; the form was checked by :func:`_heads`."""
     if FEATURES_INPUT in tensors and io.matrix:
-        if len(tensors) != 1:
-            raise BadRequest(f"give either {FEATURES_INPUT!r} or one input per feature, not both")
         rows = _matrix_rows(tensors[FEATURES_INPUT], io)
     else:
-        unknown = sorted(set(tensors) - set(names))
-        missing = [n for n in names if n not in tensors]
-        if unknown or missing:
-            raise BadRequest(_form_error(io, unknown, missing))
         rows = _column_rows(tensors, io)
     if not 1 <= len(rows) <= max_rows:
         raise BadRequest(f"{len(rows)} rows; a request carries 1 to {max_rows}")

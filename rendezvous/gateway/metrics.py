@@ -18,6 +18,14 @@ TIMEOUTS_AT_GATEWAY = Counter(
     "rendezvous_gateway_timeouts_at_gateway",
     "Rows the gateway answered `timeout` itself: no result reached it by the deadline + slack.")
 PENDING = Gauge("rendezvous_gateway_pending_rows", "Rows sent into the pipeline, not answered yet.")
+IN_FLIGHT = Gauge("rendezvous_gateway_requests_in_flight",
+                  "Inference requests in the gateway now (reading, waiting for results).")
+BODY_BYTES = Gauge("rendezvous_gateway_body_bytes",
+                   "Bytes of large request bodies admitted and not yet answered.")
+BUSY = Counter("rendezvous_gateway_busy",
+               "Requests answered 503 + Retry-After before their body was read: too many "
+               "requests in the gateway (requests) or too many bytes of large bodies "
+               "(body_memory).", ["limit"])
 REQUEST_SECONDS = Histogram("rendezvous_gateway_request_seconds",
                             "Time of one inference request inside the gateway.",
                             buckets=BATCH_BUCKETS)

@@ -1,9 +1,11 @@
 """The OpenAPI 3.1 document of the gateway, built from the codec's message types and
 the live model's metadata (its inputs and outputs, from the manifest the gateway reads).
 
-Nothing of the training reference is published here (no medians, quantiles or category
-frequencies): the example request uses neutral values, 0.0 for a number and a string
-feature's first category (:meth:`~rendezvous.gateway.service.Gateway.example_request`)."""
+When API keys are set, ``/openapi.json`` itself needs one, like every route but the
+health probes. Nothing of the training reference is published here (no medians,
+quantiles or category frequencies): the example request uses neutral values, 0.0 for a
+number and a string feature's first category
+(:meth:`~rendezvous.gateway.service.Gateway.example_request`)."""
 
 from __future__ import annotations
 
@@ -37,7 +39,9 @@ def _answers(ok: str | None, *errors: int, example: Any = None) -> dict[str, Any
             ok_answer["content"]["application/json"]["example"] = example
     answers = {"200": ok_answer}
     why = {400: "bad request, unknown model or version", 401: "missing or wrong API key",
-           503: "Kafka or Redis unreachable"}
+           415: "a Content-Type other than application/json or application/octet-stream",
+           503: "Kafka or Redis unreachable, or the gateway busy: retry after Retry-After "
+                "seconds"}
     for status in errors:
         answers[str(status)] = {"description": why[status], "content": _json("ErrorBody")}
     return answers
@@ -126,7 +130,7 @@ def document(title: str, version: str, secured: bool, model: tuple[str, str],
                            "the deadline",
                 "parameters": [*params, deadline], "security": security,
                 "requestBody": {"required": True, "content": request_body},
-                "responses": _answers("InferenceResponse", *guarded)}},
+                "responses": _answers("InferenceResponse", *sorted([*guarded, 415]))}},
         }
         if infer_description is not None:
             routes["/infer"]["post"]["description"] = infer_description

@@ -40,8 +40,8 @@ def run_curl_line(text: str) -> dict[str, Any]:
     assert line, text
     words = shlex.split(line.group(1))
     url, body = words[2], words[words.index("-d") + 1]
-    header = words[words.index("-H") + 1].split(": ", 1)
-    request = urllib.request.Request(url, data=body.encode(), headers=dict([header]))
+    headers = dict(words[i + 1].split(": ", 1) for i, w in enumerate(words) if w == "-H")
+    request = urllib.request.Request(url, data=body.encode(), headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
         return dict(json.loads(response.read()))

@@ -73,6 +73,7 @@ class FakeListener:
 
 def make_gateway(manifest: Manifest | None = None,
                  **gateway: object) -> tuple[Gateway, FakeUpstream]:
+    gateway.setdefault("allowed_hosts", ["testserver"])  # TestClient's Host
     settings = Settings(bootstrap_servers="unused:9092", redis_url="redis://unused",
                         gateway=GatewaySettings(**gateway))  # type: ignore[arg-type]
     if manifest is None:
@@ -205,7 +206,9 @@ def test_api_keys(caplog: pytest.LogCaptureFixture) -> None:
         good = {"Authorization": f"Bearer {KEY}"}
         assert c.post("/v2/models/rendezvous/infer", json=infer_body(gw),
                       headers=good).status_code == 200
-        assert "bearer" in c.get("/openapi.json").json()["components"]["securitySchemes"]
+        assert c.get("/openapi.json").status_code == 401  # the document needs the key too
+        assert "bearer" in c.get("/openapi.json", headers=good).json()["components"][
+            "securitySchemes"]
     assert KEY not in repr(gw.settings) and KEY not in caplog.text
 
 
