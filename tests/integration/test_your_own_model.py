@@ -39,7 +39,7 @@ from rendezvous.model.runtime import resolve_model
 from rendezvous.settings import Settings
 from rendezvous.transport.clients import flush_or_raise, make_consumer, make_producer
 from tests import families
-from tests.integration.test_demo import Lines, started_pids
+from tests.integration.test_demo import Lines, run_curl_line, started_pids
 
 pytestmark = pytest.mark.integration
 
@@ -275,6 +275,11 @@ def test_a_users_model_from_onnx_file_to_live_results(project: Project,
     answer = gateway_call(project, project.row(0), DEADLINE_MS)
     assert answer["status"] == "ok", answer
     assert answer["score"] == pytest.approx(want_scores[0], rel=1e-5), answer
+
+    # The curl line `up` printed is a row of this model's own features: it is not rejected
+    # (its 50 ms deadline may pass on a busy machine: a timeout is an answer too).
+    printed = run_curl_line(project.out.text if project.out else "")
+    assert {o["name"]: o["data"][0] for o in printed["outputs"]}["status"] != "rejected"
 
     # A wrong feature type is rejected with the feature's name.
     first = project.family.features[0]
