@@ -36,6 +36,7 @@ SECTIONS = {
     "core": "bench_core",
     "inference": "bench_inference",
     "worker": "bench_worker",
+    "models": "bench_worker_models",
     "serve": "bench_serve",
     "decoy": "bench_decoy",
     "monitor": "bench_monitor",
