@@ -15,12 +15,13 @@ sends, so it never reads the scored topic and never misses its answer.
 
 from __future__ import annotations
 
+import secrets
 import time
-import uuid
 from collections.abc import Generator
 from types import TracebackType
 
 from rendezvous.messages import Features, InputEvent, Scored, decode_scored, encode
+from rendezvous.replyto import new_return_address
 from rendezvous.service.replies import result_key
 from rendezvous.settings import Settings
 from rendezvous.transport.clients import make_producer
@@ -33,7 +34,7 @@ class Client:
         self._topic = settings.topic("input")
         self._producer = make_producer(settings, **{"linger.ms": 0})
         self._redis = settings.redis_client()
-        self.reply_to = f"{settings.topic_prefix}reply.{uuid.uuid4().hex}"
+        self.reply_to = new_return_address(settings.topic_prefix, "client")
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         self._pubsub.subscribe(self.reply_to)
         self._early: dict[str, Scored] = {}  # final results not asked for yet
@@ -46,7 +47,7 @@ class Client:
 
         ``progressive=True`` asks for a provisional result before the final one
         (read both with :meth:`answers`; :meth:`wait` skips it)."""
-        rid = request_id or uuid.uuid4().hex
+        rid = request_id or secrets.token_hex(16)
         event = InputEvent(id=rid, features=features, deadline_ms=deadline_ms,
                            reply_to=self.reply_to, ts=time.time() * 1000.0,
                            progressive=progressive)

@@ -13,7 +13,7 @@ and per-class ``probabilities``; a version-1 record reads as before.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import msgspec
 
@@ -35,7 +35,9 @@ class InputEvent(msgspec.Struct, frozen=True):
     ``deadline_ms`` is the request's time budget in milliseconds, counted from
     ``ts`` (epoch milliseconds when the request was made); without ``ts`` the
     Kafka record's timestamp is used, without ``deadline_ms`` the policy's
-    default. ``reply_to`` names a Redis return address for synchronous callers.
+    default; serve's bounds clamp it (:func:`request_deadline`). ``reply_to`` names a Redis
+    return address for synchronous callers, of the one shape :mod:`rendezvous.replyto`
+    makes (anything else: the request is rejected).
     ``features`` values are numbers or strings, as the model's manifest types them.
     Unknown fields are ignored here and kept byte-for-byte in the archive.
     """
@@ -201,6 +203,9 @@ class RegistryChange(msgspec.Struct, frozen=True):
     forced: bool = False
     """A promote that overrode a missing or failed backtest."""
     note: str | None = None
+    sha256: str | None = None
+    """Hex sha256 of the version's ``model.onnx`` (its manifest's, read when the change was
+    made); None in changes made before it was recorded."""
 
 
 class ModelVersions(msgspec.Struct, frozen=True):
@@ -216,6 +221,10 @@ class ModelVersions(msgspec.Struct, frozen=True):
     change: RegistryChange | None = None
     """The change that made this entry."""
     v: int = SCHEMA_VERSION
+    sha256: dict[str, str] = {}
+    """Version -> hex sha256 of its ``model.onnx``, recorded when the version first entered
+    the registry and never changed after: a worker refuses a version whose bytes differ
+    (empty in entries made before it was recorded)."""
 
 
 class BacktestVerdict(msgspec.Struct, frozen=True):
@@ -343,13 +352,57 @@ def decode_input(data: bytes | None, schema: FeatureSchema | None = None) -> Inp
     return event
 
 
-def deadline_at(event: InputEvent, record_ts_ms: float, default_deadline_ms: float) -> float:
-    """The request's absolute deadline (epoch ms): its ``ts`` (else the record's
-    timestamp) plus its ``deadline_ms`` (else the default). One rule for every
-    component, so workers shed exactly what the rendezvous has given up on."""
-    start = event.ts if event.ts is not None else record_ts_ms
-    budget = event.deadline_ms if event.deadline_ms is not None else default_deadline_ms
-    return start + budget
+class DeadlineBounds(NamedTuple):
+    """The shortest and longest ``deadline_ms`` a request may ask for (``serve.min_deadline_ms``
+    and ``serve.max_deadline_ms``; workers use serve's, so both agree)."""
+
+    min_ms: float = 1.0
+    max_ms: float = 60_000.0
+
+
+DEADLINE_BOUNDS = DeadlineBounds()
+
+Clamp = Literal["min", "max", "future"]
+"""Which bound changed a request's deadline: its ``deadline_ms`` was under the minimum or over
+the maximum, or its ``ts`` (else its record's timestamp, which a producer may set too) lay
+so far ahead that it would have been waited for longer than the maximum from its arrival."""
+
+
+def request_deadline(event: InputEvent, record_ts_ms: float, default_deadline_ms: float,
+                     bounds: DeadlineBounds = DEADLINE_BOUNDS, now_ms: float | None = None
+                     ) -> tuple[float, Clamp | None]:
+    """The request's absolute deadline (epoch ms), and which bound clamped it (None: none).
+
+    Its ``ts`` (else the record's timestamp) plus its ``deadline_ms`` clamped to
+    ``[bounds.min_ms, bounds.max_ms]`` (else ``default_deadline_ms``, the live policy's, taken
+    as is); and, given the time it arrived (``now_ms``), never later than that plus the
+    longer of ``bounds.max_ms`` and that budget, whatever its timestamps say. So a request
+    written straight to Kafka can neither hold serve's committed position back for longer
+    than the maximum nor ask for a deadline so short that waiting for it is a busy loop.
+    """
+    budget = event.deadline_ms
+    clamp: Clamp | None = None
+    if budget is None:
+        budget = default_deadline_ms
+    elif budget < bounds.min_ms:
+        budget, clamp = bounds.min_ms, "min"
+    elif budget > bounds.max_ms:
+        budget, clamp = bounds.max_ms, "max"
+    at = (event.ts if event.ts is not None else record_ts_ms) + budget
+    if now_ms is not None:
+        latest = now_ms + (budget if budget > bounds.max_ms else bounds.max_ms)
+        if at > latest:
+            return latest, "future"
+    return at, clamp
+
+
+def deadline_at(event: InputEvent, record_ts_ms: float, default_deadline_ms: float,
+                bounds: DeadlineBounds = DEADLINE_BOUNDS, now_ms: float | None = None) -> float:
+    """The request's absolute deadline (epoch ms), as :func:`request_deadline` clamps it. One
+    rule for every component, so workers shed exactly what the rendezvous has given up on
+    (a deadline clamped by its arrival time may differ by the time between the worker's
+    arrival and serve's)."""
+    return request_deadline(event, record_ts_ms, default_deadline_ms, bounds, now_ms)[0]
 
 
 def _salvage_id(data: bytes) -> str | None:

@@ -138,16 +138,23 @@ class ReplyListener:
         self._pending.resolve(scored)
 
     async def recover(self, waiter: Waiter, timeout_s: float) -> None:
-        """Fetch the kept copies of ``waiter``'s missing rows (after a reconnect)."""
+        """Fetch the kept copies of ``waiter``'s missing rows (after a reconnect): one ``GET``
+        per row in one pipeline (one round trip). Not ``MGET``: a caller's Redis user may
+        ``GET`` its results and nothing more (``local up --secure``)."""
         missing = waiter.missing
         if not missing:
             return
+        pipe = self._client.pipeline(transaction=False)
+        for rid in missing:
+            pipe.get(result_key(self.channel, rid))
         try:
-            kept = await asyncio.wait_for(
-                self._client.mget([result_key(self.channel, rid) for rid in missing]), timeout_s)
+            kept = await asyncio.wait_for(pipe.execute(raise_on_error=False), timeout_s)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("could not read kept results: %s", exc)
             return
+        refused = [data for data in kept if isinstance(data, Exception)]
+        if refused:
+            log.warning("could not read %d kept results: %s", len(refused), refused[0])
         for data in kept:
             if isinstance(data, bytes):
                 with contextlib.suppress(Undecodable):

@@ -6,9 +6,8 @@ by the deadline plus the slack.
 from __future__ import annotations
 
 import asyncio
-import itertools
+import secrets
 import time
-import uuid
 from importlib import metadata as package_metadata
 from typing import Any
 
@@ -32,6 +31,7 @@ from rendezvous.gateway.pending import Pending, ReplyListener, wait_for_rows
 from rendezvous.gateway.upstream import Upstream
 from rendezvous.messages import InputEvent, Scored
 from rendezvous.model import Manifest, load_manifest, resolve_model
+from rendezvous.replyto import new_return_address
 from rendezvous.settings import Settings
 
 RECOVER_S = 0.005
@@ -62,7 +62,7 @@ class Gateway:
         client = aioredis.Redis.from_url(settings.redis(), username=settings.redis_username,
                                          password=password)
         pending = Pending()
-        channel = f"{settings.topic_prefix}gateway.{uuid.uuid4().hex}"
+        channel = new_return_address(settings.topic_prefix, "gateway")
         return cls(settings, manifest, Upstream(settings), ReplyListener(client, channel, pending),
                    pending)
 
@@ -195,18 +195,20 @@ class Gateway:
                          call.outputs, parameters, self.io)
 
 
-_PROCESS_TOKEN = uuid.uuid4().hex[:12]
-_calls = itertools.count()
+ID_TOKEN_BYTES = 16
+"""Random bytes of the token of each call's pipeline id: 128 bits."""
 
 
 def pipeline_id(request_id: str | None) -> str:
     """The id the rows of one HTTP request carry in the pipeline (``<it>.<row>``): the
-    caller's id plus a token unique to this call. Callers reuse ids (counters
-    restarting at 0, the same id on every call) and ``serve`` drops a request whose id
-    it has answered before, so the caller's id alone would turn a repeat into a
-    ``timeout``. The token is a random one per gateway process and a counter (a
-    ``uuid4`` per call reads the OS's random source every time)."""
-    token = f"{_PROCESS_TOKEN}{next(_calls):x}"
+    caller's id plus a token of 128 random bits drawn for this call (32 hex digits).
+    Callers reuse ids (counters restarting at 0, the same id on every call) and ``serve``
+    drops a request whose id it has answered before, so the caller's id alone would turn
+    a repeat into a ``timeout``; and the id is returned to the caller (``rendezvous_id``),
+    so whoever may write ``input`` must not be able to guess the next one and answer it
+    first (a per-process token and a counter could be: issue 31). ``secrets.token_hex``
+    costs ~1 us a call."""
+    token = secrets.token_hex(ID_TOKEN_BYTES)
     return f"{request_id}.{token}" if request_id else token
 
 

@@ -29,6 +29,7 @@ from rendezvous.messages import (
     MAX_ID_LENGTH,
     MAX_SCORE_BYTES,
     PROVISIONAL_HEADER,
+    DeadlineBounds,
     Decision,
     Policy,
     Undecodable,
@@ -118,6 +119,7 @@ class ServeLoop:
             opts.margin_max_ms if opts.exactly_once == "transactions" else opts.margin_min_ms,
             opts.margin_max_ms, reader_ms=settings.fetch_wait_max_ms)
         self.policy = Policy(deadline_ms=settings.default_deadline_ms)
+        self.deadlines = DeadlineBounds(opts.min_deadline_ms, opts.max_deadline_ms)
         self.partitions: dict[int, PartitionState] = {}
         self.dirty = False  # consumed or decided something since the sink took the offsets
         self.rebalanced = False  # the source reported a partition change during this poll
@@ -217,9 +219,9 @@ class ServeLoop:
         self.dirty = True
         try:
             if kind == "input":
-                outcomes, invalid = state.on_input(record)
-                if invalid is not None and outcomes:
-                    self._dead_letter(record, invalid.reason)
+                outcomes, dead_letter = state.on_input(record)
+                if dead_letter is not None:
+                    self._dead_letter(record, dead_letter)
                 self._emit(state, outcomes)
             else:
                 self._on_score(state, record)
@@ -334,7 +336,9 @@ class ServeLoop:
         self.rebalanced = True
         for p, done in self.source.answered(committed).items():
             state = PartitionState(p, self.policy, self.clock, self.schema, self.margin,
-                                   self.scales, self.latency)
+                                   self.scales, self.latency,
+                                   reply_prefix=self.settings.topic_prefix,
+                                   deadlines=self.deadlines)
             state.core.mark_decided(done)
             self.partitions[p] = state
             log.info("partition %d: %d answered ids restored", p, len(done))

@@ -5,8 +5,9 @@ exactly one of three places:
 
 - **invalid** — undecodable JSON, a non-finite value (``NaN``, ``1e999``), a
   value of the wrong type for its feature (a string for a number, a number for a
-  string), a missing or extra feature name, or a feature list of the wrong
-  length. Counted and skipped: the rendezvous answers it ``rejected``.
+  string), a missing or extra feature name, a feature list of the wrong
+  length, or a ``reply_to`` that is no return address of the deployment.
+  Counted and skipped: the rendezvous answers it ``rejected``.
 - **shed** — valid, but its absolute deadline
   (:func:`rendezvous.messages.deadline_at`) less the rendezvous' smallest
   delivery margin had already passed when the batch arrived. Counted and
@@ -30,6 +31,8 @@ from typing import Protocol
 import numpy as np
 
 from rendezvous.messages import (
+    DEADLINE_BOUNDS,
+    DeadlineBounds,
     FeatureSchema,
     FeatureValue,
     Invalid,
@@ -37,6 +40,7 @@ from rendezvous.messages import (
     decode_input,
     feature_row,
 )
+from rendezvous.replyto import refusal
 
 TIMESTAMP_NOT_AVAILABLE = 0
 """``confluent_kafka.TIMESTAMP_NOT_AVAILABLE``, repeated so this module needs no Kafka."""
@@ -71,7 +75,12 @@ class RowBuilder:
     """Decodes records into rows for one model's feature order."""
 
     def __init__(self, schema: FeatureSchema | Sequence[str], default_deadline_ms: float,
-                 margin_ms: float = 0.0) -> None:
+                 margin_ms: float = 0.0, *, reply_prefix: str | None = None,
+                 deadlines: DeadlineBounds = DEADLINE_BOUNDS) -> None:
+        """``reply_prefix``: the deployment's topic prefix, whose return addresses alone a
+        ``reply_to`` may name (serve rejects any other, so it is not scored); None: not
+        checked. ``deadlines``: serve's bounds of ``deadline_ms``, so both agree."""
+        self.reply_prefix, self.deadlines = reply_prefix, deadlines
         self.schema = schema if isinstance(schema, FeatureSchema) else FeatureSchema(schema)
         self.names = self.schema.names
         self.width = len(self.names)
@@ -140,9 +149,14 @@ class RowBuilder:
             row = feature_row(event, self.schema)
         if isinstance(row, Invalid):
             return row
+        if event.reply_to is not None and self.reply_prefix is not None:
+            why = refusal(event.reply_to, self.reply_prefix)
+            if why is not None:
+                return Invalid(why, event.id)
         kind, ts = record.timestamp()
         record_ts = ts if kind != TIMESTAMP_NOT_AVAILABLE and ts >= 0 else now_ms
-        if deadline_at(event, record_ts, self.default_deadline_ms) - self.margin_ms <= now_ms:
+        if (deadline_at(event, record_ts, self.default_deadline_ms, self.deadlines, now_ms)
+                - self.margin_ms <= now_ms):
             return None
         return event.id, record.partition() or 0, row
 

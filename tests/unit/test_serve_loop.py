@@ -278,12 +278,13 @@ def test_bad_inputs_get_one_dead_letter_and_one_rejection(broker: Broker,
 
 def test_replies_go_to_the_return_address(broker: Broker, clock: VirtualClock) -> None:
     serve = Serve(broker, clock)
-    send(broker, "sync", reply_to="caller-7")
+    caller = "unit.reply.client." + "7" * 32  # the shape rendezvous.replyto makes
+    send(broker, "sync", reply_to=caller)
     send(broker, "async")
     answer(broker, "sync", "primary")
     answer(broker, "async", "primary")
     serve.step()
-    assert [(to, r.id, r.status) for to, r in broker.replies] == [("caller-7", "sync", "ok")]
+    assert [(to, r.id, r.status) for to, r in broker.replies] == [(caller, "sync", "ok")]
 
 
 def test_late_answers_are_counted_on_the_next_decision(broker: Broker,
