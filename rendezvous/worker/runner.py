@@ -34,7 +34,14 @@ from itertools import repeat
 from confluent_kafka import Message, Producer
 from prometheus_client import Counter, Gauge, Histogram
 
-from rendezvous.messages import SCHEMA_VERSION, FeatureSchema, Score, encode
+from rendezvous.messages import (
+    DEADLINE_BOUNDS,
+    SCHEMA_VERSION,
+    DeadlineBounds,
+    FeatureSchema,
+    Score,
+    encode,
+)
 from rendezvous.metrics import LagProbe, serve_metrics
 from rendezvous.model import Model, ModelError, list_versions, load_model, resolve_model
 from rendezvous.readiness import announce_ready
@@ -78,8 +85,10 @@ class Scorer:
     def __init__(self, model: Model | None, producer: Producer, topic: str,
                  default_deadline_ms: float, delay_ms: float = 0.0,
                  margin_ms: float = 0.0, *, name: str | None = None,
-                 shadow: bool = False) -> None:
+                 shadow: bool = False, reply_prefix: str | None = None,
+                 deadlines: DeadlineBounds = DEADLINE_BOUNDS) -> None:
         self.producer, self.topic, self.shadow = producer, topic, shadow
+        self.reply_prefix, self.deadlines = reply_prefix, deadlines
         self.default_deadline_ms, self.margin_ms = default_deadline_ms, margin_ms
         self.delay_s = delay_ms / 1000.0
         self.models: list[tuple[Model, RowBuilder]] = []
@@ -101,8 +110,9 @@ class Scorer:
             builders[model.schema] = builder
         self.models = []
         for m in models:
-            builder = builders.get(m.schema) or RowBuilder(m.schema, self.default_deadline_ms,
-                                                           self.margin_ms)
+            builder = builders.get(m.schema) or RowBuilder(
+                m.schema, self.default_deadline_ms, self.margin_ms,
+                reply_prefix=self.reply_prefix, deadlines=self.deadlines)
             builders[m.schema] = builder
             self.models.append((m, builder))
 
@@ -219,7 +229,9 @@ def run(settings: Settings, model_name: str, *, version: str | None = None,
     producer = kafka.make_producer(settings)
     scorer = Scorer(None, producer, settings.topic("scores"), settings.default_deadline_ms,
                     delay_ms, margin_ms=settings.serve.margin_min_ms, name=model_name,
-                    shadow=role == "shadow")
+                    shadow=role == "shadow", reply_prefix=settings.topic_prefix,
+                    deadlines=DeadlineBounds(settings.serve.min_deadline_ms,
+                                             settings.serve.max_deadline_ms))
     scorer.use(models)
     batch_seconds = BATCH_SECONDS.labels(model=model_name)
     lag = LagProbe(consumer, LAG.labels(model=model_name))
