@@ -195,10 +195,11 @@ class ServeSettings(BaseModel):
 
     max_deadline_ms: float = Field(default=60_000.0, gt=0)
     """Longest ``deadline_ms`` a request may ask for, as the gateway's own maximum: a longer
-    one counts as this, and no request is waited for longer than this after its record was
-    written, whatever its ``ts`` (a request that waits holds serve's committed input position
-    back). Workers use it too. Clamps are counted in
-    ``rendezvous_serve_deadlines_clamped_total{bound}``."""
+    one counts as this, and no request is waited for longer than this after it arrives,
+    whatever its ``ts`` or record timestamp say (a request that waits holds serve's
+    committed input position back; a longer policy default holds as set). Workers use it
+    too. Clamps are counted in ``rendezvous_serve_deadlines_clamped_total{bound}``
+    (``min``, ``max``, ``future``)."""
 
     @field_validator("max_deadline_ms")
     @classmethod
