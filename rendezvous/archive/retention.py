@@ -5,7 +5,9 @@ than the retention, never one holding a file being written (a ``.tmp``): the
 directory is first renamed to a hidden name, so a reader sees all of an hour or none
 of it, then deleted. :func:`forget` removes one request's rows: each file holding it
 is rewritten without them under a temporary name, fsynced, and renamed over the
-original (``os.replace``: atomic), so a reader sees the old file or the new one.
+original (``os.replace``: atomic), so a reader sees the old file or the new one; a
+request is named by its id (with the rows the gateway made of it) or an id prefix
+(:class:`Selector`). What Kafka still holds of it: :mod:`rendezvous.archive.topics`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from rendezvous.archive.layout import HOUR_MS, TEMP_SUFFIX, _directory_hour, lis
 
 log = logging.getLogger(__name__)
 
+FILE_MODE = 0o600
+"""Mode of every archive file (the decoy's writer uses the same)."""
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dhm])\s*$")
 _UNIT_MS = {"d": 24 * HOUR_MS, "h": HOUR_MS, "m": 60_000}
 
@@ -83,31 +87,98 @@ def _remove(directory: Path) -> None:
     shutil.rmtree(hidden)
 
 
+TOKEN = re.compile(r"[0-9a-f]{12,}")
+"""A gateway call's token: 32 hex digits (128 random bits); 12 or more before issue 31."""
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Which requests to forget: ``ids`` and ``prefixes`` of request ids.
+
+    An id matches itself and the rows the HTTP gateway made of it: a call with id ``r1``
+    is ``r1.<token>.<row>`` in the pipeline (``<token>``: hex, see
+    :func:`rendezvous.gateway.service.pipeline_id`), and its ``rendezvous_id``
+    ``r1.<token>`` matches ``r1.<token>.<row>``. A prefix matches every id that starts
+    with it."""
+
+    ids: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.ids and not self.prefixes:
+            raise ArchiveError("nothing to forget: give a request id or an id prefix")
+        if any(not text for text in (*self.ids, *self.prefixes)):
+            raise ArchiveError("an empty request id or prefix")
+        alternatives = []
+        for request_id in self.ids:
+            escaped = re.escape(request_id)
+            alternatives.append(rf"{escaped}(?:\.[0-9a-f]{{12,}}\.[0-9]+)?")
+            if TOKEN.fullmatch(request_id.rsplit(".", 1)[-1]):  # a rendezvous_id itself
+                alternatives.append(rf"{escaped}\.[0-9]+")
+        alternatives += [rf"{re.escape(prefix)}.*" for prefix in self.prefixes]
+        object.__setattr__(self, "_pattern", re.compile("|".join(alternatives), re.S))
+
+    def matches(self, request_id: str) -> bool:
+        return self._pattern.fullmatch(request_id) is not None  # type: ignore[attr-defined]
+
+    @property
+    def needles(self) -> tuple[str, ...]:
+        """Texts every matching id contains: files are searched for them first."""
+        return (*self.ids, *self.prefixes)
+
+    def describe(self) -> str:
+        said = [f"id {i!r} (and its gateway rows {i}.<token>.<row>)" for i in self.ids]
+        said += [f"ids starting {p!r}" for p in self.prefixes]
+        return ", ".join(said)
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where an archived row of a forgotten request came from in Kafka."""
+
+    topic: str
+    """The logical topic (``input``, ``decisions``, ...)."""
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+    request_id: str
+
+
 @dataclass(frozen=True)
 class Forgotten:
-    """What a forget did: rows removed per rewritten (or deleted) file."""
+    """What a forget did: rows removed per rewritten (or deleted) file, and where each
+    removed row was in Kafka."""
 
     files: dict[Path, int]
+    located: tuple[Located, ...] = ()
 
     @property
     def rows(self) -> int:
         return sum(self.files.values())
 
 
-def forget(root: Path, request_id: str) -> Forgotten:
-    """Remove every row of request ``request_id`` (its key, or its value's ``id``) from
-    every topic of the archive, rewriting each file that holds one, atomically."""
+def forget(root: Path, request: str | Selector) -> Forgotten:
+    """Remove every row of ``request`` (a request id, or a :class:`Selector`: its key, or
+    its value's ``id``) from every topic of the archive, rewriting each file that holds
+    one, atomically. Only finished files are read: see ``rendezvous archive forget`` for
+    the decoy's buffer."""
     root = Path(root)
     if not root.is_dir():
         raise ArchiveError(f"no archive at {root} (not a directory)")
-    if not request_id:
-        raise ArchiveError("an empty request id")
+    selector = request if isinstance(request, Selector) else Selector(ids=(request,))
     changed = {}
+    located: list[Located] = []
     for path in list_files(root):
         table = pq.read_table(path)
-        drop = _rows_of(table, request_id)
+        drop, ids = _rows_of(table, selector)
         if not drop.any():
             continue
+        rows = np.flatnonzero(drop)
+        for i, found_id in zip(rows, ids, strict=True):
+            located.append(Located(table["topic"][int(i)].as_py(),
+                                   table["partition"][int(i)].as_py(),
+                                   table["offset"][int(i)].as_py(),
+                                   table["timestamp_ms"][int(i)].as_py(), found_id))
         keep = table.filter(pa.array(~drop))
         if keep.num_rows:
             _rewrite(path, keep)
@@ -115,33 +186,45 @@ def forget(root: Path, request_id: str) -> Forgotten:
             path.unlink()
             fsync_dir(path.parent)
         changed[path] = int(drop.sum())
-    return Forgotten(changed)
+    return Forgotten(changed, tuple(located))
 
 
-def _rows_of(table: pa.Table, request_id: str) -> np.ndarray:
-    """A boolean mask of the rows of ``request_id``."""
-    wanted = request_id.encode()
-    mask = np.asarray(pc.equal(table.column("key"), pa.scalar(wanted, pa.binary()))
-                      .fill_null(False))
-    # Values that mention the id somewhere are decoded to check their ``id`` field.
-    maybe = np.asarray(pc.match_substring(table.column("value"), request_id).fill_null(False))
-    values = table.column("value")
-    for i in np.flatnonzero(maybe & ~mask):
+def _rows_of(table: pa.Table, selector: Selector) -> tuple[np.ndarray, list[str]]:
+    """A boolean mask of the rows of the selected requests, and each one's id in order."""
+    keys, values = table.column("key"), table.column("value")
+    mask = np.zeros(table.num_rows, dtype=bool)
+    ids: dict[int, str] = {}
+    maybe_key = np.zeros(table.num_rows, dtype=bool)
+    maybe_value = np.zeros(table.num_rows, dtype=bool)
+    for needle in selector.needles:  # only rows that mention one are decoded
+        maybe_key |= np.asarray(pc.match_substring(keys, needle).fill_null(False))
+        maybe_value |= np.asarray(pc.match_substring(values, needle).fill_null(False))
+    for i in np.flatnonzero(maybe_key):
+        raw = keys[int(i)].as_py()
+        text = raw.decode(errors="replace") if raw is not None else ""
+        if selector.matches(text):
+            mask[i], ids[int(i)] = True, text
+    for i in np.flatnonzero(maybe_value & ~mask):
         try:
             body = msgspec.json.decode(values[int(i)].as_py())
         except msgspec.DecodeError:
             continue
-        if isinstance(body, dict) and body.get("id") == request_id:
-            mask[i] = True
-    return mask
+        found = body.get("id") if isinstance(body, dict) else None
+        if isinstance(found, str) and selector.matches(found):
+            mask[i], ids[int(i)] = True, found
+    return mask, [ids[int(i)] for i in np.flatnonzero(mask)]
 
 
 def _rewrite(path: Path, table: pa.Table) -> None:
     with pq.ParquetFile(path) as original:
         compression = original.metadata.row_group(0).column(0).compression.lower()
+    if compression == "uncompressed":  # how Parquet names what pyarrow writes as "none"
+        compression = "none"
     temp = path.with_name(f".{path.name}.forget{TEMP_SUFFIX}")
     try:
-        with temp.open("wb") as out:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb") as out:
             pq.write_table(table, out, compression=compression)
             out.flush()
             os.fsync(out.fileno())

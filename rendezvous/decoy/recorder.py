@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -50,6 +51,23 @@ BATCH_SECONDS = Histogram("rendezvous_decoy_batch_seconds",
                           buckets=BATCH_BUCKETS)
 
 
+REDACTED_TOPICS = ("input", "deadletter")
+"""Topics whose records carry a request's input: redacted before they are archived (a
+dead letter's value is the invalid input, raw)."""
+
+
+def _warn_if_open(root: Path) -> None:
+    """The archive holds every request: its directories are made 0700 and its files
+    0600; a root made by someone else that others may read is said once at start."""
+    try:
+        mode = root.stat().st_mode & 0o777
+    except OSError:
+        return  # created 0700 by the first roll
+    if mode & 0o077:
+        log.warning("archive root %s is mode %o: others may list it (the files are 0600 and "
+                    "new directories 0700; chmod 700 %s to close it)", root, mode, root)
+
+
 DecoyConfig = DecoySettings
 """What the decoy records, where, and how often it rolls files: ``Settings.decoy``."""
 
@@ -65,7 +83,9 @@ class Recorder:
         """Shared by the steps and the rolls: the decoy's work as a whole stays within it."""
         self.writer = ArchiveWriter(config.archive, config.compression, self.budget)
         key = config.redaction_key.get_secret_value() if config.redaction_key else None
-        self.redactor = Redactor.load(config.redaction, key) if config.redaction else None
+        self.redactor = (Redactor.load(config.redaction, key, config.redaction_warn_after)
+                         if config.redaction else None)
+        _warn_if_open(config.archive)
         self.records_seen = 0
         self._logical = {settings.topic(name): name for name in config.topics}
         overrides: dict[str, object] = {"fetch.min.bytes": config.fetch_min_bytes,
@@ -106,7 +126,7 @@ class Recorder:
         if records:
             arrival_ms = int(time.time() * 1000)
             for group, batch in to_batches(records, self._logical, arrival_ms).items():
-                if self.redactor is not None and group[0] == "input":
+                if self.redactor is not None and group[0] in REDACTED_TOPICS:
                     batch = self.redactor.batch(batch)  # personal data never reaches a file
                 self.writer.add(group, batch)
                 self._pending_bytes[group[0]] = (self._pending_bytes.get(group[0], 0)

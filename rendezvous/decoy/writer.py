@@ -19,6 +19,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -137,7 +138,7 @@ class ArchiveWriter:
         return rolled
 
     def _write_synced(self, table: pa.Table, path: Path, budget: CpuBudget | None) -> None:
-        with path.open("wb") as out:
+        with open_private(path) as out:
             # Dictionary encoding only pays off for the low-cardinality columns;
             # trying it on raw payloads costs CPU for nothing.
             with pq.ParquetWriter(out, ARCHIVE_SCHEMA, compression=self.compression,
@@ -151,6 +152,19 @@ class ArchiveWriter:
             os.fsync(out.fileno())
 
 
+FILE_MODE = 0o600
+DIRECTORY_MODE = 0o700
+"""The archive holds every request's input: only its owner may read it."""
+
+
+def open_private(path: Path) -> BinaryIO:
+    """``path`` opened for writing (created or truncated) with mode 0600, whatever the
+    umask, for its owner alone."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)  # an existing file keeps its mode through O_CREAT
+    return os.fdopen(fd, "wb")
+
+
 def fsync_dir(directory: Path) -> None:
     """Make the entries of ``directory`` (new and renamed files) durable."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
@@ -161,7 +175,7 @@ def fsync_dir(directory: Path) -> None:
 
 
 def make_dirs(directory: Path) -> None:
-    """``mkdir -p`` that also fsyncs the parent of each directory it creates."""
+    """``mkdir -p`` of mode 0700 that also fsyncs the parent of each directory it creates."""
     missing = []
     current = Path(directory)
     while not current.is_dir():
@@ -169,5 +183,6 @@ def make_dirs(directory: Path) -> None:
         current = current.parent
     for path in reversed(missing):
         with contextlib.suppress(FileExistsError):
-            path.mkdir()
+            path.mkdir(mode=DIRECTORY_MODE)
+            path.chmod(DIRECTORY_MODE)  # mkdir's mode is masked by the umask: exact here
         fsync_dir(path.parent)

@@ -254,3 +254,221 @@ def test_a_paced_roll_encodes_bounded_row_groups_and_asks_the_budget_after_each(
         writer.add(group, batch)
     writer.roll(paced=False)  # a revoke or a shutdown does not wait for the budget
     assert budget.asked == 3
+
+
+# --- issue 31, item 5: forget by gateway id and by prefix, the decoy's buffer, Kafka ---------
+
+TOKEN = "0123456789abcdef0123456789abcdef"  # a gateway call's token: 128 bits, hex
+OLD_TOKEN = "8bdf447318ef1"  # a token of the gateway before issue 31: 48 bits + a counter
+
+
+def requests(root: Path, ids: list[str], first: int = 0, topic: str = "p.input",
+             partition: int = 0) -> None:
+    """One input (or decision) per id, keyed by the id, as serve and the gateway write."""
+    import msgspec
+
+    archive(root, [Message(topic=topic, partition=partition, offset=first + i,
+                           key=rid.encode(), timestamp=(1, T0 + i),
+                           value=msgspec.json.encode({"id": rid, "features": [1.0]}))
+                   for i, rid in enumerate(ids)])
+
+
+def archived_ids(root: Path) -> list[str]:
+    import msgspec
+
+    return sorted(msgspec.json.decode(v)["id"]
+                  for v in read_archive(root).column("value").to_pylist())
+
+
+def test_forget_an_id_takes_the_rows_the_gateway_made_of_it(tmp_path: Path) -> None:
+    from rendezvous.archive.retention import forget
+
+    gateway_rows = [f"r1.{TOKEN}.0", f"r1.{TOKEN}.1", f"r1.{OLD_TOKEN}.0"]
+    others = ["r10", f"r10.{TOKEN}.0", "r1.5", f"r1.{TOKEN}", f"xr1.{TOKEN}.0", "r2"]
+    requests(tmp_path, ["r1", *gateway_rows, *others])
+    # its decision, keyed by the request id too
+    requests(tmp_path, [f"r1.{TOKEN}.1"], topic="p.decisions")
+    done = forget(tmp_path, "r1")
+    assert done.rows == 5
+    assert archived_ids(tmp_path) == sorted(others)
+    assert sorted(r.request_id for r in done.located) == sorted(
+        ["r1", *gateway_rows, f"r1.{TOKEN}.1"])
+    assert {(r.topic, r.partition) for r in done.located} == {("input", 0), ("decisions", 0)}
+    assert all(r.timestamp_ms is not None for r in done.located)
+
+
+def test_forget_the_gateways_rendezvous_id_takes_its_rows_only(tmp_path: Path) -> None:
+    from rendezvous.archive.retention import forget
+
+    other = "fedcba9876543210fedcba9876543210"
+    requests(tmp_path, [f"r1.{TOKEN}.0", f"r1.{TOKEN}.1", f"r1.{other}.0", TOKEN + ".0"])
+    assert forget(tmp_path, f"r1.{TOKEN}").rows == 2
+    assert archived_ids(tmp_path) == [TOKEN + ".0", f"r1.{other}.0"]
+    assert forget(tmp_path, TOKEN).rows == 1  # a call without an id: rows <token>.<row>
+    assert archived_ids(tmp_path) == [f"r1.{other}.0"]
+
+
+def test_forget_by_prefix(tmp_path: Path) -> None:
+    from rendezvous.archive.retention import Selector, forget
+
+    requests(tmp_path, ["cust-42-a", f"cust-42-b.{TOKEN}.0", "cust-420", "cust-4", "x"])
+    done = forget(tmp_path, Selector(prefixes=("cust-42-",)))
+    assert done.rows == 2 and archived_ids(tmp_path) == ["cust-4", "cust-420", "x"]
+    assert forget(tmp_path, Selector(ids=("x",), prefixes=("cust-4",))).rows == 3
+    with pytest.raises(ArchiveError):
+        Selector()
+    with pytest.raises(ArchiveError):
+        Selector(prefixes=("",))
+
+
+def test_forget_finds_a_request_by_its_values_id_when_its_key_is_another(
+        tmp_path: Path) -> None:
+    """Keys can be redacted (hashed) or be something else entirely: the value's id."""
+    import msgspec
+
+    from rendezvous.archive.retention import forget
+
+    archive(tmp_path, [Message(topic="p.input", partition=0, offset=i, key=b"hmac-sha256:ab",
+                               value=msgspec.json.encode({"id": rid}), timestamp=(1, T0))
+                       for i, rid in enumerate([f"r1.{TOKEN}.0", "r2"])])
+    assert forget(tmp_path, "r1").rows == 1 and archived_ids(tmp_path) == ["r2"]
+
+
+class FakeCluster:
+    """Kafka as :mod:`rendezvous.archive.topics` asks it. ``committed`` moves to the end
+    offsets on its ``roll_at``-th call, after ``on_roll`` (the decoy writing its buffer)."""
+
+    def __init__(self, topics: dict[str, dict[int, tuple[int, int]]],
+                 configs: dict[str, dict[str, str]] | None = None,
+                 committed: dict[str, dict[int, int | None]] | None = None,
+                 roll_at: int | None = None, on_roll: object = None,
+                 times: dict[tuple[str, int], int] | None = None) -> None:
+        self.topics, self.configs = topics, configs or {}
+        self._committed = committed or {}
+        self.roll_at, self.on_roll, self.calls = roll_at, on_roll, 0
+        self.times = times or {}
+        self.closed = False
+
+    def partitions(self, topic: str) -> list[int] | None:
+        return sorted(self.topics[topic]) if topic in self.topics else None
+
+    def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
+        return self.topics[topic][partition]
+
+    def committed(self, topic: str, partitions: list[int]) -> dict[int, int | None]:
+        self.calls += 1
+        if self.roll_at is not None and self.calls >= self.roll_at:
+            if callable(self.on_roll):
+                self.on_roll()
+                self.on_roll = None
+            for t, parts in self.topics.items():
+                self._committed.setdefault(t, {}).update({p: hw for p, (_, hw) in parts.items()})
+        known = self._committed.get(topic, {})
+        return {p: known.get(p) for p in partitions}
+
+    def offset_for_time(self, topic: str, partition: int, ms: int) -> int:
+        return self.times.get((topic, partition), -1)
+
+    def config(self, topic: str) -> dict[str, str]:
+        return self.configs.get(topic, {"retention.ms": "604800000", "segment.ms": "604800000",
+                                        "cleanup.policy": "delete"})
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_waiting_for_the_decoy_ends_when_it_has_committed_past_the_start() -> None:
+    from rendezvous.archive.topics import wait_for_decoy
+
+    clock = iter(range(1000))
+    cluster = FakeCluster({"p.input": {0: (0, 10), 1: (5, 5)}, "p.decisions": {0: (0, 3)}},
+                          committed={"p.input": {0: 4}, "p.decisions": {0: 1}}, roll_at=4)
+    waited = wait_for_decoy(cluster, ["p.input", "p.decisions", "p.missing"], timeout_s=100,
+                            clock=lambda: float(next(clock)), sleep=lambda s: None)
+    assert waited.done and not waited.pending and waited.unrecorded == ()
+    stuck = FakeCluster({"p.input": {0: (0, 10)}, "p.feedback": {0: (0, 9)}},
+                        committed={"p.input": {0: 4}})
+    clock = iter(range(1000))
+    waited = wait_for_decoy(stuck, ["p.input", "p.feedback"], timeout_s=5,
+                            clock=lambda: float(next(clock)), sleep=lambda s: None)
+    assert not waited.done and waited.pending == (("p.input", 0, 4, 10),)
+    assert waited.unrecorded == ("p.feedback",)  # the decoy never recorded it: not waited for
+
+
+def test_what_each_topic_still_holds_and_until_when() -> None:
+    from rendezvous.archive.retention import Located
+    from rendezvous.archive.topics import still_held
+    from rendezvous.settings import Settings
+
+    day = 86_400_000
+    now = T0 + day  # a day after the request
+    located = [Located("input", 2, 120, T0, "r1.x.0"), Located("decisions", 2, 7, T0 + 40,
+                                                               "r1.x.0")]
+    cluster = FakeCluster(
+        {"p.input": {0: (0, 0), 2: (100, 500)}, "p.decisions": {2: (50, 60)},
+         "p.scores": {2: (0, 900)}, "p.scored": {2: (10, 900)}, "p.deadletter": {0: (0, 5)},
+         "p.feedback": {0: (3, 8), 1: (0, 2)}},
+        configs={"p.scores": {"retention.ms": str(day), "segment.ms": str(day)},
+                 "p.deadletter": {"retention.ms": str(30 * day), "segment.ms": str(7 * day)},
+                 "p.feedback": {"retention.ms": "-1"}},
+        times={("p.scores", 2): 400, ("p.scored", 2): 10, ("p.deadletter", 0): 4,
+               ("p.feedback", 0): 5})
+    held = {h.logical: h for h in still_held(cluster, Settings(topic_prefix="p."), located,
+                                             now_ms=now)}
+    assert held["input"].holds and held["input"].exact
+    assert held["input"].remaining_ms == 6 * day
+    assert "still holds it (partition 2 offset 120)" in held["input"].line()
+    assert "6d at the earliest" in held["input"].line()
+    assert "NOT redacted" in held["input"].line()
+    assert held["decisions"].holds is False and held["decisions"].exact  # 7 < 50: gone
+    assert "retention has removed" in held["decisions"].line()
+    assert held["scores"].holds and not held["scores"].exact  # its partition, by time
+    assert held["scores"].remaining_ms == 0 and "in 0s at the earliest" in held[
+        "scores"].line()
+    assert held["scored"].holds is False  # its first offset of that time is its start: gone
+    assert held["deadletter"].holds and "NOT redacted" in held["deadletter"].line()
+    assert "29d" in held["deadletter"].line()
+    assert held["feedback"].holds and "kept forever" in held["feedback"].line()
+    nothing = still_held(cluster, Settings(topic_prefix="p."), [], now_ms=now)
+    assert all(h.holds is None for h in nothing)
+    assert "may hold it" in nothing[0].line() and "7d" in nothing[0].line()
+
+
+def test_the_forget_command_waits_for_the_decoy_and_says_what_kafka_keeps(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decoy rolls a request's rows while forget waits: they are forgotten too."""
+    from click.testing import CliRunner
+
+    from rendezvous.archive import topics
+    from rendezvous.cli import main
+
+    requests(tmp_path, [f"r1.{TOKEN}.0", "other"])
+    roll = lambda: requests(tmp_path, [f"r1.{TOKEN}.1"], first=10)  # noqa: E731
+    cluster = FakeCluster({"p.input": {0: (0, 11)}, "p.decisions": {0: (0, 0)}},
+                          committed={"p.input": {0: 2}}, roll_at=3, on_roll=roll)
+    monkeypatch.setattr(topics, "KafkaCluster", lambda *args, **kwargs: cluster)
+    env = {"RENDEZVOUS_BOOTSTRAP_SERVERS": "unused:9092", "RENDEZVOUS_TOPIC_PREFIX": "p."}
+    result = CliRunner().invoke(main, ["archive", "forget", "--archive", str(tmp_path),
+                                       "--id", "r1", "--wait-s", "30"], env=env)
+    assert result.exit_code == 0, result.output
+    assert archived_ids(tmp_path) == ["other"]
+    assert "the decoy had archived it all" in result.output
+    assert "removed 1 rows" in result.output and result.output.count("removed 1 rows") == 2
+    assert "kafka p.input: still holds it (partition 0 offset 0, partition 0 offset 10)" in \
+        result.output
+    assert "NOT redacted" in result.output and cluster.closed
+    # a decoy that does not catch up: what could be done is done, exit status 3
+    requests(tmp_path, ["r3"], first=20)
+    stuck = FakeCluster({"p.input": {0: (0, 30)}}, committed={"p.input": {0: 2}})
+    monkeypatch.setattr(topics, "KafkaCluster", lambda *args, **kwargs: stuck)
+    result = CliRunner().invoke(main, ["archive", "forget", "--archive", str(tmp_path),
+                                       "--id", "r3", "--wait-s", "0"], env=env)
+    assert result.exit_code == 3, result.output
+    assert "has not archived up to now" in result.output and "removed 1 rows" in result.output
+    # nothing named, nothing found
+    result = CliRunner().invoke(main, ["archive", "forget", "--archive", str(tmp_path)],
+                                env=env)
+    assert result.exit_code == 2 and "--id" in result.output
+    result = CliRunner().invoke(main, ["archive", "forget", "--archive", str(tmp_path),
+                                       "--id", "nobody", "--no-kafka"], env=env)
+    assert result.exit_code == 0 and "nothing of id 'nobody'" in result.output

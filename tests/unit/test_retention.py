@@ -84,7 +84,8 @@ def test_cli(tmp_path: Path) -> None:
                                   "--older-than", "30d"])
     assert result.exit_code == 0, result.output
     assert "deleted" in result.output and not list(tmp_path.rglob("*.parquet"))
-    result = runner.invoke(main, ["archive", "forget", "--archive", str(tmp_path), "--id", "x"])
+    result = runner.invoke(main, ["archive", "forget", "--archive", str(tmp_path), "--id", "x",
+                                  "--no-kafka"])
     assert result.exit_code == 0, result.output
 
 
