@@ -24,6 +24,7 @@ from rendezvous.local.redis import start_redis
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import decode_scored
 from rendezvous.model import sample_events
+from rendezvous.replyto import new_return_address
 from rendezvous.service.replies import result_key
 from rendezvous.settings import Settings
 from rendezvous.testing.load import OpenLoop
@@ -36,12 +37,12 @@ pytestmark = pytest.mark.integration
 RATE = 100
 DEADLINE_MS = 200
 WARM_S, BEFORE_S, OUTAGE_S, AFTER_S = 3.0, 4.0, 10.0, 4.0
-REPLY_TO = "outage-callers"
 
 
 @pytest.mark.timeout(240)
 def test_redis_outage_under_load(settings: Settings, supervisor: Supervisor,
                                  tmp_path: Path) -> None:
+    reply_to = new_return_address(settings.topic_prefix, "outage")  # serve rejects any other
     redis_dir = tmp_path / "redis"
     redis_pid, url = start_redis(redis_dir)
     pids = [redis_pid]
@@ -55,7 +56,7 @@ def test_redis_outage_under_load(settings: Settings, supervisor: Supervisor,
         def make(i: int, ts: float) -> tuple[bytes, bytes]:
             rid = b"outage-%06d" % i
             return rid, (b'{"id":"%s","features":%s,"deadline_ms":%d,"ts":%.3f,"reply_to":"%s"}'
-                         % (rid, features[i % 100], DEADLINE_MS, ts, REPLY_TO.encode()))
+                         % (rid, features[i % 100], DEADLINE_MS, ts, reply_to.encode()))
 
         producer = producer_for(settings)
         load = OpenLoop(producer, settings.topic("input"), RATE, make, track=True)
@@ -114,7 +115,7 @@ def test_redis_outage_under_load(settings: Settings, supervisor: Supervisor,
         missing = [rid for rid in sent if decided[rid] >= dead_ms]
         assert len(missing) >= RATE * (OUTAGE_S + AFTER_S) * 0.9
         while missing and time.monotonic() < give_up:
-            found = client.mget([result_key(REPLY_TO, rid) for rid in missing])
+            found = client.mget([result_key(reply_to, rid) for rid in missing])
             missing = [rid for rid, value in zip(missing, found, strict=True) if value is None]
             time.sleep(0.5)
         assert not missing, f"{len(missing)} results never reached Redis: {missing[:5]}"
