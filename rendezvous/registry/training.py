@@ -52,7 +52,16 @@ def train(settings: Settings, name: str, archive: Path, *, out: Path | None = No
             f"{PACKAGE_DIR / 'models'} ~/rendezvous-models`, and set RENDEZVOUS_MODELS_DIR "
             "or --models-dir to it, or pass --out)")
     base = resolve_model(settings.models_dir, name)
-    features = load_manifest(base).feature_names
+    newest = load_manifest(base)
+    if newest.origin != "trained":
+        raise RegistryError(
+            f"{name}/{newest.version} was imported (`model import`): `model train` retrains "
+            "only versions this project trained (the bundled estimators), and has no "
+            "estimator of yours to fit. To roll in a new version of your own model, train and "
+            "export it as before, then `rendezvous model import "
+            f"{name} NEW.onnx --data FILE --label COLUMN`, `model shadow`, `backtest` and "
+            "`model promote`")
+    features = newest.feature_names
     if labels is None:
         labels = read_labels(settings)
     rows = join_labels(archive, labels, features)

@@ -84,3 +84,20 @@ def test_held_out_rows_never_repeat_a_training_row(tmp_path: Path) -> None:
     assert not {bytes(r) for r in rows.X[train_idx]} & {bytes(r) for r in rows.X[test_idx]}
     assert 0.15 < len(test_idx) / len(rows.X) < 0.35
     assert set(rows.y[test_idx]) == {0, 1}
+
+
+def test_train_says_an_imported_model_is_not_its_to_retrain(tmp_path: Path) -> None:
+    import shutil
+
+    import msgspec
+
+    from rendezvous.model.manifest import write_manifest
+
+    models = tmp_path / "models"
+    shutil.copytree(ROOT / "models" / "primary", models / "primary")
+    directory = models / "primary" / "1"
+    write_manifest(msgspec.structs.replace(load_manifest(directory), origin="imported"),
+                   directory)
+    with pytest.raises(RegistryError, match=r"primary/1 was imported .*model import primary"):
+        train(Settings(models_dir=models), "primary", tmp_path / "archive", out=tmp_path / "o",
+              labels={})
