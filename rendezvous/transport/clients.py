@@ -17,10 +17,20 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicCollection,
+    TopicPartition,
+)
+from confluent_kafka.admin import AclOperation, AdminClient
 
 from rendezvous.settings import Settings
 from rendezvous.transport.bad_records import offset_of, partition_of, topic_of
+from rendezvous.transport.errors import TransportError
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +63,13 @@ def make_producer(settings: Settings, **overrides: Any) -> Producer:
     return Producer(conf)
 
 
+class _Consumer(Consumer):
+    """A consumer that knows the principal it logs in as (to name it when refused)."""
+
+    principal: str = "this client"
+    group: str = ""
+
+
 def make_consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
     """A consumer in ``group`` that commits only when told to."""
     conf = settings.kafka_config(**{**CONSUMER_DEFAULTS, "group.id": group,
@@ -60,7 +77,9 @@ def make_consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
                                     "fetch.wait.max.ms": settings.fetch_wait_max_ms,
                                     "fetch.min.bytes": settings.fetch_min_bytes})
     conf.update(overrides)
-    return Consumer(conf)
+    consumer = _Consumer(conf)
+    consumer.principal, consumer.group = principal_of(settings), group
+    return consumer
 
 
 def make_reader(settings: Settings, name: str, group: str | None = None,
@@ -87,6 +106,78 @@ def _client_id() -> str:
     return f"rendezvous-{socket.gethostname()}"
 
 
+class AccessDenied(TransportError, PermissionError):
+    """The broker refuses this component's principal a topic or group it needs: fatal at
+    start (the message names the principal, the resource and the operation)."""
+
+
+AUTHORIZATION_CODES = frozenset({
+    KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED,
+    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED})
+
+
+def principal_of(settings: Settings) -> str:
+    """The Kafka principal these settings log in as, in the broker's words."""
+    if settings.security_protocol.upper().startswith("SASL") and settings.sasl_username:
+        return f"User:{settings.sasl_username}"
+    return f"User:ANONYMOUS ({settings.security_protocol}, no SASL user)"
+
+
+def check_access(settings: Settings, *, reads: Iterable[str] = (),
+                 writes: Iterable[str] = (), what: str = "this component",
+                 timeout_s: float = 30.0) -> None:
+    """Raise :class:`AccessDenied` naming the principal and the topic when the broker would
+    not let these settings READ every topic of ``reads`` and WRITE every one of ``writes``
+    (asked once, at start: a refusal later would only show as records that never come).
+
+    Other failures (no broker, a topic missing) are left to the component's own clients,
+    which report them as before; a broker without an authorizer allows everything."""
+    needed: dict[str, set[AclOperation]] = {}
+    for topic in reads:
+        needed.setdefault(topic, set()).add(AclOperation.READ)
+    for topic in writes:
+        needed.setdefault(topic, set()).add(AclOperation.WRITE)
+    if not needed:
+        return
+    admin = AdminClient(settings.kafka_config())
+    futures = admin.describe_topics(TopicCollection(sorted(needed)),
+                                    include_authorized_operations=True,
+                                    request_timeout=timeout_s)
+    who = principal_of(settings)
+    for topic, future in futures.items():
+        try:
+            found = future.result(timeout_s)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, KafkaError) and error.code() in AUTHORIZATION_CODES:
+                ops = "/".join(sorted(op.name for op in needed[topic]))
+                raise AccessDenied(
+                    f"{who} may not {ops} topic {topic}, which {what} needs (the broker "
+                    "refuses even to describe it): grant it, or start this component with "
+                    "its own credentials") from None
+            log.debug("cannot check access to %s: %s", topic, exc)
+            continue
+        allowed = set(found.authorized_operations or ())
+        if not allowed or AclOperation.ALL in allowed:
+            continue
+        missing = needed[topic] - allowed
+        if missing:
+            ops = "/".join(sorted(op.name for op in missing))
+            raise AccessDenied(f"{who} may not {ops} topic {topic}, which {what} needs: "
+                               "grant it, or start this component with its own credentials")
+
+
+def refused(consumer: Consumer, error: KafkaError, topic: str | None) -> AccessDenied:
+    """The :class:`AccessDenied` of a consumer's authorization error."""
+    who = getattr(consumer, "principal", "this client")
+    if error.code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
+        where = f"consumer group {getattr(consumer, 'group', '') or '(unknown)'}"
+    else:
+        where = f"topic {topic}" if topic else "a topic it needs"
+    return AccessDenied(f"{who} was refused {where}: {error.str()}; grant it, or start "
+                        "this component with its own credentials")
+
+
 def is_fatal(error: KafkaError) -> bool:
     """Whether a consumer's error leaves the client unusable (exit, and let the supervisor
     restart): ``_FATAL`` is how a consumer reports one (e.g. a static member fenced)."""
@@ -100,7 +191,9 @@ def poll_batch(consumer: Consumer, max_size: int, max_wait_s: float) -> list[Mes
     ``consume(n, timeout)`` waits the whole timeout for n records, which adds
     that wait to every hop at low rates; here a batch is whatever is already
     fetched once the first record is in, so batches grow with load by themselves.
-    A fatal client error raises :class:`KafkaException`.
+    A fatal client error raises :class:`KafkaException`; an authorization error (a topic
+    or group this principal may not use) raises :class:`AccessDenied` naming both: a
+    component that cannot read what it needs must stop, not wait for records forever.
     """
     first = consumer.poll(max_wait_s)
     if first is None:
@@ -113,6 +206,8 @@ def poll_batch(consumer: Consumer, max_size: int, max_wait_s: float) -> list[Mes
             good.append(record)
         elif error.code() == KafkaError._PARTITION_EOF:
             continue
+        elif error.code() in AUTHORIZATION_CODES:
+            raise refused(consumer, error, record.topic())
         elif is_fatal(error):
             raise KafkaException(error)
         else:
