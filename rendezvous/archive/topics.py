@@ -51,6 +51,8 @@ class Cluster(Protocol):
 
     def committed(self, topic: str, partitions: Sequence[int]) -> dict[int, int | None]: ...
 
+    def assigned(self, topic: str) -> bool: ...
+
     def offset_for_time(self, topic: str, partition: int, ms: int) -> int: ...
 
     def config(self, topic: str) -> dict[str, str]: ...
@@ -65,6 +67,7 @@ class KafkaCluster:
         from rendezvous.transport.clients import make_consumer
 
         self.timeout_s = timeout_s
+        self.group = group
         self._consumer = make_consumer(settings, group, **{"enable.auto.commit": False})
         self._admin = AdminClient(settings.kafka_config())
 
@@ -87,6 +90,14 @@ class KafkaCluster:
                                         timeout=self.timeout_s)
         return {tp.partition: (None if tp.offset < 0 else int(tp.offset)) for tp in done}
 
+    def assigned(self, topic: str) -> bool:
+        """Whether a live member of the group is assigned partitions of ``topic``."""
+        future = self._admin.describe_consumer_groups(
+            [self.group], request_timeout=self.timeout_s)[self.group]
+        members = future.result(self.timeout_s).members or []
+        return any(tp.topic == topic for member in members
+                   for tp in (member.assignment.topic_partitions if member.assignment else []))
+
     def offset_for_time(self, topic: str, partition: int, ms: int) -> int:
         (found,) = self._consumer.offsets_for_times([TopicPartition(topic, partition, ms)],
                                                     timeout=self.timeout_s)
@@ -108,7 +119,8 @@ class Waited:
     waited_s: float
     pending: tuple[tuple[str, int, int | None, int], ...] = ()
     unrecorded: tuple[str, ...] = ()
-    """Topics the decoy's group has never committed: nothing of them is archived."""
+    """Topics the decoy's group has never committed and no live member of it reads:
+    nothing of them is archived."""
 
 
 def wait_for_decoy(cluster: Cluster, topics: Iterable[str], timeout_s: float,
@@ -124,7 +136,7 @@ def wait_for_decoy(cluster: Cluster, topics: Iterable[str], timeout_s: float,
         if not partitions:
             continue
         committed = cluster.committed(topic, partitions)
-        if all(offset is None for offset in committed.values()):
+        if all(offset is None for offset in committed.values()) and not cluster.assigned(topic):
             unrecorded.append(topic)  # no decoy records this topic: nothing to wait for
             continue
         for partition in partitions:

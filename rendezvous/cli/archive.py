@@ -145,8 +145,8 @@ def _kafka(s: Settings, kafka: bool, wait: bool,
         cluster.close()
         return None, True
     for topic in waited.unrecorded:
-        click.echo(f"# {topic}: the decoy's group has never committed it (not recorded)",
-                   err=True)
+        click.echo(f"# {topic}: no decoy records it (its group has never committed it and "
+                   "no running decoy reads it): not waited for", err=True)
     if waited.done:
         click.echo(f"# the decoy had archived it all after {waited.waited_s:.1f} s", err=True)
         return cluster, False

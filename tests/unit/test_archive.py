@@ -342,8 +342,10 @@ class FakeCluster:
                  configs: dict[str, dict[str, str]] | None = None,
                  committed: dict[str, dict[int, int | None]] | None = None,
                  roll_at: int | None = None, on_roll: object = None,
-                 times: dict[tuple[str, int], int] | None = None) -> None:
+                 times: dict[tuple[str, int], int] | None = None,
+                 readers: tuple[str, ...] = ()) -> None:
         self.topics, self.configs = topics, configs or {}
+        self.readers = readers
         self._committed = committed or {}
         self.roll_at, self.on_roll, self.calls = roll_at, on_roll, 0
         self.times = times or {}
@@ -365,6 +367,9 @@ class FakeCluster:
                 self._committed.setdefault(t, {}).update({p: hw for p, (_, hw) in parts.items()})
         known = self._committed.get(topic, {})
         return {p: known.get(p) for p in partitions}
+
+    def assigned(self, topic: str) -> bool:
+        return topic in self.readers
 
     def offset_for_time(self, topic: str, partition: int, ms: int) -> int:
         return self.times.get((topic, partition), -1)
@@ -393,6 +398,12 @@ def test_waiting_for_the_decoy_ends_when_it_has_committed_past_the_start() -> No
                             clock=lambda: float(next(clock)), sleep=lambda s: None)
     assert not waited.done and waited.pending == (("p.input", 0, 4, 10),)
     assert waited.unrecorded == ("p.feedback",)  # the decoy never recorded it: not waited for
+    # a decoy that has just started reads the topic but has committed nothing yet: waited for
+    fresh = FakeCluster({"p.input": {0: (0, 10)}}, readers=("p.input",), roll_at=3)
+    clock = iter(range(1000))
+    waited = wait_for_decoy(fresh, ["p.input"], timeout_s=100,
+                            clock=lambda: float(next(clock)), sleep=lambda s: None)
+    assert waited.done and waited.unrecorded == () and fresh.calls >= 3
 
 
 def test_what_each_topic_still_holds_and_until_when() -> None:
