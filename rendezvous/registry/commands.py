@@ -32,7 +32,19 @@ def change(settings: Settings, name: str, action: str, version: str | None = Non
         raise RegistryError(f"model {action} needs a version")
     else:
         target = version
-    made = RegistryChange(action, target, actor, time.time() * 1000.0, forced, note)
+
+    def read(v: str) -> str | None:
+        return manifest_digest(settings, name, v)
+
+    digest = read(target) if action != "unshadow" else entry.sha256.get(target)
+    recorded = entry.sha256.get(target)
+    if action != "unshadow" and recorded is not None and digest != recorded:
+        raise RegistryError(
+            f"{name} {target} is not the artifact the registry recorded: its manifest says "
+            f"sha256 {_short(digest)}, the registry {_short(recorded)} (recorded when it "
+            "entered the registry). A version's bytes never change: restore them, or "
+            "import/train the new artifact as a new version")
+    made = RegistryChange(action, target, actor, time.time() * 1000.0, forced, note, digest)
     if action == "shadow":
         new = state.shadow(entry, target, available, made)
     elif action == "unshadow":
@@ -41,8 +53,25 @@ def change(settings: Settings, name: str, action: str, version: str | None = Non
         new = state.promote(entry, target, available, verdicts.get((name, target)), made)
     else:
         new = state.rollback(entry, made)
+    known = dict(entry.sha256)
+    if digest is not None:
+        known.setdefault(target, digest)
+    new = state.record_digests(new, known, read)
     publish_entry(settings, new)
     return new
+
+
+def manifest_digest(settings: Settings, name: str, version: str) -> str | None:
+    """The sha256 of ``model.onnx`` that ``name``'s version's manifest declares (the bytes
+    a backtest, shadow or promote is about), or None when it has no readable manifest."""
+    try:
+        return load_manifest(settings.models_dir / name / version).sha256
+    except ModelError:
+        return None
+
+
+def _short(digest: str | None) -> str:
+    return "(none: no readable manifest)" if digest is None else f"{digest[:16]}..."
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from rendezvous.messages import (
 from rendezvous.service.audit import publish_audited
 from rendezvous.settings import Settings
 from rendezvous.transport.bad_records import BadRecords, where
+from rendezvous.transport.clients import check_access
 from rendezvous.transport.reader import TopicReader
 
 
@@ -46,13 +47,22 @@ class RegistryWatcher:
     """Reads the control topic from the start and keeps the newest entry of every model and
     the newest verdict of every version; :meth:`poll` says which models changed."""
 
-    def __init__(self, settings: Settings, name: str = "registry-reader") -> None:
+    def __init__(self, settings: Settings, name: str = "registry-reader",
+                 needed_by: str | None = None) -> None:
+        if needed_by is not None:  # fatal at start, not a registry that silently is empty
+            check_access(settings, reads=[settings.topic("control")],
+                         what=f"{needed_by} (to follow the model registry)")
         # The topic is idle nearly always, so fetches wait as long as librdkafka's default.
         self._reader = TopicReader(settings, settings.topic("control"), name=name,
                                    leader_wait_s=0.0, config={"fetch.wait.max.ms": 500})
         self._bad = BadRecords(name)
         self.entries: dict[str, ModelVersions] = {}
         self.verdicts: dict[tuple[str, str], BacktestVerdict] = {}
+
+    def digest(self, name: str, version: str) -> str | None:
+        """The sha256 the registry recorded for ``name``'s ``version`` (None: none recorded)."""
+        entry = self.entries.get(name)
+        return entry.sha256.get(version) if entry is not None else None
 
     def read_current(self, timeout_s: float = 10.0) -> dict[str, ModelVersions]:
         """Read to the end of the topic (at most ``timeout_s``); the entries in force."""

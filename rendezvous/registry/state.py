@@ -4,12 +4,15 @@ An entry (:class:`~rendezvous.messages.ModelVersions`) says, for one model name,
 version live workers serve, which versions shadow workers score, and which versions
 were live before (a rollback returns to the last of them). Every change is a whole new
 entry carrying who made it and when, so the compacted control topic keeps exactly the
-state in force and the change that made it.
+state in force and the change that made it; and the sha256 of every version it names
+(:func:`record_digests`), recorded once per version: workers refuse other bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+
+import msgspec
 
 from rendezvous.messages import BacktestVerdict, ModelVersions, RegistryChange
 from rendezvous.registry.errors import PromotionRefused, RegistryError
@@ -86,3 +89,29 @@ def rollback(entry: ModelVersions, change: RegistryChange) -> ModelVersions:
     back = entry.previous[-1]
     return ModelVersions(entry.name, back, [v for v in entry.shadow if v != back],
                          entry.previous[:-1], change)
+
+
+def versions_of(entry: ModelVersions) -> list[str]:
+    """Every version ``entry`` names: live, shadows, rollback targets."""
+    return list(dict.fromkeys([entry.live, *entry.shadow, *entry.previous]))
+
+
+MAX_DIGESTS = 200
+"""Digests of versions an entry no longer names that it keeps (the newest recorded), so a
+version that comes back (shadowed or promoted again) is held to its first bytes."""
+
+
+def record_digests(entry: ModelVersions, known: Mapping[str, str],
+                   read: Callable[[str], str | None]) -> ModelVersions:
+    """``entry`` with the sha256 of each version it names: the one ``known`` has (recorded
+    by an earlier change; a version's bytes never change), else ``read(version)`` now (its
+    manifest's; None when it cannot be read: left unrecorded); and the digests ``known``
+    has of other versions, the newest :data:`MAX_DIGESTS` of them."""
+    named = versions_of(entry)
+    others = [v for v in known if v not in named][-MAX_DIGESTS:]
+    digests = {v: known[v] for v in others}
+    for version in named:
+        digest = known.get(version) or read(version)
+        if digest is not None:
+            digests[version] = digest
+    return msgspec.structs.replace(entry, sha256=digests)

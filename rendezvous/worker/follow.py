@@ -6,6 +6,11 @@ version (none: it reads and skips). When the entry changes, the new versions are
 (sha256 verified) in a thread beside the ones in use, and :meth:`Follower.take` hands
 them to the scorer at its next batch: no restart, no batch lost. A version that fails to
 load is logged and the ones in use stay.
+
+The sha256 checked is the registry's: each entry records the digest of every version it
+names (taken from the manifest when the version entered the registry), so a
+``model.onnx`` replaced after its backtest or promote, manifest and all, is refused
+(:class:`~rendezvous.worker.errors.WorkerError`), and the worker stays on what it scores.
 """
 
 from __future__ import annotations
@@ -20,12 +25,20 @@ from rendezvous.errors import RendezvousError
 from rendezvous.messages import ModelVersions
 from rendezvous.model import Model
 from rendezvous.registry.control import RegistryWatcher
+from rendezvous.worker.errors import WorkerError
 
 log = logging.getLogger(__name__)
 
 Role = Literal["live", "shadow"]
 CHECK_EVERY_S = 0.25
 """How often the control topic is polled (a poll of an idle topic costs microseconds)."""
+
+
+def refusal(name: str, version: str, found: str, expected: str, where: str) -> str:
+    """Why version ``version`` of ``name`` is not loaded: its bytes are not the registry's."""
+    return (f"refusing {name} {version}: {where} has sha256 {found[:16]}..., the registry "
+            f"recorded {expected[:16]}... for that version (its bytes changed after it was "
+            "backtested/shadowed/promoted); restore the artifact or publish a new version")
 
 
 def wanted(entry: ModelVersions | None, role: Role, newest: str | None) -> list[str]:
@@ -97,7 +110,12 @@ class Follower:
     def _get(self, version: str) -> Model:
         model = self._loaded.get(version)
         if model is None:
-            model = self._loaded[version] = self.load(version)
+            model = self.load(version)
+            expected = self.watcher.digest(self.name, version)
+            if expected is not None and model.manifest.sha256 != expected:
+                raise WorkerError(refusal(self.name, version, model.manifest.sha256, expected,
+                                          str(model.path)))
+            self._loaded[version] = model
         return model
 
     def take(self) -> list[Model] | None:

@@ -25,11 +25,13 @@ in-flight batch, wait for its acknowledgements, commit, and return.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
 from collections.abc import Callable
 from itertools import repeat
+from pathlib import Path
 
 from confluent_kafka import Message, Producer
 from prometheus_client import Counter, Gauge, Histogram
@@ -44,6 +46,7 @@ from rendezvous.messages import (
 )
 from rendezvous.metrics import LagProbe, serve_metrics
 from rendezvous.model import Model, ModelError, list_versions, load_model, resolve_model
+from rendezvous.model.manifest import MODEL_FILE
 from rendezvous.readiness import announce_ready
 from rendezvous.registry.control import RegistryWatcher
 from rendezvous.settings import Settings
@@ -52,7 +55,7 @@ from rendezvous.transport.clients import Stopper, produce
 from rendezvous.transport.relay import consume_loop
 from rendezvous.worker.batch import Prepared, RowBuilder
 from rendezvous.worker.errors import WorkerError
-from rendezvous.worker.follow import Follower, Role
+from rendezvous.worker.follow import Follower, Role, refusal
 
 log = logging.getLogger(__name__)
 
@@ -188,12 +191,35 @@ class Scorer:
         return len(ids)
 
 
-def load(settings: Settings, model_name: str, version: str | None = None) -> Model:
-    """The verified model, or a :class:`WorkerError` saying what exists / what is wrong."""
+def load(settings: Settings, model_name: str, version: str | None = None,
+         sha256: str | None = None) -> Model:
+    """The verified model, or a :class:`WorkerError` saying what exists / what is wrong.
+
+    With ``sha256`` (the registry's digest of that version), a ``model.onnx`` of other
+    bytes is refused before ONNX Runtime parses it, whatever its manifest says."""
     try:
-        return load_model(resolve_model(settings.models_dir, model_name, version))
+        path = resolve_model(settings.models_dir, model_name, version)
+        if sha256 is not None:
+            found = _file_digest(path / MODEL_FILE)
+            if found is not None and found != sha256:
+                raise WorkerError(refusal(model_name, path.name, found, sha256,
+                                          str(path / MODEL_FILE)))
+        model = load_model(path)
     except ModelError as exc:
         raise WorkerError(str(exc)) from exc
+    if sha256 is not None and model.manifest.sha256 != sha256:  # replaced in between
+        raise WorkerError(refusal(model_name, model.version, model.manifest.sha256, sha256,
+                                  str(path / MODEL_FILE)))
+    return model
+
+
+def _file_digest(path: Path) -> str | None:
+    """Hex sha256 of the file (None if it cannot be read: load_model says why)."""
+    try:
+        with path.open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
 
 
 def run(settings: Settings, model_name: str, *, version: str | None = None,
@@ -209,14 +235,20 @@ def run(settings: Settings, model_name: str, *, version: str | None = None,
         raise WorkerError("a shadow worker follows the registry's shadow versions; "
                           "drop --version (or run a live worker pinned to it)")
     follower: Follower | None = None
+    what = f"the {role} worker of {model_name}"
+    # A topic this principal may not use is fatal now, naming the topic and the principal.
+    kafka.check_access(settings, reads=[settings.topic("input")],
+                       writes=[settings.topic("scores")], what=what)
     if version is not None:
         models = [load(settings, model_name, version)]
     else:
         versions = list_versions(settings.models_dir, model_name)
         if not versions:
             load(settings, model_name)  # raises, saying which models exist
-        follower = Follower(RegistryWatcher(settings, name=f"registry-{model_name}"),
-                            model_name, role, lambda v: load(settings, model_name, v),
+        watcher = RegistryWatcher(settings, name=f"registry-{model_name}", needed_by=what)
+        follower = Follower(watcher, model_name, role,
+                            lambda v: load(settings, model_name, v,
+                                           watcher.digest(model_name, v)),
                             versions[-1])
         models = follower.initial()
     if metrics_port is not None:

@@ -174,6 +174,10 @@ class FakeWatcher:
     def poll(self, _timeout_s: float = 0.0) -> set[str]:
         return set()
 
+    def digest(self, name: str, version: str) -> str | None:
+        entry = self.entries.get(name)
+        return entry.sha256.get(version) if entry is not None else None
+
 
 def test_follower_loads_in_the_background_and_keeps_the_old_version_on_failure() -> None:
     from rendezvous.worker.errors import WorkerError
