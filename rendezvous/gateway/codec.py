@@ -52,8 +52,10 @@ PROBABILITIES_OUTPUT = "probabilities"
 NO_LABEL = -1
 """``label`` of a row that got no model's answer (``timeout`` / ``rejected``) when the
 labels are integers (INT64); with string labels (BYTES) it is the empty string."""
-ROW_SUFFIX_LENGTH = 24
-"""Room kept in a request id for ``.<token>.<row>``, within :data:`MAX_ID_LENGTH`."""
+ROW_SUFFIX_LENGTH = 48
+"""Room kept in a request id for ``.<token>.<row>``, within :data:`MAX_ID_LENGTH`: a
+32-hex-digit token (128 bits, :func:`rendezvous.gateway.service.pipeline_id`) and a row
+number of up to 12 digits."""
 NUMERIC_DATATYPES = ("FP32", "FP64", "INT64")
 DATATYPES = (*NUMERIC_DATATYPES, "BYTES")
 """Input datatypes this gateway reads."""

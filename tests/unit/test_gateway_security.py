@@ -486,3 +486,20 @@ def test_events_carry_what_was_sent(keyed: tuple[TestClient, FakeUpstream]) -> N
     assert answer.status_code == 200
     assert [len(e.features) for e in upstream.sent] == [30, 30]
     assert all(isinstance(e, InputEvent) for e in upstream.sent)
+
+
+def test_the_longest_id_accepted_still_fits_the_pipeline_with_its_token() -> None:
+    """The gateway's rows are ``<id>.<128-bit token>.<row>``: an id of the longest length
+    the gateway accepts must not make a pipeline id serve refuses as too long."""
+    from rendezvous.gateway.codec import ROW_SUFFIX_LENGTH
+    from rendezvous.messages import MAX_ID_LENGTH
+
+    gw, upstream = make_gateway(max_rows=1000)
+    longest = "i" * (MAX_ID_LENGTH - ROW_SUFFIX_LENGTH)
+    with TestClient(create_app(gw)) as client:
+        body = {**infer_body(gw), "id": longest}
+        body["inputs"][0].update(shape=[1000, 30], data=[1.0] * 30_000)
+        assert client.post(INFER, json=body).status_code == 200
+        too_long = {**infer_body(gw), "id": longest + "i"}
+        assert client.post(INFER, json=too_long).status_code == 400
+    assert max(len(e.id) for e in upstream.sent) <= MAX_ID_LENGTH
