@@ -21,10 +21,12 @@ def local() -> None:
                    "min.insync.replicas 2)  [env RENDEZVOUS_LOCAL_BROKERS; default 1]")
 @click.option("--secure", is_flag=True,
               help="Authenticated Kafka and Redis: a SASL_SSL listener (SCRAM-SHA-512, a CA "
-                   "and certificate made for the run), one user per component with ACLs on "
-                   "its own topics and groups, Redis ACL users. Passwords go to "
-                   "<state>/security/credentials.json (mode 0600), never to the screen. "
-                   "One broker only.")
+                   "and certificate made for the run), one principal per component and per "
+                   "model worker with ACLs on what it needs (docs/threat-model.md), Redis "
+                   "ACL users limited to return addresses. Each principal's password goes to "
+                   "a file of its own, <state>/security/users/<principal>.json (mode 0600), "
+                   "never to the screen; `rendezvous up` starts each component as its own "
+                   "principal. One broker only.")
 def up(brokers: int | None, secure: bool) -> None:
     """Start Kafka (KRaft, from Maven Central jars) and Redis on 127.0.0.1."""
     s = settings(local_brokers=brokers)
@@ -38,9 +40,10 @@ def up(brokers: int | None, secure: bool) -> None:
     if material is not None:
         for name, value in material.public_env().items():
             click.echo(f"{name}={value}")
-        click.echo(f"# users and passwords: {material.credentials} (set "
-                   "RENDEZVOUS_SASL_USERNAME/_SASL_PASSWORD, RENDEZVOUS_REDIS_USERNAME/"
-                   "_REDIS_PASSWORD from it)", err=True)
+        click.echo(f"# one credential file per principal in {material.users} (the operator "
+                   f"is {material.credential_file('admin').name}; set RENDEZVOUS_SASL_USERNAME/"
+                   "_SASL_PASSWORD, RENDEZVOUS_REDIS_USERNAME/_REDIS_PASSWORD from it); "
+                   "`rendezvous up` starts each component as its own principal", err=True)
     click.echo(f"# written to {s.endpoints_file}; stop with `rendezvous local down`", err=True)
 
 

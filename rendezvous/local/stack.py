@@ -89,7 +89,9 @@ def up(settings: Settings, secure: bool = False) -> Endpoints:
     state = settings.state_dir
     state.mkdir(parents=True, exist_ok=True)
     security.forget(state / "security")  # an earlier run's users and certificates
-    material = security.prepare(state / "security") if secure else None
+    material = (security.prepare(state / "security", settings.topic_prefix,
+                                 security.models_in(settings.models_dir))
+                if secure else None)
     threads = threads_config(settings.kafka_network_threads, settings.kafka_io_threads)
     if settings.local_brokers > 1:
         brokers, bootstrap = start_cluster(state, settings.cache_dir, settings.cluster_heap,
@@ -102,7 +104,7 @@ def up(settings: Settings, secure: bool = False) -> Endpoints:
     try:
         if material is not None:
             security.create_users(material, bootstrap)
-            security.grant(material, bootstrap, settings.topic_prefix)
+            security.grant(material, bootstrap)
         redis_pid, url = start_redis(state, secure=material)
     except BaseException:
         for pid in brokers:

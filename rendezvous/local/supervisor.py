@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rendezvous.local.errors import LocalStackError
 from rendezvous.local.processes import alive, spawn, stop, tail
+from rendezvous.local.security import component_environment
 from rendezvous.readiness import READY_MARK
 
 
@@ -45,11 +46,15 @@ class Supervisor:
 
     def start(self, name: str, args: list[str], wait: bool = True,
               timeout_s: float = 60.0, env: dict[str, str] | None = None) -> Component:
-        """Run ``rendezvous <args>`` as ``name``; with ``wait``, return once it is ready."""
+        """Run ``rendezvous <args>`` as ``name``; with ``wait``, return once it is ready.
+
+        When the environment names a credentials directory (a secure stack), the component
+        runs as its own principal, never with the operator's credentials
+        (:func:`~rendezvous.local.security.component_environment`)."""
         argv = [sys.executable, "-m", "rendezvous", *args]
         log = self.log_dir / f"{name}.log"
         seen = _ready_lines(log)  # the log is appended to: count only new ready lines
-        full_env = {**self.env, **(env or {})}
+        full_env = component_environment({**self.env, **(env or {})}, args)
         pid = spawn(argv, log, cwd=self.cwd, env=full_env)
         component = Component(name, argv, log, pid, full_env)
         self.components[name] = component

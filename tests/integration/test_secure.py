@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import subprocess
+import sys
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -27,11 +31,12 @@ from rendezvous.cli import main
 from rendezvous.client import Client
 from rendezvous.local.pipeline import PipelineSpec, commands, component_env, gateway_address
 from rendezvous.local.processes import alive
-from rendezvous.local.security import COMPONENT_USER, Secure, load
+from rendezvous.local.security import Secure, load, principal_of
 from rendezvous.local.stack import read as read_local
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.model import sample_events
 from rendezvous.settings import Settings
+from rendezvous.testing.models import copy_version
 from rendezvous.transport.topics import apply_topics
 
 pytestmark = pytest.mark.integration
@@ -88,16 +93,17 @@ def secrets_of(material: Secure) -> list[str]:
 
 
 def test_pipeline_over_sasl_ssl(secure: SecureStack, tmp_path: Path) -> None:
-    """Workers, serve, decoy, monitor and gateway each as its own user; a client gets its
-    answers through its Redis return address, the gateway too; no password is in any log."""
+    """Workers, serve, decoy, monitor and gateway each as its own user (the supervisor
+    picks it, though the operator's environment is admin's); a client gets its answers
+    through its Redis return address, the gateway too; no password is in any log."""
     admin, material = secure.admin, secure.material
     spec = PipelineSpec(archive=tmp_path / "archive", monitor=True, gateway=True)
-    supervisor = Supervisor(tmp_path / "logs", component_env(admin))
+    supervisor = Supervisor(tmp_path / "logs", {**component_env(admin), **material.env("admin")})
     events = sample_events(21, seed=17)
     try:
         for name, args in commands(spec).items():
-            supervisor.start(name, args, env=material.env(COMPONENT_USER[args[0]]),
-                             timeout_s=120)
+            component = supervisor.start(name, args, timeout_s=120)
+            assert component.env["RENDEZVOUS_SASL_USERNAME"] == principal_of(args)
         with Client(as_user(admin, material, "client")) as client:
             results = [client.score(event["features"], deadline_ms=2000, timeout_s=10)
                        for event in events[:20]]
@@ -109,7 +115,8 @@ def test_pipeline_over_sasl_ssl(secure: SecureStack, tmp_path: Path) -> None:
                                       for name, value in events[20]["features"].items()]})
         url = f"http://{gateway_address(supervisor.components['gateway'])}"
         request = urllib.request.Request(f"{url}/v2/models/rendezvous/infer", body.encode(),
-                                         {"X-Deadline-Ms": "2000"})
+                                         {"X-Deadline-Ms": "2000",
+                                          "Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=10) as response:
             answer = json.loads(response.read())
         statuses = next(o["data"] for o in answer["outputs"] if o["name"] == "status")
@@ -156,7 +163,7 @@ def test_status_and_help_print_no_secret(secure: SecureStack) -> None:
     assert again.exit_code == 0 and admin.kafka_bootstrap() in again.output
     outputs = [plain.output, again.output]
     assert "RENDEZVOUS_SECURITY_PROTOCOL=SASL_SSL" in secure.up_output
-    assert "credentials.json" in secure.up_output
+    assert str(material.users) in secure.up_output  # one credential file per principal
     outputs += [secure.up_output, status.output]
     for command in (["--help"], ["local", "up", "--help"], ["serve", "--help"],
                     ["worker", "--help"]):
@@ -183,7 +190,7 @@ def test_policy_changes_name_who_and_when(secure: SecureStack) -> None:
                            env={**base, **material.env("admin")})
     assert second.exit_code == 0, second.output
     refused = runner.invoke(main, ["policy", "set", "--prefer", "canary"],
-                            env={**base, **material.env("worker")})
+                            env={**base, **material.env("worker-primary")})
     assert refused.exit_code == 1 and "authoriz" in refused.output.lower(), refused.output
     history = runner.invoke(main, ["policy", "history"], env={**base, **material.env("client")})
     assert history.exit_code == 0, history.output
@@ -191,3 +198,55 @@ def test_policy_changes_name_who_and_when(secure: SecureStack) -> None:
     assert len(lines) == 2, history.output
     assert "ana" in lines[0] and "User:admin" in lines[0] and '"canary","primary"' in lines[0]
     assert "User:admin" in lines[1] and '"primary","canary"' in lines[1]
+
+
+def _wait_for_log(component_log: Path, text: str, timeout_s: float = 60.0) -> None:
+    give_up = time.monotonic() + timeout_s
+    while text not in component_log.read_text(errors="replace"):
+        assert time.monotonic() < give_up, f"never logged {text!r}:\n" \
+            f"{component_log.read_text(errors='replace')[-3000:]}"
+        time.sleep(0.1)
+
+
+def test_a_worker_follows_promote_and_rollback_as_its_own_principal(
+        secure: SecureStack, tmp_path: Path) -> None:
+    """Issue 31, item 3: on the secure stack a worker (``worker-primary``) reads the
+    registry, so `model promote` and `model rollback` by the operator take effect. Promote
+    and rollback under load, versions observed in `scored`: tests/stress/test_secure_acl.py."""
+    admin, material = secure.admin, secure.material
+    models = tmp_path / "models"
+    shutil.copytree(admin.models_dir / "primary" / "1", models / "primary" / "1")
+    env = {**component_env(admin), "RENDEZVOUS_MODELS_DIR": str(models)}
+    supervisor = Supervisor(tmp_path / "logs", {**env, **material.env("admin")})
+    operator = {**os.environ, **env, **material.env("admin")}
+
+    def model(*args: str) -> None:
+        done = subprocess.run([sys.executable, "-m", "rendezvous", "model", *args,
+                               "--actor", "ci"], env=operator, capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+
+    try:
+        worker = supervisor.start("primary", ["worker", "--model", "primary"], timeout_s=120)
+        assert worker.env["RENDEZVOUS_SASL_USERNAME"] == "worker-primary"
+        copy_version(models / "primary" / "1", models, "2")  # a new version appears
+        model("promote", "primary", "2", "--force")
+        _wait_for_log(worker.log, "swapped versions 1 -> 2")
+        model("rollback", "primary")
+        _wait_for_log(worker.log, "swapped versions 2 -> 1")
+    finally:
+        supervisor.stop_all()
+    assert "AUTHORIZATION_FAILED" not in worker.log.read_text(errors="replace")
+
+
+def test_a_topic_the_principal_may_not_use_is_fatal_at_start(secure: SecureStack) -> None:
+    """A worker started with credentials that may not read its topics stops at once, naming
+    the principal and the topic, instead of waiting for records that never come."""
+    admin, material = secure.admin, secure.material
+    env = {**os.environ, **component_env(admin), **material.env("gateway")}
+    env.pop("RENDEZVOUS_CREDENTIALS_DIR")  # run by hand, not by a supervisor
+    done = subprocess.run([sys.executable, "-m", "rendezvous", "worker", "--model", "primary"],
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert f"User:gateway may not READ topic {PREFIX}input" in done.stderr, done.stderr[-2000:]
+    assert not [s for s in secrets_of(material) if s in done.stderr + done.stdout]

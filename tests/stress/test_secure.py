@@ -17,7 +17,7 @@ from confluent_kafka import Producer
 
 from rendezvous.cli import main
 from rendezvous.local.pipeline import component_env
-from rendezvous.local.security import prepare
+from rendezvous.local.security import CREDENTIALS_DIR_ENV, prepare
 from rendezvous.transport.clients import make_producer
 from tests.integration.test_secure import SecureStack, as_user, secrets_of
 from tests.integration.test_secure import secure as secure  # noqa: F401  (the fixture)
@@ -29,7 +29,10 @@ def test_refused_without_credentials_wrong_password_or_acl(secure: SecureStack,
                                                           tmp_path: Path) -> None:
     """Each refusal is one clear `Error:` line from the command a user runs."""
     admin, material = secure.admin, secure.material
-    base = {**os.environ, **component_env(admin)}
+    # Where the stack is, without its TLS settings and credentials directory (which
+    # component_env adds for a secure stack): a client that knows nothing of security.
+    base = {k: v for k, v in {**os.environ, **component_env(admin)}.items()
+            if k not in {*material.public_env(), CREDENTIALS_DIR_ENV}}
     runner = CliRunner()
     outputs = []
 
@@ -38,19 +41,19 @@ def test_refused_without_credentials_wrong_password_or_acl(secure: SecureStack,
     assert "wants TLS and/or SASL" in nobody.output, nobody.output
 
     wrong = runner.invoke(main, ["topics", "list"], env={
-        **base, **material.env("worker"), "RENDEZVOUS_SASL_PASSWORD": "not-the-password"})
+        **base, **material.env("worker-primary"), "RENDEZVOUS_SASL_PASSWORD": "not-the-password"})
     assert wrong.exit_code == 1
-    assert "refused the login of user 'worker'" in wrong.output, wrong.output
+    assert "refused the login of user 'worker-primary'" in wrong.output, wrong.output
 
     other_ca = prepare(tmp_path / "other").ca  # a CA that did not sign the broker
     bad_ca = runner.invoke(main, ["topics", "list"], env={
-        **base, **material.env("worker"), "RENDEZVOUS_SSL_CA_LOCATION": str(other_ca)})
+        **base, **material.env("worker-primary"), "RENDEZVOUS_SSL_CA_LOCATION": str(other_ca)})
     assert bad_ca.exit_code == 1
     assert "TLS handshake with Kafka failed" in bad_ca.output, bad_ca.output
     outputs += [nobody.output, wrong.output, bad_ca.output]
 
     # The worker's user may write scores, not results: the broker refuses the record.
-    worker = as_user(admin, material, "worker")
+    worker = as_user(admin, material, "worker-primary")
     errors: list[str] = []
     producer: Producer = make_producer(worker)
     producer.produce(worker.topic("scored"), b"{}", b"x",

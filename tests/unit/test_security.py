@@ -33,9 +33,10 @@ def test_certificates_and_private_files(tmp_path: Path) -> None:
     assert "localhost" in names.get_values_for_type(x509.DNSName)
     assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
     assert b"PRIVATE KEY" in material.broker_pem.read_bytes()
-    for private in (material.broker_pem, material.credentials):
+    for private in (material.broker_pem, *material.users.iterdir()):
         assert stat.S_IMODE(private.stat().st_mode) == 0o600
     assert stat.S_IMODE(material.directory.stat().st_mode) == 0o700
+    assert stat.S_IMODE(material.users.stat().st_mode) == 0o700
     assert load(material.directory) == material
 
 
@@ -44,7 +45,8 @@ def test_passwords_are_random_and_never_in_a_repr(tmp_path: Path) -> None:
     assert set(one.passwords) == {ADMIN, *ROLES}
     assert len(set(one.passwords.values())) == len(one.passwords)
     assert not set(one.passwords.values()) & set(two.passwords.values())
-    text = repr(one) + str(one.kafka_settings("worker")) + str(one.redis_settings("client"))
+    text = (repr(one) + str(one.kafka_settings("worker-primary"))
+            + str(one.redis_settings("client")))
     assert not [p for p in [*one.passwords.values(), *one.redis_passwords.values()] if p in text]
     assert one.passwords["admin"] not in str(one.public_env())
 
@@ -65,12 +67,19 @@ def test_each_user_may_use_only_its_own_topics() -> None:
     grants = {(b.principal, b.restype, b.name, b.resource_pattern_type, b.operation)
               for b in acl_bindings("p.")}
     topic, literal = ResourceType.TOPIC, ResourcePatternType.LITERAL
-    write = AclOperation.WRITE
-    assert ("User:worker", topic, "p.scores", literal, write) in grants
+    write, read = AclOperation.WRITE, AclOperation.READ
+    assert ("User:worker-primary", topic, "p.scores", literal, write) in grants
     assert ("User:serve", topic, "p.scored", literal, write) in grants
     writers_of_scored = {g[0] for g in grants if g[2] == "p.scored" and g[4] == write}
     assert writers_of_scored == {"User:serve"}
     assert not [g for g in grants if g[0] == "User:decoy" and g[4] == write]
     assert all(g[2].startswith("p.") for g in grants)
-    assert ("User:worker", ResourceType.GROUP, "p.worker-", ResourcePatternType.PREFIXED,
-            AclOperation.READ) in grants
+    # Each model's workers join their own two groups, not another model's.
+    assert ("User:worker-primary", ResourceType.GROUP, "p.worker-primary", literal,
+            read) in grants
+    assert ("User:worker-primary", ResourceType.GROUP, "p.worker-primary-shadow", literal,
+            read) in grants
+    assert not [g for g in grants if g[0] == "User:worker-primary" and "canary" in g[2]]
+    # Issue 31, item 3: workers follow the registry on the control topic.
+    for worker in ("User:worker-primary", "User:worker-canary"):
+        assert (worker, topic, "p.control", literal, read) in grants
