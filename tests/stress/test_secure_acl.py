@@ -43,6 +43,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from rendezvous.client import Client
 from rendezvous.local.pipeline import PipelineSpec, commands, component_env, start_pipeline
 from rendezvous.local.security import (
     ADMIN,
@@ -114,6 +115,13 @@ def test_promote_and_rollback_under_load_each_component_its_own_principal(
             assert material.redis_passwords[ADMIN] not in env.values(), name
 
         rows = [e["features"] for e in sample_events(500, seed=31)]
+        # Warm: until the primary answers in time (a fresh pipeline on a busy machine
+        # answers its first requests late), through the client's Redis return address.
+        with Client(client) as caller:
+            give_up = time.monotonic() + 120
+            while caller.score(rows[0], deadline_ms=DEADLINE_MS, timeout_s=10).model \
+                    != "primary":
+                assert time.monotonic() < give_up, "the primary never answered in time"
         producer = make_producer(client)  # an application sends the requests
         loop = OpenLoop(producer, client.topic("input"), RATE,
                         lambda i, ts: (f"s-{i}".encode(), msgspec.json.encode(
