@@ -54,6 +54,15 @@ def started_pids(state: Path, kind: str) -> dict[str, list[int]]:
     return dict(json.loads(files[0].read_text()))
 
 
+def kill_components(state: Path, kind: str) -> None:
+    """SIGKILL every component pid a run wrote, when its command could not stop them."""
+    for pid_list in (started_pids(state, kind) if list(state.glob(f"{kind}/*/pids.json"))
+                     else {}).values():
+        for pid in pid_list:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
 def assert_none_alive(pids: dict[str, list[int]], output: str,
                       components: set[str] = COMPONENTS) -> None:
     assert set(pids) == components, pids
@@ -176,6 +185,7 @@ def test_up_prints_how_to_connect_and_ctrl_c_stops_its_components(
     finally:
         if proc.poll() is None:
             proc.kill()
+            kill_components(state, "up")  # up could not stop them: this test does, by pid
     assert status == 0, out.text + err.text
     bootstrap = settings.kafka_bootstrap()
     assert f"kcat -b {bootstrap} -t {settings.topic('input')} -P -k id1 <<< " in out.text

@@ -128,6 +128,8 @@ def project(request: pytest.FixtureRequest, settings: Settings,
             except subprocess.TimeoutExpired:
                 proc.kill()
         survivors = [p for pid_list in pids.values() for p in pid_list if alive(p)]
+        for pid in survivors:  # up could not stop them: this test does, then says so
+            os.kill(pid, signal.SIGKILL)
         assert not survivors, f"still running: {survivors}\n{err.text}"
 
 
