@@ -84,11 +84,14 @@ class Lines:
                 self.lines.append(line)
                 self._changed.notify_all()
 
-    def wait_for(self, pattern: str, timeout_s: float) -> None:
+    def wait_for(self, pattern: str, timeout_s: float, other: Lines | None = None) -> None:
+        """Wait for a line matching ``pattern``; on failure show these lines (and ``other``'s,
+        e.g. the same child's stderr)."""
         with self._changed:
             found = self._changed.wait_for(
                 lambda: any(re.search(pattern, line) for line in self.lines), timeout_s)
-        assert found, f"no line matching {pattern!r} in {timeout_s} s:\n{self.text}"
+        assert found, (f"no line matching {pattern!r} in {timeout_s} s:\n{self.text}"
+                       + (other.text if other else ""))
 
     @property
     def text(self) -> str:

@@ -12,10 +12,9 @@ import shlex
 import signal
 import subprocess
 import sys
-import threading
 import urllib.request
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 
@@ -23,38 +22,13 @@ from rendezvous.demo import READY_LINE
 from rendezvous.local.processes import alive, stop
 from rendezvous.local.stack import read as read_local_stack
 from rendezvous.settings import Settings
+from tests.integration.test_demo import Lines
 
 pytestmark = pytest.mark.integration
 
 OUTSIDE = ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "RENDEZVOUS_TOPIC_PREFIX",
            "RENDEZVOUS_LOCAL_BROKERS", "RENDEZVOUS_STATE_DIR")
 """Variables of the calling environment that would point the commands elsewhere."""
-
-
-class Lines:
-    """A child's output stream, collected line by line in a thread."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
-
-    def _read(self, stream: IO[str]) -> None:
-        for line in stream:
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-
-    def wait_for(self, pattern: str, timeout_s: float, other: Lines | None = None) -> None:
-        with self._changed:
-            found = self._changed.wait_for(
-                lambda: any(re.search(pattern, line) for line in self.lines), timeout_s)
-        assert found, (f"no line matching {pattern!r} in {timeout_s} s:\n{self.text}"
-                       + (other.text if other else ""))
-
-    @property
-    def text(self) -> str:
-        return "".join(self.lines)
 
 
 def call_curl_line(text: str) -> tuple[float, dict[str, Any]]:
