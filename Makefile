@@ -35,6 +35,7 @@ unit: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check rendezvous tests bench models
 	$(VENV)/bin/mypy rendezvous
+	$(VENV)/bin/mkdocs build --strict
 
 bench: $(VENV)/.installed
 	$(PY) bench/run.py

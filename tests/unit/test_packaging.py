@@ -1,4 +1,5 @@
-"""The repository's promises: compose services run real subcommands, README commands exist."""
+"""The repository's promises: compose services run real subcommands, the commands the README
+and docs/ show exist."""
 
 from __future__ import annotations
 
@@ -47,12 +48,15 @@ def test_every_compose_service_runs_a_real_subcommand() -> None:
                 assert word in options, f"{name}: {command.name} has no option {word}"
 
 
-def test_readme_rendezvous_commands_exist() -> None:
-    readme = (ROOT / "README.md").read_text()
-    code = re.findall(r"```\w*\n(.*?)```", readme, re.S) + re.findall(r"`([^`\n]+)`", readme)
+@pytest.mark.parametrize("page", ["README.md", *sorted(
+    str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))])
+def test_rendezvous_commands_of_the_readme_and_docs_exist(page: str) -> None:
+    text = (ROOT / page).read_text()
+    code = re.findall(r"```\w*\n(.*?)```", text, re.S) + re.findall(r"`([^`\n]+)`", text)
     commands = [m for block in code
                 for m in re.findall(r"^\s*(?:\$ )?rendezvous ([a-z][\w -]*)", block, re.M)]
-    assert commands, "the README shows no rendezvous command"
+    if page == "README.md":
+        assert commands, "the README shows no rendezvous command"
     for line in commands:
         _resolve(line.split())
 
