@@ -148,6 +148,10 @@ class WorkerSettings(BaseModel):
     lag_interval_s: float = Field(default=1.0, gt=0)
     """How often the consumer-lag gauge is sampled (from cached watermarks)."""
 
+    score_key: SecretStr | None = None
+    """This model's secret key (hex): each score is signed with it (:mod:`rendezvous.signing`)
+    so that serve can tell it from another model's. None: scores are not signed."""
+
 
 class ServeSettings(BaseModel):
     """``rendezvous serve``: the rendezvous loop (``RENDEZVOUS_SERVE__*``)."""
@@ -192,6 +196,11 @@ class ServeSettings(BaseModel):
     min_deadline_ms: float = Field(default=1.0, gt=0)
     """Shortest ``deadline_ms`` a request may ask for: a shorter one counts as this (serve's
     loop waits in whole milliseconds; less would only make it spin). Workers use it too."""
+
+    score_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    """Each model's secret key (hex; JSON in the environment): when set, a score is taken
+    only when it is signed with the key of the model it names, so one model's worker cannot
+    answer as another's; others are skipped and counted. Empty: every score is taken."""
 
     max_deadline_ms: float = Field(default=60_000.0, gt=0)
     """Longest ``deadline_ms`` a request may ask for, as the gateway's own maximum: a longer

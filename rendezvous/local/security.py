@@ -2,6 +2,8 @@
 
 For each run: a CA and a broker certificate (for 127.0.0.1/localhost), random
 passwords for one SCRAM-SHA-512 user (principal) per component and per model worker,
+a key per model that its workers sign their scores with and serve checks them by
+(:mod:`rendezvous.signing`: the canary's worker cannot answer as the primary),
 a SASL_SSL listener for clients, ACLs that let each principal read and write only what
 it needs, and Redis ACL users limited to the return-address keys and channels.
 
@@ -35,6 +37,7 @@ from typing import Any
 
 from rendezvous.local.errors import LocalStackError
 from rendezvous.replyto import REPLY
+from rendezvous.signing import new_key
 
 MECHANISM = "SCRAM-SHA-512"
 ADMIN = "admin"
@@ -205,7 +208,8 @@ def redis_rule(access: RedisAccess, prefix: str) -> str:
 ADMIN_REDIS = RedisAccess((), "RW", everything=True)
 
 SECRET_ENV = ("RENDEZVOUS_SASL_USERNAME", "RENDEZVOUS_SASL_PASSWORD",
-              "RENDEZVOUS_REDIS_USERNAME", "RENDEZVOUS_REDIS_PASSWORD")
+              "RENDEZVOUS_REDIS_USERNAME", "RENDEZVOUS_REDIS_PASSWORD",
+              "RENDEZVOUS_WORKER__SCORE_KEY", "RENDEZVOUS_SERVE__SCORE_KEYS")
 """Credentials a supervisor never passes on: each component gets its own instead."""
 OWN_SECRETS = {"RENDEZVOUS_GATEWAY__API_KEYS": "gateway",
                "RENDEZVOUS_DECOY__REDACTION_KEY": "decoy"}
@@ -305,11 +309,17 @@ def _private(path: Path, data: bytes) -> None:
         out.write(data)
 
 
-def _credential(principal: str, password: str, redis_password: str | None) -> dict[str, Any]:
+def _credential(principal: str, password: str, redis_password: str | None,
+                score_keys: Mapping[str, str]) -> dict[str, Any]:
     found: dict[str, Any] = {"principal": principal,
                              "kafka": {"username": principal, "password": password}}
     if redis_password is not None:
         found["redis"] = {"username": principal, "password": redis_password}
+    # A model's key signs its scores: its workers hold it, serve holds every model's.
+    if principal.startswith(WORKER):
+        found["score_key"] = score_keys[principal.removeprefix(WORKER)]
+    elif principal == "serve":
+        found["score_keys"] = dict(score_keys)
     return found
 
 
@@ -327,11 +337,12 @@ def prepare(directory: Path, prefix: str = "rendezvous.",
     passwords = {user: secrets.token_urlsafe(24) for user in principals}
     redis_passwords = {user: secrets.token_urlsafe(24) for user in principals
                        if user == ADMIN or table[user].redis is not None}
+    score_keys = {model: new_key() for model in sorted(set(models))}
     users = directory / USERS_DIR
     users.mkdir(mode=0o700, exist_ok=True)
     users.chmod(0o700)
     for user in principals:
-        body = _credential(user, passwords[user], redis_passwords.get(user))
+        body = _credential(user, passwords[user], redis_passwords.get(user), score_keys)
         _private(users / f"{user}.json", json.dumps(body, indent=2).encode())
     models = tuple(sorted(set(models)))
     _private(directory / "stack.json",
@@ -373,6 +384,10 @@ def credentials_env(users: Path, principal: str) -> dict[str, str]:
         if "redis" in found:
             env.update({"RENDEZVOUS_REDIS_USERNAME": found["redis"]["username"],
                         "RENDEZVOUS_REDIS_PASSWORD": found["redis"]["password"]})
+        if "score_key" in found:
+            env["RENDEZVOUS_WORKER__SCORE_KEY"] = found["score_key"]
+        if "score_keys" in found:
+            env["RENDEZVOUS_SERVE__SCORE_KEYS"] = json.dumps(found["score_keys"])
     except FileNotFoundError:
         raise LocalStackError(
             f"no credentials for principal {principal!r} ({path} does not exist): a model "

@@ -36,7 +36,7 @@ class Batch:
     """What one transaction commits atomically."""
 
     records: list[OutRecord] = field(default_factory=list)
-    offsets: list[TopicPartition] = field(default_factory=list)
+    offsets: Offsets = field(default_factory=list)
     group_metadata: object = None
     replies: list[tuple[str, Scored]] = field(default_factory=list)
 
@@ -164,8 +164,9 @@ class Committer:
         self._produce(batch)
         try:
             if batch.offsets:
+                offsets = [TopicPartition(*position) for position in batch.offsets]
                 _retrying(lambda: producer.send_offsets_to_transaction(
-                    batch.offsets, batch.group_metadata, 30))
+                    offsets, batch.group_metadata, 30))
             _retrying(lambda: producer.commit_transaction(30))
         except KafkaException as exc:
             if not exc.args[0].txn_requires_abort():

@@ -1,11 +1,12 @@
 """serve's loop: source -> decode -> core -> encode -> sink, one step per poll.
 
 Each step polls the :class:`~.ports.Source` (waiting at most until the next
-deadline), decodes every record into its partition's core
-(:class:`~.partition.PartitionState`), decides what is due, writes each outcome
-to the :class:`~.ports.Sink` as it is decided, and ends the step with the
-offsets everything written accounts for. Nothing here names a Kafka client: the
-runner wires Kafka in (:mod:`.runner`), the tests memory (:mod:`.memory`).
+deadline), turns every record into a request or an answer (:mod:`.decode`, the one
+place serve decodes), hands it to its partition's core
+(:class:`~.partition.PartitionState`), decides what is due, encodes each outcome
+and writes it to the :class:`~.ports.Sink` as it is decided, and ends the step with
+the offsets everything written accounts for. Nothing here names Kafka: the runner
+wires Kafka in (:mod:`.runner`), the tests memory (:mod:`.memory`).
 
 Late answers (a model's answer after its request was decided) are never
 answered again; they are counted per model and reported on the partition's next
@@ -20,7 +21,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import msgspec
-from confluent_kafka import TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from rendezvous.core import LiveLatency, Outcome, PolicyError, Scales
@@ -32,16 +32,14 @@ from rendezvous.messages import (
     DeadlineBounds,
     Decision,
     Policy,
-    Undecodable,
-    decode_score,
     encode,
 )
 from rendezvous.metrics import BATCH_BUCKETS
+from rendezvous.service.decode import Decoder, Request
 from rendezvous.service.margin import DeliveryMargin
 from rendezvous.service.partition import PartitionState
-from rendezvous.service.ports import Headers, InRecord, Offsets, Redo, Sink, Source
+from rendezvous.service.ports import Headers, InRecord, Offsets, Position, Redo, Sink, Source
 from rendezvous.settings import Settings
-from rendezvous.transport.bad_records import BadRecords, offset_of, partition_of, topic_of, where
 
 if TYPE_CHECKING:  # the model package loads ONNX Runtime: serve needs only the type
     from rendezvous.model.deployment import Deployment
@@ -107,13 +105,16 @@ class ServeLoop:
         self.max_batch = opts.max_batch
         self.max_wait_s = opts.max_wait_ms / 1000.0
         self.stuck_s = opts.stuck_commit_s
-        self.schema = deployment.schema if deployment is not None else None
-        self.max_score_bytes = (deployment.max_score_bytes if deployment is not None
-                                else MAX_SCORE_BYTES)
         self.input_topic, self.scores_topic = settings.topic("input"), settings.topic("scores")
         self.scored_topic, self.decisions_topic = (settings.topic("scored"),
                                                    settings.topic("decisions"))
-        self.kinds = {self.input_topic: "input", self.scores_topic: "scores"}
+        self.decode = Decoder(
+            self.input_topic, self.scores_topic,
+            schema=deployment.schema if deployment is not None else None,
+            reply_prefix=settings.topic_prefix,
+            max_score_bytes=(deployment.max_score_bytes if deployment is not None
+                             else MAX_SCORE_BYTES),
+            score_keys={m: k.get_secret_value() for m, k in opts.score_keys.items()})
         # With transactions every result waits for a commit: keep the widest margin.
         self.margin = DeliveryMargin(
             opts.margin_max_ms if opts.exactly_once == "transactions" else opts.margin_min_ms,
@@ -123,7 +124,6 @@ class ServeLoop:
         self.partitions: dict[int, PartitionState] = {}
         self.dirty = False  # consumed or decided something since the sink took the offsets
         self.rebalanced = False  # the source reported a partition change during this poll
-        self.bad_records = BadRecords("serve")
         # Plain ints on the hot path; Prometheus is updated once a second.
         self.consumed = {"input": 0, "scores": 0}
         self.late: dict[str, int] = {}
@@ -211,43 +211,35 @@ class ServeLoop:
     # -- records -----------------------------------------------------------
 
     def _dispatch(self, record: InRecord) -> None:
-        kind = self.kinds[topic_of(record)]
-        self.consumed[kind] += 1
-        state = self.partitions.get(partition_of(record))
+        arrival = self.decode(record)
+        state = self.partitions.get(arrival.partition)
         if state is None:  # a record fetched just before its partition was revoked
             return
         self.dirty = True
-        try:
-            if kind == "input":
-                outcomes, dead_letter = state.on_input(record)
+        if isinstance(arrival, Request):
+            self.consumed["input"] += 1
+            try:
+                outcomes, dead_letter = state.on_request(arrival)
                 if dead_letter is not None:
-                    self._dead_letter(record, dead_letter)
+                    self._dead_letter(arrival, dead_letter)
                 self._emit(state, outcomes)
-            else:
-                self._on_score(state, record)
-        except Exception as exc:  # noqa: BLE001 - one record must never stop the service
-            # A bug, not bad bytes (decoders never raise): keep its traceback, answer or
-            # skip this one record, and go on, so the same record cannot crash every restart.
-            log.exception("failed on %s", where(record))
-            if kind == "input":
-                self._reject(state, record, f"internal error on this record: {exc!r}"[:300])
-            else:
-                self.bad_records.skip("scores", where(record), repr(exc))
-                state.scores_next = offset_of(record) + 1
+            except Exception as exc:  # noqa: BLE001 - one record must never stop the service
+                # A bug, not bad bytes (decoding never raises): keep its traceback, answer
+                # this one request, and go on, so it cannot crash every restart.
+                log.exception("failed on %s", arrival.where())
+                self._reject(state, arrival, f"internal error on this record: {exc!r}"[:300])
+        else:
+            self.consumed["scores"] += 1
+            try:
+                self._emit(state, state.on_answer(arrival))
+            except Exception as exc:  # noqa: BLE001 - as above: skip this one answer
+                log.exception("failed on %s", arrival.where())
+                self.decode.bad_records.skip("scores", arrival.where(), repr(exc))
 
-    def _on_score(self, state: PartitionState, record: InRecord) -> None:
-        try:
-            score = decode_score(record.value(), self.max_score_bytes)
-        except Undecodable as exc:
-            self.bad_records.skip("scores", where(record), str(exc))
-            state.scores_next = offset_of(record) + 1
-            return
-        self._emit(state, state.on_score(record, score))
-
-    def _reject(self, state: PartitionState, record: InRecord, reason: str) -> None:
-        outcomes = state.reject(record, reason)
+    def _reject(self, state: PartitionState, request: Request, reason: str) -> None:
+        outcomes = state.reject(request, reason)
         if outcomes:
-            self._dead_letter(record, reason)
+            self._dead_letter(request, reason)
         self._emit(state, outcomes)
 
     def _emit(self, state: PartitionState, outcomes: list[Outcome]) -> None:
@@ -280,10 +272,10 @@ class ServeLoop:
             totals[model] = totals.get(model, 0) + n
         return msgspec.structs.replace(decision, late=late)
 
-    def _dead_letter(self, record: InRecord, reason: str) -> None:
-        value, key = record.value() or b"", record.key() or b""
+    def _dead_letter(self, request: Request, reason: str) -> None:
+        value, key = request.record.value() or b"", request.record.key() or b""
         headers: Headers = [(DEADLETTER_REASON_HEADER, reason.encode()),
-                            ("rendezvous.source", where(record).encode())]
+                            ("rendezvous.source", request.where().encode())]
         limit = self.settings.serve.deadletter_max_bytes
         if len(value) + len(key) > limit:
             # The raw archive keeps every byte; a dead letter must fit any topic's limit.
@@ -299,9 +291,9 @@ class ServeLoop:
         for p, state in self.partitions.items():
             committable = state.inputs.committable()
             if committable is not None:
-                offsets.append(TopicPartition(self.input_topic, p, committable))
+                offsets.append(Position(self.input_topic, p, committable))
             if state.scores_next is not None:
-                offsets.append(TopicPartition(self.scores_topic, p, state.scores_next))
+                offsets.append(Position(self.scores_topic, p, state.scores_next))
         return offsets
 
     def _commit(self) -> None:
@@ -335,10 +327,8 @@ class ServeLoop:
         committed input offsets."""
         self.rebalanced = True
         for p, done in self.source.answered(committed).items():
-            state = PartitionState(p, self.policy, self.clock, self.schema, self.margin,
-                                   self.scales, self.latency,
-                                   reply_prefix=self.settings.topic_prefix,
-                                   deadlines=self.deadlines)
+            state = PartitionState(p, self.policy, self.clock, self.margin, self.scales,
+                                   self.latency, deadlines=self.deadlines)
             state.core.mark_decided(done)
             self.partitions[p] = state
             log.info("partition %d: %d answered ids restored", p, len(done))

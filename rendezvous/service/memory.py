@@ -24,13 +24,13 @@ from rendezvous.transport.bad_records import BadRecords
 class Record:
     """One record, with the methods of confluent-kafka's ``Message`` that serve reads."""
 
-    __slots__ = ("_key", "_offset", "_partition", "_timestamp", "_topic", "_value", "headers")
+    __slots__ = ("_headers", "_key", "_offset", "_partition", "_timestamp", "_topic", "_value")
 
     def __init__(self, topic: str, partition: int, offset: int, key: bytes | None,
                  value: bytes | None, timestamp_ms: int, headers: Headers | None = None) -> None:
         self._topic, self._partition, self._offset = topic, partition, offset
         self._key, self._value, self._timestamp = key, value, timestamp_ms
-        self.headers = headers
+        self._headers = headers
 
     def topic(self) -> str:
         return self._topic
@@ -49,6 +49,9 @@ class Record:
 
     def timestamp(self) -> tuple[int, int]:
         return 1, self._timestamp  # CreateTime
+
+    def headers(self) -> Headers | None:
+        return self._headers
 
     def __repr__(self) -> str:
         return f"Record({self._topic}/{self._partition}/{self._offset} key={self._key!r})"
@@ -141,7 +144,7 @@ class MemorySource:
         ids: dict[int, set[str]] = {p: set() for p in committed}
         for record in self.broker.records("scored"):
             # answered means: the final result (a provisional one answers nothing)
-            if record.partition() in ids and not is_provisional(record.headers):
+            if record.partition() in ids and not is_provisional(record.headers()):
                 try:
                     ids[record.partition()].add(decode_scored(record.value()).id)
                 except Undecodable:
@@ -211,8 +214,8 @@ class MemorySink:
     def commit_all(self, offsets: Offsets) -> None:
         for topic, value, key, partition, headers in self._records:
             self.broker.append_topic(topic, value, key, partition, headers)
-        for tp in offsets:
-            self.broker.committed[(tp.topic, tp.partition)] = tp.offset
+        for position in offsets:
+            self.broker.committed[(position.topic, position.partition)] = position.offset
         self.broker.replies.extend(self._replies)
         self.discard()
 

@@ -8,32 +8,15 @@ from Kafka on the other.
 
 from __future__ import annotations
 
-import hashlib
 from collections import deque
 from collections.abc import Callable
 
-import msgspec
 from prometheus_client import Counter
 
 from rendezvous.core import LiveLatency, OffsetTracker, Outcome, Rendezvous, Scales
-from rendezvous.messages import (
-    DEADLINE_BOUNDS,
-    MAX_ID_LENGTH,
-    DeadlineBounds,
-    FeatureSchema,
-    FeatureValue,
-    InputEvent,
-    Invalid,
-    Policy,
-    Score,
-    decode_input,
-    feature_row,
-    request_deadline,
-)
-from rendezvous.replyto import refusal
+from rendezvous.messages import DEADLINE_BOUNDS, DeadlineBounds, Invalid, Policy, request_deadline
+from rendezvous.service.decode import Answer, Request
 from rendezvous.service.margin import DeliveryMargin
-from rendezvous.service.ports import InRecord
-from rendezvous.transport.bad_records import offset_of
 
 CONFLICTING_IDS = Counter(
     "rendezvous_serve_conflicting_ids",
@@ -52,10 +35,6 @@ REMEMBER_DECIDED = 500_000
 payload digests of the ids it has seen: as many."""
 ANSWERED_CONFLICT = "id already answered with a different payload"
 IN_FLIGHT_CONFLICT = "id already in flight with a different payload"
-DEFAULT_PREFIX = "rendezvous."
-"""The default ``Settings.topic_prefix``: the return addresses a bare state accepts."""
-
-_digest_encoder = msgspec.json.Encoder()
 
 
 class Digests:
@@ -82,27 +61,12 @@ class Digests:
         return len(self._by_id)
 
 
-def payload_digest(event: InputEvent, row: list[FeatureValue] | None = None) -> bytes:
-    """8 bytes of BLAKE2b of what a request asks: its features (``row``, in the model's
-    order, when validated against a schema), ``deadline_ms`` and ``reply_to``. Not its
-    ``ts``: the same request sent again is the same payload."""
-    data = _digest_encoder.encode((event.features if row is None else row,
-                                   event.deadline_ms, event.reply_to))
-    return hashlib.blake2b(data, digest_size=8).digest()
-
-
-def raw_digest(value: bytes | None) -> bytes:
-    """The digest of an input record that is no valid request: of its bytes."""
-    return hashlib.blake2b(value or b"", digest_size=8, person=b"invalid").digest()
-
-
 class PartitionState:
     """The rendezvous for the requests of one input partition."""
 
     def __init__(self, partition: int, policy: Policy, clock: Callable[[], float],
-                 schema: FeatureSchema | None, margin: DeliveryMargin | None = None,
-                 scales: Scales | None = None, latency: LiveLatency | None = None, *,
-                 reply_prefix: str = DEFAULT_PREFIX,
+                 margin: DeliveryMargin | None = None, scales: Scales | None = None,
+                 latency: LiveLatency | None = None, *,
                  deadlines: DeadlineBounds = DEADLINE_BOUNDS) -> None:
         self.partition = partition
         self._clock = clock
@@ -111,7 +75,6 @@ class PartitionState:
         self.digests = Digests(REMEMBER_DECIDED)
         """What each id seen asked: a second record under one is a replay when it asks the
         same, a conflict (dead-lettered, counted) when not."""
-        self._reply_prefix = reply_prefix
         self._deadlines = deadlines
         self.inputs = OffsetTracker()
         self.scores_next: int | None = None  # scores offset to commit (consumed + 1)
@@ -119,45 +82,29 @@ class PartitionState:
         self.late: dict[str, int] = {}
         """Answers per model that came after their request was decided, not yet reported
         on a decision."""
-        self._schema = schema
         self._margin = margin or DeliveryMargin(0.0, 0.0)
 
-    def on_input(self, record: InRecord) -> tuple[list[Outcome], str | None]:
-        """Open (or reject) the request in ``record``: the decisions it settles, and why the
-        record must be dead-lettered, if it must (rejected: invalid, or a ``reply_to`` that
-        is no return address of this deployment; or an id already seen with a different
-        payload, which is counted and never answered).
+    def on_request(self, request: Request) -> tuple[list[Outcome], str | None]:
+        """Open (or reject) ``request``: the decisions it settles, and why its record must be
+        dead-lettered, if it must (rejected: invalid, or a ``reply_to`` that is no return
+        address of this deployment; or an id already seen with a different payload, which
+        is counted and never answered).
 
         A second record under an id this partition has seen is a replay when it asks the
         same (features, ``deadline_ms``, ``reply_to``) and is dropped silently; an id
         restored as answered after a restart has no digest, so a record under it is taken
         for a replay."""
-        value = record.value()
-        event = decode_input(value, self._schema)
-        row: list[FeatureValue] | None = None
-        if not isinstance(event, Invalid):
-            if self._schema is not None:
-                checked = feature_row(event, self._schema)
-                if isinstance(checked, Invalid):
-                    event = checked
-                else:
-                    row = checked
-            if not isinstance(event, Invalid) and event.reply_to is not None:
-                why = refusal(event.reply_to, self._reply_prefix)
-                if why is not None:  # serve writes nothing in Redis for it
-                    event = Invalid(why, event.id)
-        ts = float(record.timestamp()[1])
-        offset = offset_of(record)
+        event, ts, offset = request.event, request.ts, request.offset
         if isinstance(event, Invalid):
-            rid = event.id or _key_or_position(record)
+            rid = event.id or request.fallback_id()
             self.inputs.track(offset, rid, resolved=True)
-            conflict = self._conflict(rid, raw_digest(value))
+            conflict = self._conflict(rid, request.digest)
             if conflict is not None:
                 return [], conflict
             outcomes = self.core.reject(rid, event.reason, ts)
             return outcomes, event.reason if outcomes else None
         rid = event.id
-        conflict = self._conflict(rid, payload_digest(event, row))
+        conflict = self._conflict(rid, request.digest)
         if conflict is not None:
             self.inputs.track(offset, rid, resolved=True)
             return [], conflict
@@ -184,14 +131,18 @@ class PartitionState:
         CONFLICTING_IDS.inc()
         return ANSWERED_CONFLICT if self.core.is_decided(rid) else IN_FLIGHT_CONFLICT
 
-    def reject(self, record: InRecord, reason: str) -> list[Outcome]:
-        """Answer the request in ``record`` ``rejected`` (once), whatever its bytes."""
-        rid = _key_or_position(record)
-        self.inputs.track(offset_of(record), rid, resolved=True)
-        return self.core.reject(rid, reason, float(record.timestamp()[1]))
+    def reject(self, request: Request, reason: str) -> list[Outcome]:
+        """Answer ``request`` ``rejected`` (once), whatever its record holds."""
+        rid = request.fallback_id()
+        self.inputs.track(request.offset, rid, resolved=True)
+        return self.core.reject(rid, reason, request.ts)
 
-    def on_score(self, record: InRecord, score: Score) -> list[Outcome]:
-        self.scores_next = offset_of(record) + 1
+    def on_answer(self, answer: Answer) -> list[Outcome]:
+        """Offer ``answer``'s score to the core (one that cannot be taken is only consumed)."""
+        self.scores_next = answer.offset + 1
+        score = answer.score
+        if score is None:
+            return []
         outcomes = self.core.offer(score)
         if not outcomes and self.core.is_decided(score.id):  # late: counted, never re-answered
             self.late[score.model] = self.late.get(score.model, 0) + 1
@@ -218,13 +169,3 @@ class PartitionState:
             if reply_to:
                 replies.append((reply_to, outcome))
         return replies
-
-
-def _key_or_position(record: InRecord) -> str:
-    key = record.key()
-    if key and len(key) <= MAX_ID_LENGTH:
-        try:
-            return key.decode()
-        except UnicodeDecodeError:
-            pass
-    return f"{record.topic()}-{record.partition()}-{record.offset()}"

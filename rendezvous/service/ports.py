@@ -6,26 +6,35 @@ implementations (:mod:`.kafka` and :mod:`.publisher`), memory another
 (:mod:`.memory`), which is how the whole loop is tested without a broker.
 
 A record comes in as confluent-kafka's ``Message`` presents it (methods, not
-fields), so Kafka's records reach the loop as they were polled: no copy, no
-wrapper on the hot path. Offsets go out as ``TopicPartition`` for the same reason:
-that is what a Kafka commit takes.
+fields), so Kafka's records reach serve's decode step (:mod:`.decode`) as they were
+polled: no copy, no wrapper on the hot path. Offsets go out as :class:`Position`; a
+Kafka sink turns them into what a Kafka commit takes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Protocol
-
-from confluent_kafka import TopicPartition
+from typing import NamedTuple, Protocol
 
 from rendezvous.errors import RendezvousError
 from rendezvous.messages import Policy, Scored
 
 Headers = list[tuple[str, str | bytes | None]]
+RecordHeaders = Sequence[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None]
+"""A consumed record's headers, as confluent-kafka types them (a list in practice)."""
 OutRecord = tuple[str, bytes, bytes, int, Headers | None]
 """A record to write: (topic, value, key, partition, headers)."""
-Offsets = list[TopicPartition]
-"""Per topic and partition, the next offset to consume (what a commit stores)."""
+
+
+class Position(NamedTuple):
+    """Of one topic and partition, the next offset to consume (what a commit stores)."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+Offsets = list[Position]
 
 
 class InRecord(Protocol):
@@ -44,6 +53,8 @@ class InRecord(Protocol):
     def timestamp(self) -> tuple[int, int]:
         """(timestamp type, epoch ms)."""
         ...
+
+    def headers(self) -> RecordHeaders | None: ...
 
 
 class Listener(Protocol):

@@ -44,7 +44,7 @@ class Step:
     def __init__(self) -> None:
         self.pending = 0
         self.error: KafkaError | None = None
-        self.offsets: list[TopicPartition] = []
+        self.offsets: Offsets = []
         self.replies: list[tuple[str, Scored]] = []
         self.started = 0.0  # when its first record was produced
 
@@ -70,7 +70,7 @@ class Publisher:
         self._commit_interval_s, self._stuck_s = commit_interval_s, stuck_s
         self._queue: deque[Step] = deque()
         self._step = Step()
-        self._acked: list[TopicPartition] | None = None
+        self._acked: Offsets | None = None
         self._commit_at = 0.0
         self._replier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replies")
         self._ack_ms: deque[float] = deque(maxlen=512)
@@ -158,7 +158,8 @@ class Publisher:
                 self._ack_ms.append(ack_ms)
 
     def _commit(self, asynchronous: bool) -> None:
-        offsets, self._acked = self._acked or [], None
+        offsets = [TopicPartition(*position) for position in self._acked or ()]
+        self._acked = None
         self._commit_at = time.monotonic() + self._commit_interval_s
         try:
             if asynchronous:

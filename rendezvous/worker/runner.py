@@ -36,6 +36,7 @@ from pathlib import Path
 from confluent_kafka import Message, Producer
 from prometheus_client import Counter, Gauge, Histogram
 
+from rendezvous.errors import SettingsError
 from rendezvous.messages import (
     DEADLINE_BOUNDS,
     SCHEMA_VERSION,
@@ -50,6 +51,7 @@ from rendezvous.model.manifest import MODEL_FILE
 from rendezvous.readiness import announce_ready
 from rendezvous.registry.control import RegistryWatcher
 from rendezvous.settings import Settings
+from rendezvous.signing import ScoreSigner
 from rendezvous.transport import clients as kafka
 from rendezvous.transport.clients import Stopper, produce
 from rendezvous.transport.relay import consume_loop
@@ -89,8 +91,10 @@ class Scorer:
                  default_deadline_ms: float, delay_ms: float = 0.0,
                  margin_ms: float = 0.0, *, name: str | None = None,
                  shadow: bool = False, reply_prefix: str | None = None,
-                 deadlines: DeadlineBounds = DEADLINE_BOUNDS) -> None:
+                 deadlines: DeadlineBounds = DEADLINE_BOUNDS,
+                 signer: ScoreSigner | None = None) -> None:
         self.producer, self.topic, self.shadow = producer, topic, shadow
+        self.signer = signer  # signs each score with this model's key (serve checks it)
         self.reply_prefix, self.deadlines = reply_prefix, deadlines
         self.default_deadline_ms, self.margin_ms = default_deadline_ms, margin_ms
         self.delay_s = delay_ms / 1000.0
@@ -154,7 +158,7 @@ class Scorer:
         if self.delay_s:
             time.sleep(self.delay_s)
         scored = now_ms()
-        producer, topic, bad = self.producer, self.topic, 0
+        bad = 0
         scores = prediction.scores.tolist()
         labels = prediction.labels or repeat(None)
         probabilities = (repeat(None) if prediction.probabilities is None
@@ -172,8 +176,7 @@ class Scorer:
                                 scored_ms=scored, reason=f"model returned a bad score ({score})",
                                 shadow=shadow)
                 bad += 1
-            produce(producer, topic, encode(message), rid, partition=partition,
-                    on_delivery=on_delivery)
+            self._produce(encode(message), rid, partition, on_delivery)
         self.scored.inc(len(batch.ids) - bad)
         if bad:
             self.errors.inc(bad)
@@ -185,10 +188,28 @@ class Scorer:
         for rid, partition in zip(ids, partitions, strict=True):
             message = Score(rid, model.name, model.version, "error", received_ms=received,
                             scored_ms=scored, reason=reason, shadow=self.shadow)
-            produce(self.producer, self.topic, encode(message), rid, partition=partition,
-                    on_delivery=on_delivery)
+            self._produce(encode(message), rid, partition, on_delivery)
         self.errors.inc(len(ids))
         return len(ids)
+
+    def _produce(self, value: bytes, rid: str, partition: int,
+                 on_delivery: Callable[..., None]) -> None:
+        if self.signer is None:
+            produce(self.producer, self.topic, value, rid, partition=partition,
+                    on_delivery=on_delivery)
+        else:
+            produce(self.producer, self.topic, value, rid, partition=partition,
+                    on_delivery=on_delivery, headers=self.signer.headers(value))
+
+
+def _signer(settings: Settings) -> ScoreSigner | None:
+    key = settings.worker.score_key
+    if key is None:
+        return None
+    try:
+        return ScoreSigner(key.get_secret_value())
+    except ValueError as exc:
+        raise SettingsError(f"RENDEZVOUS_WORKER__SCORE_KEY: {exc}") from None
 
 
 def load(settings: Settings, model_name: str, version: str | None = None,
@@ -263,7 +284,8 @@ def run(settings: Settings, model_name: str, *, version: str | None = None,
                     delay_ms, margin_ms=settings.serve.margin_min_ms, name=model_name,
                     shadow=role == "shadow", reply_prefix=settings.topic_prefix,
                     deadlines=DeadlineBounds(settings.serve.min_deadline_ms,
-                                             settings.serve.max_deadline_ms))
+                                             settings.serve.max_deadline_ms),
+                    signer=_signer(settings))
     scorer.use(models)
     batch_seconds = BATCH_SECONDS.labels(model=model_name)
     lag = LagProbe(consumer, LAG.labels(model=model_name))

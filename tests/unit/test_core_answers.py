@@ -245,7 +245,7 @@ def test_one_final_per_request_and_a_provisional_only_when_asked(
 def test_a_provisional_outcome_holds_the_commit_back_and_keeps_the_return_address() -> None:
     from rendezvous.service.partition import PartitionState
 
-    state = PartitionState(0, Policy(), VirtualClock(), None)
+    state = PartitionState(0, Policy(), VirtualClock())
     state.inputs.track(7, "a")
     state.reply_to["a"] = "caller"
     state.core.open("a", T0, T0 + 50, progressive=True)

@@ -89,7 +89,7 @@ def results(broker: Broker) -> dict[str, list[Scored]]:
 
 def letters(broker: Broker) -> list[tuple[bytes | None, bytes | None, str]]:
     """(key, value, reason) of every dead letter."""
-    return [(r.key(), r.value(), dict(r.headers or [])[DEADLETTER_REASON_HEADER].decode())
+    return [(r.key(), r.value(), dict(r.headers() or [])[DEADLETTER_REASON_HEADER].decode())
             for r in broker.records("deadletter")]
 
 

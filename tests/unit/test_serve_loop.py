@@ -264,7 +264,7 @@ def test_bad_inputs_get_one_dead_letter_and_one_rejection(broker: Broker,
     letters = broker.records("deadletter")
     assert sorted(r.key() for r in letters) == sorted(k.encode() for k in expected)
     for letter in letters:
-        headers = dict(letter.headers or [])
+        headers = dict(letter.headers() or [])
         assert headers[DEADLETTER_REASON_HEADER] and headers["rendezvous.source"]
     assert {rid: [r.status for r in rs] for rid, rs in results(broker).items()} == {
         rid: ["rejected"] for rid in expected}
@@ -340,7 +340,7 @@ def test_a_progressive_request_gets_a_provisional_then_one_final_even_across_a_r
     answer(broker, "early", "canary", 0.4)
     answer(broker, "plain", "canary", 0.4)
     crashed.step()
-    provisional = [r for r in broker.records("scored") if r.headers]
+    provisional = [r for r in broker.records("scored") if r.headers()]
     assert [decode_scored(r.value()).id for r in provisional] == ["early"]
     assert decode_scored(provisional[0].value()).provisional
     assert decisions(broker) == []  # a provisional result decides nothing

@@ -15,7 +15,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from rendezvous.messages import Scored
 from rendezvous.service.committer import TransactionSink
-from rendezvous.service.ports import Redo
+from rendezvous.service.ports import Position, Redo
 from rendezvous.service.publisher import Publisher
 
 
@@ -96,7 +96,7 @@ def test_offsets_and_replies_wait_for_the_acknowledgements() -> None:
     publisher, producer, consumer, delivered = make()
     publisher.write(("scored", b"{}", b"r1", 0, None))
     publisher.reply("caller", Scored("r1", "ok"))
-    publisher.end_step(lambda: [TopicPartition("input", 0, 7)])
+    publisher.end_step(lambda: [Position("input", 0, 7)])
     publisher.end_step(None)
     assert consumer.commits == []
     producer.ack()
@@ -109,12 +109,12 @@ def test_offsets_and_replies_wait_for_the_acknowledgements() -> None:
 def test_a_failed_delivery_asks_for_a_redo_and_commits_nothing() -> None:
     publisher, producer, consumer, _ = make()
     publisher.write(("scored", b"{}", b"r1", 0, None))
-    publisher.end_step(lambda: [TopicPartition("input", 0, 3)])
+    publisher.end_step(lambda: [Position("input", 0, 3)])
     producer.ack(KafkaError(KafkaError._MSG_TIMED_OUT))
     with pytest.raises(Redo):
         publisher.end_step(None)
     publisher.discard()
-    publisher.commit_all([TopicPartition("input", 0, 1)])  # nothing in flight: commits
+    publisher.commit_all([Position("input", 0, 1)])  # nothing in flight: commits
     assert consumer.commits == [[("input", 0, 1)]]
 
 
@@ -125,14 +125,14 @@ def test_transactions_commit_records_offsets_then_reply() -> None:
     sink.write(("scored", b"{}", b"r1", 0, None))
     sink.reply("caller", Scored("r1", "ok"))
     assert not sink.end_step(None)  # nothing new to account for: no transaction
-    assert sink.end_step(lambda: [TopicPartition("input", 0, 4)])
+    assert sink.end_step(lambda: [Position("input", 0, 4)])
     sink.commit_all([])  # waits for the one in flight
     assert producer.transactions == [[b"r1", ("input", 4, "group")]]
     assert [(to, r.id) for to, r in delivered] == [("caller", "r1")]
 
     producer.abort_next = True
     sink.write(("scored", b"{}", b"r2", 0, None))
-    assert sink.end_step(lambda: [TopicPartition("input", 0, 5)])
+    assert sink.end_step(lambda: [Position("input", 0, 5)])
     sink.commit_all([])
     with pytest.raises(Redo):  # its decisions never reached Kafka: decide them again
         sink.end_step(None)
