@@ -28,7 +28,9 @@ RouteRow = tuple[str, str, Handler, Access]
 
 
 def route_table(endpoints: Endpoints, metrics: Access) -> list[RouteRow]:
-    """Every route: (method, path, handler, who may call it)."""
+    """Every route: (method, path, handler, who may call it); ``metrics`` is who may
+    read ``/metrics`` (anyone with ``gateway.metrics_public``, else a key). A model's
+    ``ready`` is the pipeline's: the gateway serves one model."""
     table: list[RouteRow] = [
         ("GET", "/v2/health/live", endpoints.live, Access.OPEN),
         ("GET", "/v2/health/ready", endpoints.ready, Access.OPEN),
