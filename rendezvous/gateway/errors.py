@@ -27,3 +27,13 @@ class Unavailable(GatewayError):
     """Kafka or Redis cannot be reached (or the producer's queue is full)."""
 
     status = 503
+
+
+class Busy(Unavailable):
+    """More requests (or large bodies) in the gateway than its limits allow: retry later."""
+
+
+class UnsupportedMediaType(GatewayError):
+    """An inference request whose ``Content-Type`` is neither JSON nor binary."""
+
+    status = 415

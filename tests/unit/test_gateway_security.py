@@ -410,7 +410,7 @@ def test_a_host_not_served_here_is_refused_but_probes_answer_any_host() -> None:
 def test_default_hosts_follow_the_bind_address() -> None:
     import socket
 
-    from rendezvous.gateway.app import default_hosts
+    from rendezvous.gateway.guard import default_hosts
 
     assert default_hosts("127.0.0.1") == ["127.0.0.1", "localhost", "::1"]
     assert default_hosts("10.1.2.3")[0] == "10.1.2.3"
