@@ -242,6 +242,9 @@ class BacktestVerdict(msgspec.Struct, frozen=True):
     actor: str = ""
     at_ms: float = 0.0
     v: int = SCHEMA_VERSION
+    sha256: str | None = None
+    """The sha256 of the ``model.onnx`` the backtest scored: ``model promote`` refuses the
+    version when its bytes are no longer these (None: an older verdict, which says not)."""
 
 
 class Feedback(msgspec.Struct, frozen=True):

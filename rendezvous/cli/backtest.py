@@ -136,7 +136,8 @@ def _record(s: Settings, model: Model, summary: dict[str, Any], actor: str | Non
                if isinstance(v, int | float) and math.isfinite(v)}
     verdict = BacktestVerdict(model.name, model.version, bool(summary["passed"]),
                               summary["against"], list(summary["failures"]), metrics,
-                              actor or os_user(), time.time() * 1000.0)
+                              actor or os_user(), time.time() * 1000.0,
+                              sha256=model.manifest.sha256)
     try:
         publish_verdict(s, verdict)
     except (RendezvousError, KafkaException) as exc:

@@ -97,7 +97,7 @@ def tell(settings: Settings, components: Components, producer: Producer, archive
             archive=archive, report=run_dir / f"backtest-{MODEL}-{version}", against=MODEL,
             models_dir=settings.models_dir))
         s = result.summary
-        _record_verdict(settings, m.name, version, s, actor)
+        _record_verdict(settings, m.name, version, m.sha256, s, actor)
         verdict = "passed" if s["passed"] else "FAILED: " + "; ".join(s["failures"])
         step(f"backtest {MODEL} {version} vs {MODEL}: agreement {s['agreement']:.4f}, quantile "
              f"distance {s['quantile_distance']:.4f}, input PSI {s['input_psi']:.4f} -> "
@@ -119,8 +119,8 @@ def tell(settings: Settings, components: Components, producer: Producer, archive
     return lines
 
 
-def _record_verdict(settings: Settings, name: str, version: str, summary: dict[str, object],
-                    actor: str) -> None:
+def _record_verdict(settings: Settings, name: str, version: str, sha256: str,
+                    summary: dict[str, object], actor: str) -> None:
     from rendezvous.messages import BacktestVerdict
     from rendezvous.registry import publish_verdict
 
@@ -128,7 +128,7 @@ def _record_verdict(settings: Settings, name: str, version: str, summary: dict[s
     publish_verdict(settings, BacktestVerdict(
         name, version, bool(summary["passed"]), MODEL,
         [str(f) for f in failures] if isinstance(failures, list) else [], {}, actor,
-        time.time() * 1000.0))
+        time.time() * 1000.0, sha256=sha256))
 
 
 def _wait_swap(components: Components, name: str, swap: str) -> None:

@@ -77,6 +77,14 @@ def promote(entry: ModelVersions, version: str, available: Sequence[str],
                 f"the last backtest of {entry.name} {version} failed "
                 f"({'; '.join(verdict.reasons) or 'no reason given'}); fix the model, or "
                 "promote with --force")
+        if verdict.sha256 is None or verdict.sha256 != change.sha256:
+            scored = "does not say which bytes it scored" if verdict.sha256 is None else (
+                f"scored model.onnx sha256 {verdict.sha256[:12]}, the version's manifest "
+                f"now says {(change.sha256 or 'nothing')[:12]}")
+            raise PromotionRefused(
+                f"the backtest of {entry.name} {version} on record {scored}: run `rendezvous "
+                f"backtest --candidate {entry.name}:{version} ...` again on these bytes, or "
+                "promote with --force")
     previous = [*entry.previous, entry.live][-MAX_PREVIOUS:]
     return ModelVersions(entry.name, version, [v for v in entry.shadow if v != version],
                          previous, change)

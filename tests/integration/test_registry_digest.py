@@ -18,8 +18,9 @@ import pytest
 
 from rendezvous.local.processes import alive
 from rendezvous.local.supervisor import Supervisor
+from rendezvous.messages import BacktestVerdict
 from rendezvous.model import sample_events
-from rendezvous.registry import read_registry
+from rendezvous.registry import publish_verdict, read_registry
 from rendezvous.settings import Settings
 from rendezvous.testing.models import copy_version
 from tests.integration.test_worker import collect, send
@@ -99,3 +100,29 @@ def test_swapped_bytes_after_promote_are_refused(settings: Settings, tmp_path: P
         assert "refusing primary 2" in fresh.log.read_text(errors="replace")
     finally:
         supervisor.stop_all()
+
+
+def test_swapped_bytes_between_backtest_and_promote_are_refused(
+        settings: Settings, tmp_path: Path, component_env: dict[str, str]) -> None:
+    """The verdict names the bytes it scored: a version whose files were replaced after its
+    backtest passed is not promoted on that verdict (it was, before)."""
+    models = tmp_path / "models"
+    shutil.copytree(Path(settings.models_dir) / "primary" / "1", models / "primary" / "1")
+    copy_version(models / "primary" / "1", models, "2")
+    backtested = sha(models / "primary" / "2" / "model.onnx")
+    publish_verdict(settings, BacktestVerdict("primary", "2", True, "primary:1",
+                                              sha256=backtested))
+    swapped = swap(models / "primary" / "2")
+    run = {**os.environ, **component_env, "RENDEZVOUS_MODELS_DIR": str(models)}
+    refused = cli(run, "model", "promote", "primary", "2", "--actor", "ci")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"scored model.onnx sha256 {backtested[:12]}, the version's manifest now says " \
+           f"{swapped[:12]}" in refused.stderr, refused.stderr
+    assert "primary" not in read_registry(settings)[0]  # nothing published
+
+    swap_back = models / "primary" / "2"
+    shutil.rmtree(swap_back)
+    copy_version(models / "primary" / "1", models, "2")  # the bytes that were backtested
+    promoted = cli(run, "model", "promote", "primary", "2", "--actor", "ci")
+    assert promoted.returncode == 0, promoted.stderr
+    assert read_registry(settings)[0]["primary"].live == "2"

@@ -23,6 +23,7 @@ from rendezvous.local.pipeline import component_env as pipeline_env
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import BacktestVerdict, Decision, decode_decision, decode_scored
 from rendezvous.model import sample_events
+from rendezvous.model.manifest import load_manifest
 from rendezvous.registry import publish_verdict, read_registry
 from rendezvous.settings import Settings
 from rendezvous.testing.load import OpenLoop
@@ -107,7 +108,9 @@ def test_shadow_promote_rollback_under_load(settings: Settings, supervisor: Supe
 
     refused = cli(env, "model", "promote", "primary", "2")
     assert refused.returncode == 1 and "no backtest" in refused.stderr
-    publish_verdict(settings, BacktestVerdict("primary", "2", True, "primary:1"))
+    publish_verdict(settings, BacktestVerdict(
+        "primary", "2", True, "primary:1",
+        sha256=load_manifest(models_dir / "primary" / "2").sha256))
     mark("promote")
     promoted = cli(env, "model", "promote", "primary", "2", "--actor", "ci")
     assert promoted.returncode == 0, promoted.stderr

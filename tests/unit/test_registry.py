@@ -71,12 +71,16 @@ def test_shadow_answer_before_its_request_is_kept_for_it() -> None:
     assert len(out.decision.candidates) == 3
 
 
-def change(action: str, version: str, forced: bool = False) -> RegistryChange:
-    return RegistryChange(action, version, "tester", T0, forced)
+SHA = "ab" * 32
 
 
-def passed(version: str, ok: bool = True) -> BacktestVerdict:
-    return BacktestVerdict("primary", version, ok, "primary", [] if ok else ["agreement low"])
+def change(action: str, version: str, forced: bool = False, sha256: str = SHA) -> RegistryChange:
+    return RegistryChange(action, version, "tester", T0, forced, sha256=sha256)
+
+
+def passed(version: str, ok: bool = True, sha256: str | None = SHA) -> BacktestVerdict:
+    return BacktestVerdict("primary", version, ok, "primary", [] if ok else ["agreement low"],
+                           sha256=sha256)
 
 
 def test_shadow_promote_rollback() -> None:
@@ -103,6 +107,18 @@ def test_promote_needs_a_passed_backtest_unless_forced() -> None:
         state.promote(entry, "2", ["1", "2"], passed("2", ok=False), change("promote", "2"))
     forced = state.promote(entry, "2", ["1", "2"], None, change("promote", "2", forced=True))
     assert forced.live == "2" and forced.change is not None and forced.change.forced
+
+
+def test_promote_needs_the_backtest_of_the_bytes_it_promotes() -> None:
+    """Issue 31, item 10: files swapped between backtest and promote are refused."""
+    entry = ModelVersions("primary", "1", ["2"])
+    swapped = change("promote", "2", sha256="cd" * 32)
+    with pytest.raises(PromotionRefused, match="scored model.onnx sha256 abababababab, the "
+                                               "version's manifest now says cdcdcdcdcdcd"):
+        state.promote(entry, "2", ["1", "2"], passed("2"), swapped)
+    with pytest.raises(PromotionRefused, match="does not say which bytes it scored"):
+        state.promote(entry, "2", ["1", "2"], passed("2", sha256=None), change("promote", "2"))
+    assert state.promote(entry, "2", ["1", "2"], passed("2"), change("promote", "2")).live == "2"
 
 
 def test_refusals_name_the_problem() -> None:
