@@ -5,16 +5,24 @@ Components declare their metrics with ``prometheus_client`` at module level
 at start. ``rendezvous status`` reads, per component: records processed, records
 invalid, consumer lag (``..._lag``, from :class:`LagProbe`) and the time of one
 batch (``..._batch_seconds``, buckets :data:`BATCH_BUCKETS`).
+
+The same port answers the probes of a supervisor (Kubernetes): ``/healthz`` is 200
+while the process serves HTTP at all; ``/readyz`` is 200 once the component announced
+ready (:func:`rendezvous.readiness.announce_ready`), 503 before.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from http.server import ThreadingHTTPServer
 
 from confluent_kafka import Consumer
-from prometheus_client import Gauge, start_http_server
+from prometheus_client import Gauge
+from prometheus_client.exposition import MetricsHandler
 
+from rendezvous.readiness import is_ready
 from rendezvous.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,10 +36,42 @@ def serve_metrics(settings: Settings) -> int | None:
     if settings.metrics_port is None:
         return None
     host = settings.metrics_host
-    server, _thread = start_http_server(settings.metrics_port, addr=host)
+    server = start_server(settings.metrics_port, host)
     port = int(server.server_address[1])  # resolves port 0 to the one chosen
-    log.info("metrics on http://%s:%d/metrics", host, port)
+    log.info("metrics on http://%s:%d/metrics (probes /healthz, /readyz)", host, port)
     return port
+
+
+def start_server(port: int, host: str) -> ThreadingHTTPServer:
+    """Serve ``/metrics``, ``/healthz`` and ``/readyz`` on ``host:port`` from a daemon thread."""
+    server = ThreadingHTTPServer((host, port), _Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
+    return server
+
+
+class _Handler(MetricsHandler):
+    """Prometheus' handler with the two probes in front of it."""
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/healthz":
+            self._answer(200, b"alive\n")
+        elif path == "/readyz":
+            ready = is_ready()
+            self._answer(200 if ready else 503, b"ready\n" if ready else b"not ready\n")
+        else:
+            super().do_GET()
+
+    def _answer(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: a probe every few seconds is not news."""
 
 
 class LagProbe:
