@@ -34,6 +34,7 @@ SUBCOMMANDS = [
     ("demo", "demo"),
     ("up", "up"),
     ("gateway", "gateway"),
+    ("plan", "plan"),
 ]
 
 
