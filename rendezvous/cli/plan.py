@@ -73,7 +73,7 @@ def plan(rate: float, deadline_ms: float, costs_file: Path | None,
     if fmt == "text":
         click.echo(as_text(result, costs.measured_on, costs.source), nl=False)
         return
-    text = as_kustomize(result)
+    text = as_kustomize(result, costs.measured_on)
     if output is None:
         click.echo(text, nl=False)
         return

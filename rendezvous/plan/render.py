@@ -52,9 +52,10 @@ def as_text(plan: Plan, measured_on: str, source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def as_kustomize(plan: Plan, base: str = "../../base") -> str:
-    """A ``kustomization.yaml`` over ``base``: replicas, resources, and the autoscalers'
-    bounds (KEDA never above the partition count)."""
+def as_kustomize(plan: Plan, measured_on: str, base: str = "../../base",
+                 autoscaling: str = "../../components/autoscaling") -> str:
+    """A ``kustomization.yaml`` over ``base`` with the ``autoscaling`` component: replicas,
+    resources, and the autoscalers' bounds (KEDA never above the partition count)."""
     patches: list[dict] = []
     replicas: list[dict] = []
     for p in plan.pods:
@@ -78,9 +79,11 @@ def as_kustomize(plan: Plan, base: str = "../../base") -> str:
                 {"op": "replace", "path": "/spec/maxReplicas", "value": 2 * p.replicas}]))
     o = plan.options
     doc = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-           "resources": [base], "replicas": replicas, "patches": patches}
+           "resources": [base], "components": [autoscaling], "replicas": replicas,
+           "patches": patches}
     head = (f"# Written by `rendezvous plan --rate {o.rate:g} --deadline-ms {o.deadline_ms:g} "
-            "--format kustomize`.\n"
+            "--format kustomize`\n"
+            f"# from costs measured on: {measured_on}\n"
             f"# Topics: {plan.partitions} partitions on {', '.join(CO_PARTITIONED)}; "
             f"brokers: {plan.get('broker').replicas}; Redis: one. Provision those apart.\n")
     if plan.extrapolated:

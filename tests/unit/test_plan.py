@@ -113,7 +113,7 @@ def test_unmeasured_model_costed_as_the_dearest_worker() -> None:
 
 
 def test_kustomize_overlay_carries_replicas_resources_and_bounds() -> None:
-    doc = yaml.safe_load(as_kustomize(plan(2000)))
+    doc = yaml.safe_load(as_kustomize(plan(2000), "test"))
     assert {"name": "rendezvous-worker-primary", "count": 4} in doc["replicas"]
     by_target = {(x["target"]["kind"], x["target"]["name"]): yaml.safe_load(x["patch"])
                  for x in doc["patches"]}
