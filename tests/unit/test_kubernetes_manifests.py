@@ -218,8 +218,8 @@ def test_scaled_objects_watch_the_groups_the_components_use(overlay: str) -> Non
             continue
         target = by_name[doc["spec"]["scaleTargetRef"]["name"]]
         args = target["args"]
-        group = {"worker": lambda: f"worker-{args[args.index('--model') + 1]}",
-                 "serve": lambda: "rendezvous", "decoy": lambda: "decoy"}[args[0]]()
+        group = (f"worker-{args[args.index('--model') + 1]}" if args[0] == "worker"
+                 else {"serve": "rendezvous", "decoy": "decoy"}[args[0]])
         trigger = doc["spec"]["triggers"][0]["metadata"]
         assert trigger["consumerGroup"] == s.group(group)
         assert trigger["topic"] == s.topic("input")
