@@ -20,6 +20,10 @@ from rendezvous.cli.common import clear_errors, settings
               default=None,
               help="A costs file written by `python bench/run.py cost` on your own machines; "
                    "default: the one shipped with the package.")
+@click.option("--models-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              default=None,
+              help="Plan one worker group per model of this directory; default: the models "
+                   "dir of `rendezvous --models-dir` / RENDEZVOUS_MODELS_DIR, else the bundled.")
 @click.option("--vcpu-hour-price", type=click.FloatRange(min=0), default=None,
               help="Your price of one vCPU-hour (any currency), for the price per million "
                    "requests; no price is built in.")
@@ -43,7 +47,7 @@ from rendezvous.cli.common import clear_errors, settings
                    "deploy/kubernetes/base (replicas, resources, autoscaler bounds).")
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="With --format kustomize: write DIR/kustomization.yaml instead of stdout.")
-def plan(rate: float, deadline_ms: float, costs_file: Path | None,
+def plan(rate: float, deadline_ms: float, costs_file: Path | None, models_dir: Path | None,
          vcpu_hour_price: float | None, partitions: int | None, utilization: float,
          min_replicas: int, replication_factor: int, no_gateway: bool, fmt: str,
          output: Path | None) -> None:
@@ -63,7 +67,7 @@ def plan(rate: float, deadline_ms: float, costs_file: Path | None,
     s = settings()
     with clear_errors():
         costs = load_costs(costs_file)
-        models = tuple(m.name for m in newest_manifests(s.models_dir))
+        models = tuple(m.name for m in newest_manifests(models_dir or s.models_dir))
         now = load_specs(s)["input"].partitions
         options = Options(rate=rate, models=models, partitions_now=now, deadline_ms=deadline_ms,
                           partitions=partitions, vcpu_hour_price=vcpu_hour_price,
