@@ -88,7 +88,19 @@ def as_kustomize(plan: Plan, measured_on: str, base: str = "../../base",
             f"brokers: {plan.get('broker').replicas}; Redis: one. Provision those apart.\n")
     if plan.extrapolated:
         head += "# EXTRAPOLATED beyond the rates measured: measure at this rate first.\n"
-    return head + yaml.safe_dump(doc, sort_keys=False)
+    return head + yaml.dump(doc, Dumper=_Dumper, sort_keys=False)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (the patches) as ``|`` blocks, readable in the overlay."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
 
 
 def _patch(kind: str, name: str, ops: list[dict]) -> dict:

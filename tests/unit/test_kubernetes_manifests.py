@@ -237,7 +237,8 @@ def _planned_partitions(overlay: str) -> int:
 def test_serve_and_decoy_take_their_instance_id_from_the_pod_name() -> None:
     docs = rendered("prod")
     for name in ("rendezvous-serve", "rendezvous-decoy"):
-        workload = next(d for d in docs if d["metadata"]["name"] == name)
+        workload = next(d for d in docs if d["metadata"]["name"] == name
+                        and d["kind"] in ("StatefulSet", "Deployment"))
         assert workload["kind"] == "StatefulSet"
         args = workload["spec"]["template"]["spec"]["containers"][0]["args"]
         assert args[args.index("--instance-id") + 1] == "$(POD_NAME)"
