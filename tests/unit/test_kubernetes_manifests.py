@@ -242,3 +242,15 @@ def test_serve_and_decoy_take_their_instance_id_from_the_pod_name() -> None:
         assert workload["kind"] == "StatefulSet"
         args = workload["spec"]["template"]["spec"]["containers"][0]["args"]
         assert args[args.index("--instance-id") + 1] == "$(POD_NAME)"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_configmap_values_are_valid_settings(overlay: str, monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no project rendezvous.toml on top
+    for doc in rendered(overlay):
+        if doc["kind"] == "ConfigMap":
+            for name, value in doc.get("data", {}).items():
+                monkeypatch.setenv(name, value)
+    s = Settings()
+    assert s.metrics_host == "0.0.0.0"
