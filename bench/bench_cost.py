@@ -54,6 +54,8 @@ RATES = (200, 500, 1000)
 SECONDS = 15.0
 WARM_UP_S = 10.0
 OUT = REPO / "rendezvous" / "plan" / "costs.yaml"
+EXAMPLE_PRICE = 0.04
+"""The vCPU-hour price of the worked example: an assumption, said so where it is shown."""
 COMMAND = "make bench  (or: python bench/bench_cost.py)"
 WORKERS = {"primary": "worker/primary", "canary": "worker/canary"}
 """start_pipeline's process name -> the costs file's component name; ``serve-0`` is serve."""
@@ -158,7 +160,17 @@ def to_markdown(measured: list[dict], measured_on: str, seconds: float) -> str:
     lines += [f"| **all** | {total} |", "",
               "Price per million requests = total vCPU requested × price per vCPU-hour × "
               "10⁶ / (3,600 × rate); `rendezvous plan --rate R --vcpu-hour-price P` works it "
-              "out with the headroom of each pod (no price is built in).", ""]
+              "out with the headroom of each pod (no price is built in)."]
+    if measured:
+        top = measured[-1]
+        cpu = sum(c["cpu_s_per_1000"] for c in top["components"].values())
+        lines.append(
+            f"Worked example, CPU busy only (no headroom): at {top['rate']:,.0f}/s the "
+            f"components used {cpu:.3f} CPU-s per 1,000 requests, {cpu * 1000:,.0f} CPU-s "
+            f"= {cpu * 1000 / 3600:.3f} vCPU-hours per million; at an **assumed** "
+            f"{EXAMPLE_PRICE} per vCPU-hour (an assumption for the arithmetic, not a "
+            f"price quote) that is {cpu * 1000 / 3600 * EXAMPLE_PRICE:.4f} per million.")
+    lines.append("")
     return "\n".join(lines)
 
 
