@@ -192,7 +192,8 @@ def run(rates: tuple[float, ...] = RATES, seconds: float = SECONDS, out: Path = 
             apply_topics(settings)
             measured = measure(settings, tmp, rates, seconds, broker, binary)
     out.write_text("# Written by bench/bench_cost.py; read by `rendezvous plan`.\n"
-                   + yaml.safe_dump(costs_document(measured, measured_on), sort_keys=False))
+                   + yaml.safe_dump(costs_document(measured, measured_on), sort_keys=False,
+                                    allow_unicode=True))
     _log(f"wrote {out}")
     return to_markdown(measured, measured_on, seconds)
 

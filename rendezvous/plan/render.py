@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 import yaml
 
 from rendezvous.plan.capacity import CO_PARTITIONED, Plan
@@ -79,6 +81,9 @@ def as_kustomize(plan: Plan, measured_on: str, base: str = "../../base",
                 {"op": "replace", "path": "/spec/maxReplicas", "value": 2 * p.replicas}]))
     o = plan.options
     doc = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+           "namespace": "rendezvous",
+           # The image built from this version's Dockerfile; point newName at your registry.
+           "images": [{"name": "rendezvous", "newName": "rendezvous", "newTag": _version()}],
            "resources": [base], "components": [autoscaling], "replicas": replicas,
            "patches": patches}
     head = (f"# Written by `rendezvous plan --rate {o.rate:g} --deadline-ms {o.deadline_ms:g} "
@@ -101,6 +106,13 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 
 _Dumper.add_representer(str, _str)
+
+
+def _version() -> str:
+    try:
+        return version("rendezvous")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "latest"
 
 
 def _patch(kind: str, name: str, ops: list[dict]) -> dict:
