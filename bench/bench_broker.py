@@ -21,15 +21,12 @@ import tempfile
 from pathlib import Path
 from unittest import mock
 
-if __package__:  # python -m bench.run: bench is a package
-    from bench.bench_knobs import RUNS, measure_pipeline, table
-else:  # python bench/run.py or bench/bench_broker.py: this folder is on sys.path
-    from bench_knobs import RUNS, measure_pipeline, table
-
+from bench_knobs import RUNS, measure_pipeline, table
+from common import progress
+from measure import DEADLINE_MS, RateResult
 from rendezvous.demo.signals import run_interruptibly
+from rendezvous.demo.stack import lease
 from rendezvous.settings import Settings
-from rendezvous.testing.load import DEADLINE_MS, RateResult
-from rendezvous.testing.stack import lease
 
 CONFIGS: dict[str, dict[str, str]] = {
     "defaults: 1 network thread, 2 I/O threads": {},
@@ -45,8 +42,7 @@ STACK_ENV = ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "BENCH_KAFKA_PID")
 """The shared stack ``bench/run.py`` hands to every section: not this one's."""
 
 
-def _log(text: str) -> None:
-    print(f"[broker] {text}", file=sys.stderr, flush=True)
+_log = progress("broker")
 
 
 def measure(tmp: Path, rate: float, rounds: int, seconds: float) -> dict[str, list[RateResult]]:

@@ -6,12 +6,12 @@ The acceptance of "answers inside the deadline": on one broker, one system at a
 time, the **default** pipeline (primary and canary workers, ``serve`` in its
 default mode, decoy and monitor on: they are part of production) and the bare
 relay (:mod:`relay`: the same topology, no logic) each take a warm-up run, then
-``--repeats`` open-loop runs per rate (:func:`rendezvous.testing.load.measure_rate`:
+``--repeats`` open-loop runs per rate (``measure_rate`` of ``bench/measure.py``:
 latency from each request's scheduled send time to the moment the reader
 received its result; a missing result counts as a miss). Then, with the
 pipeline still under open-loop load, the synchronous path: ``Client.score()``
 round trips (produce, decide, Redis reply). The relay's figures are kept for
-``rendezvous demo`` (:mod:`rendezvous.testing.baseline`). ``run()`` returns the
+``rendezvous demo`` (:mod:`rendezvous.demo.relay_baseline`). ``run()`` returns the
 Markdown section.
 """
 
@@ -26,21 +26,17 @@ import threading
 import time
 from pathlib import Path
 
-if __package__:  # python -m bench.run (or -m bench.bench_deadline): bench is a package
-    from bench import bench_gateway
-    from bench.bench_pipeline import LABELS, measure_with_cpu, start, warm_up
-else:  # python bench/run.py or bench/bench_deadline.py: this folder is on sys.path
-    import bench_gateway
-    from bench_pipeline import LABELS, measure_with_cpu, start, warm_up
-
+import bench_gateway
+from bench_pipeline import LABELS, measure_with_cpu, start, warm_up
+from common import progress
+from measure import DEADLINE_MS, RateResult, latency_stats, measure_rate
 from rendezvous.client import Client
+from rendezvous.demo.relay_baseline import record_relay
 from rendezvous.demo.signals import run_interruptibly
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.model import sample_events
 from rendezvous.settings import Settings
-from rendezvous.testing.baseline import record_relay
-from rendezvous.testing.load import DEADLINE_MS, RateResult, latency_stats, measure_rate
-from rendezvous.testing.stack import scratch
+from scratch import scratch
 
 RATES = (1000, 2000)
 REPEATS = 3
@@ -53,8 +49,7 @@ CLIENT_RATE = 50.0
 COMMAND = "make bench  (or: python bench/bench_deadline.py)"
 
 
-def _log(text: str) -> None:
-    print(f"[deadline] {text}", file=sys.stderr, flush=True)
+_log = progress("deadline")
 
 
 def client_round_trips(settings: Settings, seconds: float) -> list[float]:

@@ -39,7 +39,6 @@ from rendezvous.messages import Candidate, Decision, encode
 from rendezvous.model import load_dataset, load_model, resolve_model
 from rendezvous.replay import ReplayConfig, replay
 from rendezvous.settings import Settings
-from rendezvous.testing.stack import scratch_settings
 from rendezvous.transport.clients import (
     flush_or_raise,
     make_consumer,
@@ -47,6 +46,7 @@ from rendezvous.transport.clients import (
     poll_batch,
     produce,
 )
+from scratch import scratch_settings
 
 N = 200_000
 COMMAND = "python bench/bench_decoy.py"

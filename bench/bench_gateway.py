@@ -17,7 +17,7 @@ loop, up to ``CONNECTIONS`` keep-alive connections); its latency runs from its
 behind is counted, not hidden. A request is *within* when its answer (any row
 status) came by the deadline; share within = within / sent (an error or a
 missing answer counts as a miss). With ``kafka_path`` the same rate is then run on the Kafka path
-(:func:`rendezvous.testing.load.measure_rate`: input topic -> scored topic) for
+(``measure_rate`` of ``bench/measure.py``: input topic -> scored topic) for
 the gateway's p50 overhead. A short warm-up run precedes the measurements.
 ``run()`` returns the Markdown section; this module measures only when called.
 """
@@ -34,17 +34,14 @@ from pathlib import Path
 
 import msgspec
 
-if __package__:  # python -m bench.run: bench is a package
-    from bench import vegeta
-else:  # python bench/run.py or bench/bench_gateway.py: this folder is on sys.path
-    import vegeta
-
+import vegeta
+from common import progress
+from measure import DEADLINE_MS, RateResult, latency_stats, measure_rate
 from rendezvous.demo.signals import run_interruptibly
 from rendezvous.local.pipeline import component_env, gateway_address
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.model import load_manifest, resolve_model, sample_events
 from rendezvous.settings import Settings
-from rendezvous.testing.load import DEADLINE_MS, RateResult, latency_stats, measure_rate
 
 RATES = (500, 1000)
 SECONDS = 15.0
@@ -55,8 +52,7 @@ TARGET = 0.999
 COMMAND = "python bench/bench_gateway.py"
 
 
-def _log(text: str) -> None:
-    print(f"[gateway] {text}", file=sys.stderr, flush=True)
+_log = progress("gateway")
 
 
 @dataclass(frozen=True)

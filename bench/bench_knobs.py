@@ -26,16 +26,13 @@ from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
-if __package__:  # python -m bench.run: bench is a package
-    from bench.bench_pipeline import TARGET, measure_with_cpu, start, warm_up
-else:  # python bench/run.py or bench/bench_knobs.py: this folder is on sys.path
-    from bench_pipeline import TARGET, measure_with_cpu, start, warm_up
-
+from bench_pipeline import TARGET, measure_with_cpu, start, warm_up
+from common import progress
+from measure import DEADLINE_MS, RateResult
 from rendezvous.demo.signals import run_interruptibly
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.settings import Settings
-from rendezvous.testing.load import DEADLINE_MS, RateResult
-from rendezvous.testing.stack import scratch
+from scratch import scratch
 
 CONFIGS: dict[str, dict[str, str]] = {
     "defaults: fetch wait 8 ms, fetch min 64 KiB, linger 2 ms": {},
@@ -53,8 +50,7 @@ WARM_UP_S = 10.0
 COMMAND = "python bench/bench_knobs.py"
 
 
-def _log(text: str) -> None:
-    print(f"[knobs] {text}", file=sys.stderr, flush=True)
+_log = progress("knobs")
 
 
 def measure(tmp: Path, rate: float, rounds: int, seconds: float,

@@ -33,7 +33,6 @@ from confluent_kafka import Message
 from rendezvous.demo.signals import run_interruptibly
 from rendezvous.model import sample_events
 from rendezvous.settings import Settings
-from rendezvous.testing.stack import scratch_settings
 from rendezvous.transport import relay
 from rendezvous.transport.clients import (
     Stopper,
@@ -43,6 +42,7 @@ from rendezvous.transport.clients import (
     produce,
 )
 from rendezvous.worker import runner
+from scratch import scratch_settings
 
 EVENTS = 100_000
 EVENTS_BATCH_1 = 8_000

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from rendezvous.demo.stack import lease
 from rendezvous.local.pipeline import component_env as pipeline_env
 from rendezvous.local.processes import alive
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.settings import Settings
-from rendezvous.testing.stack import lease
-from rendezvous.testing.streams import close_producers
 from rendezvous.transport.topics import apply_topics
+from tests.streams import close_producers
 
 
 @pytest.fixture(scope="session")

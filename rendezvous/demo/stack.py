@@ -1,16 +1,13 @@
-"""Which Kafka and Redis to run on, for the demo, the tests and the benchmarks: the given
-ones (``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL``), else a running ``rendezvous local up``
-of the same state directory, else (tests only, when asked) containers, else a local stack
-started here and stopped on the way out."""
+"""Which Kafka and Redis the demo and ``rendezvous up`` run on (the tests and benchmarks
+lease theirs here too): the given ones (``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL``),
+else a running ``rendezvous local up`` of the same state directory, else (tests only, when
+asked) containers, else a local stack started here and stopped on the way out."""
 
 from __future__ import annotations
 
 import contextlib
-import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from rendezvous import local
@@ -19,7 +16,6 @@ from rendezvous.local.kafka import kafka_answers
 from rendezvous.local.processes import alive
 from rendezvous.local.stack import read as read_local
 from rendezvous.settings import Settings
-from rendezvous.transport.topics import apply_topics
 
 Guard = Callable[[bool], contextlib.AbstractContextManager[Any]]
 """``guard(reraise)`` holds signals around starting (True) and stopping (False) a stack."""
@@ -105,28 +101,6 @@ def lease(settings: Settings, say: Callable[[str], None] = _quiet, *, stop_start
                 leftover = [p for p in stack.pids if alive(p)]
                 if leftover:
                     raise StackError(f"local stack processes outlived the run: {leftover}")
-
-
-@contextlib.contextmanager
-def scratch(name: str, say: Callable[[str], None] = _quiet) -> Iterator[Stack]:
-    """A lease whose local stack, if one is started, lives in a temporary directory."""
-    with (tempfile.TemporaryDirectory(prefix=f"rendezvous-{name}-") as tmp,
-          lease(Settings(state_dir=Path(tmp) / "state"), say) as stack):
-        yield stack
-
-
-def fresh_topics(settings: Settings, name: str) -> Settings:
-    """``settings`` with topics of their own (prefix ``<name><uuid>.``), created."""
-    own = settings.model_copy(update={"topic_prefix": f"{name}{uuid.uuid4().hex[:8]}."})
-    apply_topics(own)
-    return own
-
-
-@contextlib.contextmanager
-def scratch_settings(name: str, say: Callable[[str], None] = _quiet) -> Iterator[Settings]:
-    """Settings with fresh topics on the leased Kafka and Redis (see :func:`scratch`)."""
-    with scratch(name, say) as stack:
-        yield fresh_topics(stack.settings(Settings()), name)
 
 
 def _docker_engine_answers() -> bool:

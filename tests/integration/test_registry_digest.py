@@ -21,8 +21,8 @@ from rendezvous.local.supervisor import Supervisor
 from rendezvous.model import sample_events
 from rendezvous.registry import read_registry
 from rendezvous.settings import Settings
-from rendezvous.testing.models import copy_version
 from tests.integration.test_worker import collect, send
+from tests.model_versions import copy_version
 from tests.unit.test_registry_digest import sha, swap
 
 pytestmark = pytest.mark.integration
