@@ -22,7 +22,7 @@ from pathlib import Path
 from unittest import mock
 
 from bench_knobs import RUNS, measure_pipeline, table
-from common import progress
+from common import progress, section
 from measure import DEADLINE_MS, RateResult
 from rendezvous.demo.signals import run_interruptibly
 from rendezvous.demo.stack import lease
@@ -62,9 +62,8 @@ def measure(tmp: Path, rate: float, rounds: int, seconds: float) -> dict[str, li
 
 
 def to_markdown(runs: dict[str, list[RateResult]], rate: float, seconds: float) -> str:
-    lines = [
-        "## The local broker's request threads",
-        "",
+    return section(
+        "The local broker's request threads",
         f"Command: `{COMMAND}`. The default pipeline (decoy and monitor on) at {rate:,.0f} "
         f"requests/s, {seconds:g} s per run, deadline {DEADLINE_MS:g} ms, on a local broker "
         "started for each configuration and round (its threads from "
@@ -72,10 +71,8 @@ def to_markdown(runs: dict[str, list[RateResult]], rate: float, seconds: float) 
         f"configurations take turns, {RUNS} runs each per round. **broker cpu** = the "
         "broker's share of one core; **cpu** = the pipeline's processes and the broker. "
         "The defaults are the first row.",
-        "",
-        *table(runs, broker=True),
-    ]
-    return "\n".join(lines) + "\n"
+        table(runs, broker=True),
+    )
 
 
 def run(rate: float = RATE, rounds: int = ROUNDS, seconds: float = SECONDS) -> str:

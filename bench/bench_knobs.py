@@ -27,7 +27,7 @@ from pathlib import Path
 from unittest import mock
 
 from bench_pipeline import TARGET, measure_with_cpu, start, warm_up
-from common import progress
+from common import progress, section
 from measure import DEADLINE_MS, RateResult
 from rendezvous.demo.signals import run_interruptibly
 from rendezvous.local.supervisor import Supervisor
@@ -91,19 +91,16 @@ def measure_pipeline(base: Settings, work: Path, name: str, rate: float, seconds
 
 
 def to_markdown(runs: dict[str, list[RateResult]], rate: float, seconds: float) -> str:
-    lines = [
-        "## Latency knobs of the hot path",
-        "",
+    return section(
+        "Latency knobs of the hot path",
         f"Command: `{COMMAND}`. The default pipeline (decoy and monitor on) at {rate:,.0f} "
         f"requests/s, {seconds:g} s per run, deadline {DEADLINE_MS:g} ms, with one knob "
         "changed per configuration (its environment variable, for every process including "
         "the load generator and the reader); configurations take turns, "
         f"{RUNS} runs each per round. **cpu** = the pipeline's processes and the broker, "
         "in % of one core. The defaults are the first row.",
-        "",
-        *table(runs),
-    ]
-    return "\n".join(lines) + "\n"
+        table(runs),
+    )
 
 
 def table(runs: dict[str, list[RateResult]], broker: bool = False) -> list[str]:

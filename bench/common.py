@@ -30,7 +30,7 @@ def progress(section: str) -> Callable[[str], None]:
     return log
 
 
-def table(head: str, rule: str, rows: Iterable[Sequence[object]]) -> list[str]:
+def markdown_table(head: str, rule: str, rows: Iterable[Sequence[object]]) -> list[str]:
     """A Markdown table's lines: ``head`` (``"| a | b |"``), ``rule`` (``"|---|---:|"``) and
     one line per row of already formatted cells."""
     return [head, rule, *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)]
