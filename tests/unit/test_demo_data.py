@@ -3,9 +3,12 @@ against the model's features before anything starts), and the gateway call's bod
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import pytest
 
 from rendezvous.demo.data import BUNDLED, read_rows
@@ -118,3 +121,12 @@ def test_the_gateway_call_takes_the_users_row() -> None:
         {"name": "age", "datatype": "FP32", "shape": [1], "data": [41.5]},
         {"name": "city", "datatype": "BYTES", "shape": [1], "data": ["paris"]}]
     assert example_features(mixed) == [41.5, "paris"]
+
+
+def test_the_printed_example_row_reads_as_the_data_set_wrote_it() -> None:
+    """The curl line of ``make demo``: 11.69, not float32's 11.6899995803833, and the same
+    FP32 values reach the model."""
+    printed = json.dumps(infer_body())
+    assert not re.findall(r"\d\.\d{7,}", printed), printed
+    drawn = sample_events(1, seed=7, named=False)[0]["features"]
+    assert np.array_equal(np.float32(example_features()), np.float32(drawn))

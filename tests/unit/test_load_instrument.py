@@ -5,7 +5,8 @@ from __future__ import annotations
 import gc
 import threading
 
-from rendezvous.testing.load import instrument_gc_paused, run_index, tagged_requests
+from bench.measure import run_index, tagged_requests
+from rendezvous.demo.workload import instrument_gc_paused
 
 
 def test_the_load_instrument_pauses_gc_while_it_measures_and_restores_it_after_the_last() -> None:

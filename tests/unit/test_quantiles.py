@@ -13,7 +13,7 @@ from rendezvous.core import Scales
 from rendezvous.model import load_dataset, load_model, reference_quantiles, resolve_model, split
 from rendezvous.model.quantiles import DEFAULT_LEVELS, Quantiles, distance, map_score
 from rendezvous.settings import PACKAGE_DIR
-from rendezvous.testing.models import copy_version
+from tests.model_versions import copy_version
 
 MODELS = PACKAGE_DIR / "models"
 THRESHOLDS = [round(t / 10, 1) for t in range(1, 10)]

@@ -17,9 +17,9 @@ from rendezvous.messages import ModelVersions, RegistryChange, decode_model_vers
 from rendezvous.registry import commands
 from rendezvous.registry.errors import RegistryError
 from rendezvous.settings import PACKAGE_DIR, Settings
-from rendezvous.testing.models import copy_version
 from rendezvous.worker.errors import WorkerError
 from rendezvous.worker.runner import load
+from tests.model_versions import copy_version
 from tests.unit.test_registry import FakeWatcher
 
 BUNDLED = PACKAGE_DIR / "models"

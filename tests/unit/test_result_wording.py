@@ -16,11 +16,11 @@ from rendezvous.demo import up
 from rendezvous.demo.gateway_call import NO_LABEL, GatewayAnswer, call_once, describe_answer
 from rendezvous.demo.summary import Summary, render
 from rendezvous.demo.wording import describe_result
+from rendezvous.demo.workload import LoadResult
 from rendezvous.messages import Scored
 from rendezvous.monitor.status import render as render_status
 from rendezvous.monitor.status import summarise
 from rendezvous.settings import Settings
-from rendezvous.testing.load import LoadResult
 
 TIMEOUT_WORDS = "status timeout: no model answered in time (no score)"
 

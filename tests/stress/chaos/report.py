@@ -1,4 +1,4 @@
-"""What a chaos run (:mod:`rendezvous.testing.chaos`) configures and finds, and its
+"""What a chaos run (:mod:`.harness`) configures and finds, and its
 Markdown section ``## Chaos run``."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import confluent_kafka
 
 from rendezvous.local.kafka import kafka_version
 
-COMMAND = "python -m rendezvous.testing.chaos"
+COMMAND = "python bench/chaos.py"
 COMPONENT_FAULTS = ("primary", "decoy", "serve-0")
 """Components killed with SIGKILL by default, in this order (names of :func:`start_pipeline`)."""
 EVERY_COMPONENT = ("primary", "canary", "decoy", "serve-0", "monitor")

@@ -1,16 +1,14 @@
-"""Which Kafka and Redis to run on, for the demo, the tests and the benchmarks: the given
-ones (``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL``), else a running ``rendezvous local up``
-of the same state directory, else (tests only, when asked) containers, else a local stack
-started here and stopped on the way out."""
+"""Which Kafka and Redis the demo and ``rendezvous up`` run on (the tests and benchmarks
+lease theirs here too): the given ones (``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL``),
+else a running ``rendezvous local up`` of the same state directory, else what the caller's
+``elsewhere`` finds (the tests: containers), else a local stack started here and stopped on
+the way out."""
 
 from __future__ import annotations
 
 import contextlib
-import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from rendezvous import local
@@ -19,7 +17,6 @@ from rendezvous.local.kafka import kafka_answers
 from rendezvous.local.processes import alive
 from rendezvous.local.stack import read as read_local
 from rendezvous.settings import Settings
-from rendezvous.transport.topics import apply_topics
 
 Guard = Callable[[bool], contextlib.AbstractContextManager[Any]]
 """``guard(reraise)`` holds signals around starting (True) and stopping (False) a stack."""
@@ -49,6 +46,12 @@ class Stack:
                                            "redis_url": self.redis_url, **update})
 
 
+Elsewhere = Callable[[contextlib.ExitStack], Stack | None]
+"""``elsewhere(exits)``: Kafka and Redis found or started some other way (the tests:
+containers, when a Docker engine answers), their teardown entered in ``exits``; None when
+there are none."""
+
+
 def _quiet(_text: str) -> None:
     pass
 
@@ -58,7 +61,7 @@ def _no_guard(_reraise: bool) -> contextlib.AbstractContextManager[None]:
 
 
 def _acquire(settings: Settings, say: Callable[[str], None], own: bool,
-             containers: contextlib.ExitStack | None) -> Stack:
+             elsewhere: Elsewhere | None, exits: contextlib.ExitStack) -> Stack:
     given = settings.bootstrap_servers, settings.redis_url
     if not own and all(given):
         if not kafka_answers(given[0] or "", timeout_s=10):
@@ -71,9 +74,9 @@ def _acquire(settings: Settings, say: Callable[[str], None], own: bool,
     if not own and any(given):
         raise StackError("set both KAFKA_BOOTSTRAP_SERVERS and REDIS_URL, or neither "
                          "(then a local Kafka and Redis are started)")
-    if containers is not None and _docker_engine_answers():
-        bootstrap, redis_url = containers.enter_context(_containers())
-        return Stack(bootstrap, redis_url, False, "containers")
+    found = elsewhere(exits) if elsewhere is not None else None
+    if found is not None:
+        return found
     say("starting a local Kafka and Redis (the first run fetches the Kafka jars)...")
     endpoints = local.up(settings)
     return Stack(endpoints.bootstrap_servers, endpoints.redis_url, True, "started", settings,
@@ -82,20 +85,21 @@ def _acquire(settings: Settings, say: Callable[[str], None], own: bool,
 
 @contextlib.contextmanager
 def lease(settings: Settings, say: Callable[[str], None] = _quiet, *, stop_started: bool = True,
-          own: bool = False, containers: bool = False, guard: Guard = _no_guard) -> Iterator[Stack]:
+          own: bool = False, elsewhere: Elsewhere | None = None,
+          guard: Guard = _no_guard) -> Iterator[Stack]:
     """The stack to run on; with ``own``, always a local stack of ``settings.state_dir``
-    started here; with ``containers``, testcontainers when a Docker engine answers, before
-    starting a local stack. With ``stop_started``, a stack this started is stopped on the
-    way out, however that happens, and any of its servers still alive then is an error.
+    started here; with ``elsewhere``, what it finds (if anything) before starting a local
+    stack. With ``stop_started``, a stack this started is stopped on the way out, however
+    that happens, and any of its servers still alive then is an error.
 
     ``guard`` holds Ctrl-C while the broker starts: ``local.up`` records its pids only
     once it answers, and an unrecorded broker could not be stopped.
     """
     stack: Stack | None = None
-    with contextlib.ExitStack() as images:
+    with contextlib.ExitStack() as exits:
         try:
             with guard(True):
-                stack = _acquire(settings, say, own, images if containers else None)
+                stack = _acquire(settings, say, own, elsewhere, exits)
             yield stack
         finally:
             if stop_started and stack is not None and stack.started:
@@ -105,45 +109,3 @@ def lease(settings: Settings, say: Callable[[str], None] = _quiet, *, stop_start
                 leftover = [p for p in stack.pids if alive(p)]
                 if leftover:
                     raise StackError(f"local stack processes outlived the run: {leftover}")
-
-
-@contextlib.contextmanager
-def scratch(name: str, say: Callable[[str], None] = _quiet) -> Iterator[Stack]:
-    """A lease whose local stack, if one is started, lives in a temporary directory."""
-    with (tempfile.TemporaryDirectory(prefix=f"rendezvous-{name}-") as tmp,
-          lease(Settings(state_dir=Path(tmp) / "state"), say) as stack):
-        yield stack
-
-
-def fresh_topics(settings: Settings, name: str) -> Settings:
-    """``settings`` with topics of their own (prefix ``<name><uuid>.``), created."""
-    own = settings.model_copy(update={"topic_prefix": f"{name}{uuid.uuid4().hex[:8]}."})
-    apply_topics(own)
-    return own
-
-
-@contextlib.contextmanager
-def scratch_settings(name: str, say: Callable[[str], None] = _quiet) -> Iterator[Settings]:
-    """Settings with fresh topics on the leased Kafka and Redis (see :func:`scratch`)."""
-    with scratch(name, say) as stack:
-        yield fresh_topics(stack.settings(Settings()), name)
-
-
-def _docker_engine_answers() -> bool:
-    try:
-        import docker
-
-        docker.from_env(timeout=2).ping()
-        return True
-    except Exception:
-        return False
-
-
-@contextlib.contextmanager
-def _containers() -> Iterator[tuple[str, str]]:
-    from testcontainers.kafka import KafkaContainer
-    from testcontainers.redis import RedisContainer
-
-    with KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka, RedisContainer() as redis:
-        host = redis.get_container_host_ip()
-        yield kafka.get_bootstrap_server(), f"redis://{host}:{redis.get_exposed_port(6379)}/0"

@@ -1,7 +1,5 @@
 """Chaos run: kill -9 the pipeline's components under load, then restart the broker.
-
-    python -m rendezvous.testing.chaos [--rate 200] [--deadline-ms 50] [--broker-kill]
-                                       [--monitor | --every-component]
+Its command line is ``python bench/chaos.py``; ``tests/stress/test_chaos.py`` runs it too.
 
 An open-loop producer sends events at a fixed rate (each with its own ``ts``
 and ``deadline_ms``) while the whole pipeline runs as separate processes
@@ -22,19 +20,15 @@ archive (deduplicated on read). Each request is counted in the phase its
 Starts its own local Kafka + Redis in a temporary state directory unless
 ``KAFKA_BOOTSTRAP_SERVERS`` is set (then ``REDIS_URL`` too); the broker
 restart needs the local stack and is skipped, saying so, on an external
-cluster. ``run()`` returns the Markdown section ``## Chaos run``.
+cluster. :func:`run_chaos` returns what it found (:mod:`.report` words it).
 """
 
 from __future__ import annotations
 
-import argparse
 import collections
-import dataclasses
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -47,6 +41,8 @@ from confluent_kafka import Message, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from rendezvous.archive import read_archive
+from rendezvous.demo.stack import lease
+from rendezvous.demo.workload import OpenLoop, warm_producer
 from rendezvous.local.kafka import kill9
 from rendezvous.local.pipeline import PipelineSpec, component_env, start_pipeline
 from rendezvous.local.processes import alive, tail
@@ -56,25 +52,21 @@ from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import Undecodable, decode_scored, is_provisional
 from rendezvous.model import sample_events
 from rendezvous.settings import Settings
-from rendezvous.testing.chaos_report import (
+from rendezvous.transport.clients import flush_or_raise, make_consumer
+from rendezvous.transport.reader import TopicReader
+from rendezvous.transport.topics import apply_topics
+from tests.stress.chaos.report import (
     BROKER,
     CLUSTER_BROKER,
-    COMMAND,
     EVERY_COMPONENT,
     ChaosConfig,
     ChaosResult,
     Crash,
     Phase,
     PhaseResult,
-    to_markdown,
 )
-from rendezvous.testing.load import OpenLoop, warm_producer
-from rendezvous.testing.stack import lease
-from rendezvous.transport.clients import flush_or_raise, make_consumer
-from rendezvous.transport.reader import TopicReader
-from rendezvous.transport.topics import apply_topics
 
-QUIET = logging.getLogger("rendezvous.testing.chaos.librdkafka")
+QUIET = logging.getLogger(f"{__name__}.librdkafka")
 """The harness's own Kafka clients log here, not to stderr: while the broker restarts,
 every one of them reports each refused connection."""
 QUIET.addHandler(logging.NullHandler())
@@ -448,64 +440,6 @@ CLUSTER = ChaosConfig(brokers=3, faults=(CLUSTER_BROKER,), outage_s=5.0, warmup_
 hundreds of ms slower, which is not the fault's doing)."""
 
 
-def run_cluster() -> str:
-    """The three-broker chaos run (its own local cluster); the Markdown section."""
-    return run(CLUSTER, f"{COMMAND} --brokers 3").replace("## Chaos run",
-                                                          "## Chaos run: three brokers", 1)
-
-
 EVERY = ChaosConfig(monitor=True, faults=(*EVERY_COMPONENT, BROKER))
 """The single-broker run of ``make bench``: every component killed -9 in turn, the monitor
 included, then the broker restarted."""
-
-
-def run_every_component() -> str:
-    """The single-broker chaos run of ``make bench``, on a local stack of its own even when
-    the benchmark shares one: restarting the broker needs a broker this run owns."""
-    return run(EVERY, f"{COMMAND} --every-component", own_stack=True)
-
-
-def run(config: ChaosConfig | None = None, command: str = COMMAND,
-        own_stack: bool | None = None) -> str:
-    """Run the chaos run (on its own local stack unless one is given); the Markdown section.
-
-    The logs are kept (their directory printed to stderr) when something was lost,
-    duplicated or missing; otherwise everything is removed.
-    """
-    work = Path(tempfile.mkdtemp(prefix="rendezvous-chaos-"))
-    result = run_chaos(work, config or ChaosConfig(), own_stack)
-    if result.lost or result.duplicated or result.missing_from_archive or result.crashes:
-        print(f"chaos: logs kept in {work}", file=sys.stderr)
-    else:
-        shutil.rmtree(work, ignore_errors=True)
-    return to_markdown(result, command)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--rate", type=float, default=ChaosConfig.rate_per_s)
-    parser.add_argument("--deadline-ms", type=float, default=ChaosConfig.deadline_ms)
-    parser.add_argument("--broker-kill", action="store_true",
-                        help="SIGKILL the broker instead of stopping it cleanly")
-    parser.add_argument("--monitor", action="store_true", help="also run the monitor")
-    parser.add_argument("--every-component", action="store_true",
-                        help=f"kill -9 every component in turn ({', '.join(EVERY_COMPONENT)}; "
-                             "implies --monitor), then restart the broker")
-    parser.add_argument("--brokers", type=int, default=1,
-                        help="3: on a local three-broker cluster, kill -9 the broker leading "
-                             "the most input partitions (instead of the component faults)")
-    args = parser.parse_args(argv)
-    command = COMMAND + "".join(f" {a}" for a in (argv or sys.argv[1:]))
-    config = ChaosConfig(rate_per_s=args.rate, deadline_ms=args.deadline_ms,
-                         broker_kill=args.broker_kill, monitor=args.monitor)
-    if args.every_component:
-        config = dataclasses.replace(EVERY, rate_per_s=args.rate, deadline_ms=args.deadline_ms,
-                                     broker_kill=args.broker_kill)
-    if args.brokers > 1:
-        config = dataclasses.replace(CLUSTER, rate_per_s=args.rate, deadline_ms=args.deadline_ms,
-                                     monitor=args.monitor, brokers=args.brokers)
-    print(run(config, command))
-
-
-if __name__ == "__main__":
-    main()
