@@ -24,7 +24,7 @@ from rendezvous.registry import publish_verdict, read_registry
 from rendezvous.settings import Settings
 from tests.integration.test_worker import collect, send
 from tests.model_versions import copy_version
-from tests.unit.test_registry_digest import sha, swap
+from tests.unit.registry.test_registry_digest import sha, swap
 
 pytestmark = pytest.mark.integration
 

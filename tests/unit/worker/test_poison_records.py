@@ -21,7 +21,7 @@ from rendezvous.messages import (
     decode_scored,
 )
 from rendezvous.worker.batch import prepare
-from tests.unit.test_worker_batch import NAMES, NOW, Record
+from tests.unit.worker.test_worker_batch import NAMES, NOW, Record
 
 POISON = {
     "1200 brackets": b"[" * 1200 + b"\n",

@@ -30,7 +30,7 @@ from rendezvous.local.security import (
 
 TOPICS = ("input", "scores", "scored", "decisions", "deadletter", "control", "feedback",
           "alerts")
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def granted(prefix: str = "p.") -> set[tuple[str, str, str]]:

@@ -20,7 +20,7 @@ from rendezvous.monitor.state import MonitorState
 from rendezvous.monitor.status import KINDS, _buckets, _p99_ms, summarise
 from rendezvous.monitor.windows import ModelWindow, window_start
 
-MODELS = Path(__file__).resolve().parents[2] / "models"
+MODELS = Path(__file__).resolve().parents[3] / "models"
 
 
 def same(a: object, b: object) -> bool:

@@ -13,7 +13,7 @@ from rendezvous.model import load_model, resolve_model, sample_events
 from rendezvous.monitor.state import MonitorState, score_references, shadow_subject
 from rendezvous.monitor.windows import window_start
 
-MODELS = Path(__file__).resolve().parents[2] / "models"
+MODELS = Path(__file__).resolve().parents[3] / "models"
 TS = 1_000_000.0
 
 

@@ -20,7 +20,7 @@ from rendezvous.settings import PACKAGE_DIR, Settings
 from rendezvous.worker.errors import WorkerError
 from rendezvous.worker.runner import load
 from tests.model_versions import copy_version
-from tests.unit.test_registry import FakeWatcher
+from tests.unit.registry.test_registry import FakeWatcher
 
 BUNDLED = PACKAGE_DIR / "models"
 

@@ -11,7 +11,7 @@ from rendezvous.model import load_manifest
 from rendezvous.model.manifest import OTHER_CATEGORY, Distribution, Feature
 from rendezvous.model.samples import example_events, example_rows
 
-MODELS = Path(__file__).resolve().parents[2] / "models"
+MODELS = Path(__file__).resolve().parents[3] / "models"
 
 
 def test_bundled_rows_stay_inside_the_reference_range() -> None:

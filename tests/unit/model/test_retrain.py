@@ -15,9 +15,9 @@ from rendezvous.model.retrain import held_out_split, join_labels, next_version, 
 from rendezvous.registry.errors import RegistryError
 from rendezvous.registry.training import train
 from rendezvous.settings import Settings
-from tests.unit.test_archive import T0, archive, record
+from tests.unit.archive.test_archive import T0, archive, record
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def labelled_archive(root: Path, n: int = 400) -> tuple[dict[str, int], list[str]]:

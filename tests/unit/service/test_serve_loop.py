@@ -33,7 +33,7 @@ from rendezvous.service import loop
 from rendezvous.service.loop import ServeLoop
 from rendezvous.service.memory import Broker, MemorySink, MemorySource, Record
 from rendezvous.settings import Settings
-from tests.unit.test_core import VirtualClock
+from tests.unit.core.test_core import VirtualClock
 
 MARGIN_MS = 20.0  # serve's delivery margin before anything is measured (margin_max_ms)
 NAMES = ["a", "b", "c"]

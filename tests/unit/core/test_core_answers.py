@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from rendezvous.core import LiveLatency, Outcome, Rendezvous, Scales
 from rendezvous.messages import Policy, Score
 from rendezvous.model.quantiles import Quantiles
-from tests.unit.test_core import T0, VirtualClock, ok, only
+from tests.unit.core.test_core import T0, VirtualClock, ok, only
 
 # The canary spreads its scores, the primary says 0 or 1: canary 0.5 is the primary's 0.
 SCALES = Scales({

@@ -1,7 +1,7 @@
 """Issue 31, item 5 (the decoy's side): redaction covers record keys and headers, a
 policy path that never matches is said once, dead letters are redacted like inputs, and
 the archive is readable by its owner only (directories 0700, files 0600). Checked in the
-Parquet files themselves, as tests/unit/test_redaction.py does."""
+Parquet files themselves, as tests/unit/decoy/test_redaction.py does."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from rendezvous.backtest.scoring import production_scores, score_inputs
 from rendezvous.messages import Candidate, Decision, encode
 from rendezvous.model import load_model, resolve_model, sample_events
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_agreement_counts_same_side_of_the_threshold() -> None:

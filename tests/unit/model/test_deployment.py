@@ -13,7 +13,7 @@ from rendezvous.model import load_manifest
 from rendezvous.model.deployment import FeaturesDisagree, feature_difference, load_deployment
 from rendezvous.model.manifest import Feature, write_manifest
 
-MODELS = Path(__file__).resolve().parents[2] / "models"
+MODELS = Path(__file__).resolve().parents[3] / "models"
 
 
 def _copy_models(tmp_path: Path) -> Path:

@@ -26,7 +26,7 @@ from rendezvous.model import (
 )
 from rendezvous.model.manifest import manifest_to_yaml, write_manifest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 MODELS = REPO / "models"
 NAMES = ["primary", "canary"]
 

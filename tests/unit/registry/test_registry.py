@@ -158,9 +158,9 @@ def test_scorer_scores_every_version_it_is_given_and_swaps_between_batches() -> 
     from rendezvous.messages import decode_score
     from rendezvous.model import load_model, resolve_model, sample_events
     from rendezvous.worker.runner import Scorer
-    from tests.unit.test_worker_batch import rec
+    from tests.unit.worker.test_worker_batch import rec
 
-    models = Path(__file__).resolve().parents[2] / "models"
+    models = Path(__file__).resolve().parents[3] / "models"
     primary, canary = (load_model(resolve_model(models, n)) for n in ("primary", "canary"))
     producer = Produced()
     scorer = Scorer(None, producer, "scores", 50.0, name="primary", shadow=True)  # type: ignore[arg-type]
