@@ -35,6 +35,7 @@ unit: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check rendezvous tests bench models
 	$(VENV)/bin/mypy rendezvous
+	$(VENV)/bin/lint-imports --contract product-only --contract core-without-transport
 	$(VENV)/bin/mkdocs build --strict
 
 bench: $(VENV)/.installed
@@ -44,4 +45,4 @@ train: $(VENV)/.installed
 	$(PY) models/train.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache .hypothesis

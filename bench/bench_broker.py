@@ -21,15 +21,12 @@ import tempfile
 from pathlib import Path
 from unittest import mock
 
-if __package__:  # python -m bench.run: bench is a package
-    from bench.bench_knobs import RUNS, measure_pipeline, table
-else:  # python bench/run.py or bench/bench_broker.py: this folder is on sys.path
-    from bench_knobs import RUNS, measure_pipeline, table
-
+from bench_knobs import RUNS, measure_pipeline, table
+from common import progress, section
+from measure import DEADLINE_MS, RateResult
 from rendezvous.demo.signals import run_interruptibly
+from rendezvous.demo.stack import lease
 from rendezvous.settings import Settings
-from rendezvous.testing.load import DEADLINE_MS, RateResult
-from rendezvous.testing.stack import lease
 
 CONFIGS: dict[str, dict[str, str]] = {
     "defaults: 1 network thread, 2 I/O threads": {},
@@ -45,8 +42,7 @@ STACK_ENV = ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "BENCH_KAFKA_PID")
 """The shared stack ``bench/run.py`` hands to every section: not this one's."""
 
 
-def _log(text: str) -> None:
-    print(f"[broker] {text}", file=sys.stderr, flush=True)
+_log = progress("broker")
 
 
 def measure(tmp: Path, rate: float, rounds: int, seconds: float) -> dict[str, list[RateResult]]:
@@ -66,9 +62,8 @@ def measure(tmp: Path, rate: float, rounds: int, seconds: float) -> dict[str, li
 
 
 def to_markdown(runs: dict[str, list[RateResult]], rate: float, seconds: float) -> str:
-    lines = [
-        "## The local broker's request threads",
-        "",
+    return section(
+        "The local broker's request threads",
         f"Command: `{COMMAND}`. The default pipeline (decoy and monitor on) at {rate:,.0f} "
         f"requests/s, {seconds:g} s per run, deadline {DEADLINE_MS:g} ms, on a local broker "
         "started for each configuration and round (its threads from "
@@ -76,10 +71,8 @@ def to_markdown(runs: dict[str, list[RateResult]], rate: float, seconds: float) 
         f"configurations take turns, {RUNS} runs each per round. **broker cpu** = the "
         "broker's share of one core; **cpu** = the pipeline's processes and the broker. "
         "The defaults are the first row.",
-        "",
-        *table(runs, broker=True),
-    ]
-    return "\n".join(lines) + "\n"
+        table(runs, broker=True),
+    )
 
 
 def run(rate: float = RATE, rounds: int = ROUNDS, seconds: float = SECONDS) -> str:

@@ -34,19 +34,15 @@ from pathlib import Path
 import redis
 import yaml
 
-if __package__:  # python -m bench.run: bench is a package
-    from bench import bench_gateway, vegeta
-    from bench.bench_pipeline import cpu_seconds
-else:  # python bench/run.py or bench/bench_cost.py: this folder is on sys.path
-    import bench_gateway
-    import vegeta
-    from bench_pipeline import cpu_seconds
-
+import bench_gateway
+import vegeta
+from bench_pipeline import cpu_seconds
+from common import progress
 from rendezvous.demo.signals import run_interruptibly
+from rendezvous.demo.stack import lease
 from rendezvous.local.pipeline import PipelineSpec, component_env, gateway_address, start_pipeline
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.settings import Settings
-from rendezvous.testing.stack import lease
 from rendezvous.transport.topics import apply_topics
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,8 +57,7 @@ WORKERS = {"primary": "worker/primary", "canary": "worker/canary"}
 """start_pipeline's process name -> the costs file's component name; ``serve-0`` is serve."""
 
 
-def _log(text: str) -> None:
-    print(f"[cost] {text}", file=sys.stderr, flush=True)
+_log = progress("cost")
 
 
 def peak_rss_mib(pid: int) -> float:

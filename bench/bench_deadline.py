@@ -6,12 +6,12 @@ The acceptance of "answers inside the deadline": on one broker, one system at a
 time, the **default** pipeline (primary and canary workers, ``serve`` in its
 default mode, decoy and monitor on: they are part of production) and the bare
 relay (:mod:`relay`: the same topology, no logic) each take a warm-up run, then
-``--repeats`` open-loop runs per rate (:func:`rendezvous.testing.load.measure_rate`:
+``--repeats`` open-loop runs per rate (``measure_rate`` of ``bench/measure.py``:
 latency from each request's scheduled send time to the moment the reader
 received its result; a missing result counts as a miss). Then, with the
 pipeline still under open-loop load, the synchronous path: ``Client.score()``
 round trips (produce, decide, Redis reply). The relay's figures are kept for
-``rendezvous demo`` (:mod:`rendezvous.testing.baseline`). ``run()`` returns the
+``rendezvous demo`` (:mod:`rendezvous.demo.relay_baseline`). ``run()`` returns the
 Markdown section.
 """
 
@@ -26,21 +26,17 @@ import threading
 import time
 from pathlib import Path
 
-if __package__:  # python -m bench.run (or -m bench.bench_deadline): bench is a package
-    from bench import bench_gateway
-    from bench.bench_pipeline import LABELS, measure_with_cpu, start, warm_up
-else:  # python bench/run.py or bench/bench_deadline.py: this folder is on sys.path
-    import bench_gateway
-    from bench_pipeline import LABELS, measure_with_cpu, start, warm_up
-
+import bench_gateway
+from bench_pipeline import LABELS, measure_with_cpu, start, warm_up
+from common import markdown_table, progress, section
+from measure import DEADLINE_MS, RateResult, latency_stats, measure_rate
 from rendezvous.client import Client
+from rendezvous.demo.relay_baseline import record_relay
 from rendezvous.demo.signals import run_interruptibly
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.model import sample_events
 from rendezvous.settings import Settings
-from rendezvous.testing.baseline import record_relay
-from rendezvous.testing.load import DEADLINE_MS, RateResult, latency_stats, measure_rate
-from rendezvous.testing.stack import scratch
+from scratch import scratch
 
 RATES = (1000, 2000)
 REPEATS = 3
@@ -53,8 +49,7 @@ CLIENT_RATE = 50.0
 COMMAND = "make bench  (or: python bench/bench_deadline.py)"
 
 
-def _log(text: str) -> None:
-    print(f"[deadline] {text}", file=sys.stderr, flush=True)
+_log = progress("deadline")
 
 
 def client_round_trips(settings: Settings, seconds: float) -> list[float]:
@@ -113,19 +108,28 @@ def _ms(value: float) -> str:
     return f"{value:,.1f}" if value == value and value != float("inf") else "-"
 
 
-def _row(system: str, r: RateResult) -> str:
+def _row(system: str, r: RateResult) -> tuple[str, ...]:
     cpu = ", ".join(f"{name} {100 * s / r.seconds:.0f}" for name, s in sorted(
         r.cpu_s.items(), key=lambda kv: -kv[1]))
-    return (f"| {LABELS[system]} | {r.rate:,.0f} | {r.sent:,} | {r.missing:,} | "
-            f"{r.duplicates:,} | {_ms(r.p50_ms)} | {_ms(r.p99_ms)} | {_ms(r.p999_ms)} | "
-            f"{_ms(r.max_ms)} | {r.adherence * 100:.2f} % | {r.load:.1f} | {cpu} |")
+    return (LABELS[system], f"{r.rate:,.0f}", f"{r.sent:,}", f"{r.missing:,}",
+            f"{r.duplicates:,}", _ms(r.p50_ms), _ms(r.p99_ms), _ms(r.p999_ms), _ms(r.max_ms),
+            f"{r.adherence * 100:.2f} %", f"{r.load:.1f}", cpu)
+
+
+def _verdict(rate: float, mine: list[RateResult], relay: list[RateResult]) -> tuple[str, ...]:
+    worst = min(r.adherence for r in mine)
+    p99, relay_p99 = (statistics.median(r.p99_ms for r in rs) for rs in (mine, relay))
+    lost, dup = sum(r.missing for r in mine), sum(r.duplicates for r in mine)
+    met = worst >= TARGET and p99 <= 2 * relay_p99 and not lost and not dup
+    return (f"{rate:,.0f}", f"{worst * 100:.2f} %", f"{p99:,.1f}", f"{relay_p99:,.1f}",
+            f"{p99 / relay_p99:.2f}", str(lost), str(dup), "yes" if met else "**no**")
 
 
 def to_markdown(runs: dict[str, list[RateResult]], trips: list[float],
                 rates: tuple[float, ...], seconds: float) -> str:
-    lines = [
-        "## Deadline: default pipeline vs bare relay",
-        "",
+    by_rate = [([r for r in runs["pipeline"] if r.rate == rate],
+                [r for r in runs["relay"] if r.rate == rate], rate) for rate in rates]
+    blocks: list[str | list[str]] = [
         f"Command: `{COMMAND}`. One broker, one system at a time, each after a "
         f"{WARM_UP_S:g} s warm-up: the **default** pipeline (workers, `serve` default mode, "
         "decoy and monitor on) and the bare relay (same topology, no logic). Open-loop load, "
@@ -133,35 +137,26 @@ def to_markdown(runs: dict[str, list[RateResult]], trips: list[float],
         "result received by the reader (a missing result is a miss). **cpu %** = share of "
         "one core per process during the run (broker included). Target: >= 99.9 % within "
         "the deadline, p99 <= 2x the relay's, 0 lost, 0 duplicated.",
-        "",
-        "| system | rate /s | sent | lost | dup | p50 ms | p99 ms | p99.9 ms | max ms | "
-        "within 50 ms | load | cpu % |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        markdown_table(
+            "| system | rate /s | sent | lost | dup | p50 ms | p99 ms | p99.9 ms | max ms | "
+            "within 50 ms | load | cpu % |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+            [_row(system, r) for system in ("pipeline", "relay") for r in runs[system]]),
+        markdown_table(
+            "| rate /s | pipeline worst within | pipeline median p99 ms | relay median "
+            "p99 ms | p99 ratio | lost | dup | target met |",
+            "|---:|---:|---:|---:|---:|---:|---:|---|",
+            [_verdict(rate, mine, relay) for mine, relay, rate in by_rate if mine and relay]),
     ]
-    lines += [_row(system, r) for system in ("pipeline", "relay") for r in runs[system]]
-    lines += ["", "| rate /s | pipeline worst within | pipeline median p99 ms | relay median "
-              "p99 ms | p99 ratio | lost | dup | target met |", "|---:|---:|---:|---:|---:|---:|"
-              "---:|---|"]
-    for rate in rates:
-        mine = [r for r in runs["pipeline"] if r.rate == rate]
-        relay = [r for r in runs["relay"] if r.rate == rate]
-        if not mine or not relay:
-            continue
-        worst = min(r.adherence for r in mine)
-        p99, relay_p99 = (statistics.median(r.p99_ms for r in rs) for rs in (mine, relay))
-        lost, dup = sum(r.missing for r in mine), sum(r.duplicates for r in mine)
-        met = worst >= TARGET and p99 <= 2 * relay_p99 and not lost and not dup
-        lines.append(f"| {rate:,.0f} | {worst * 100:.2f} % | {p99:,.1f} | {relay_p99:,.1f} | "
-                     f"{p99 / relay_p99:.2f} | {lost} | {dup} | {'yes' if met else '**no**'} |")
     if trips:
         stats = latency_stats([t for t in trips if t != float("inf")], DEADLINE_MS)
         within = sum(1 for t in trips if t <= DEADLINE_MS) / len(trips)
-        lines += ["", f"Synchronous path, `Client.score()` at {CLIENT_RATE:g}/s one after the "
-                  f"other while the pipeline takes {rates[0]:,.0f}/s open-loop: {len(trips):,} "
-                  f"calls, p50 {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms, "
-                  f"{within * 100:.2f} % within {DEADLINE_MS:g} ms (produce -> decide -> "
-                  "Redis reply -> caller)."]
-    return "\n".join(lines) + "\n"
+        blocks.append(f"Synchronous path, `Client.score()` at {CLIENT_RATE:g}/s one after the "
+                      f"other while the pipeline takes {rates[0]:,.0f}/s open-loop: "
+                      f"{len(trips):,} calls, p50 {stats['p50_ms']:.1f} ms, p99 "
+                      f"{stats['p99_ms']:.1f} ms, {within * 100:.2f} % within {DEADLINE_MS:g} ms "
+                      "(produce -> decide -> Redis reply -> caller).")
+    return section("Deadline: default pipeline vs bare relay", *blocks)
 
 
 def run(rates: tuple[float, ...] = RATES, repeats: int = REPEATS,

@@ -32,6 +32,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
+from common import section
 from rendezvous.backtest import BacktestConfig, backtest
 from rendezvous.decoy import DecoyConfig, Recorder
 from rendezvous.demo.signals import run_interruptibly
@@ -39,7 +40,6 @@ from rendezvous.messages import Candidate, Decision, encode
 from rendezvous.model import load_dataset, load_model, resolve_model
 from rendezvous.replay import ReplayConfig, replay
 from rendezvous.settings import Settings
-from rendezvous.testing.stack import scratch_settings
 from rendezvous.transport.clients import (
     flush_or_raise,
     make_consumer,
@@ -47,6 +47,7 @@ from rendezvous.transport.clients import (
     poll_batch,
     produce,
 )
+from scratch import scratch_settings
 
 N = 200_000
 COMMAND = "python bench/bench_decoy.py"
@@ -149,11 +150,9 @@ def to_markdown(r: dict, broker: str, pinned: str) -> str:
     base_s, decoy_s = float(r["baseline_s"]), float(r["decoy_s"])
     bt = r["backtest"]
     replay_n, replay_s = int(r["replay_records"]), float(r["replay_s"])
-    return "\n".join([
-        "## Decoy, replay, backtest",
-        "",
+    return section(
+        "Decoy, replay, backtest",
         f"Command: `{COMMAND}`",
-        "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}; bench process {pinned}; broker: {broker}. "
         f"{records:,} records pre-filled: {records // 2:,} input events (mean "
@@ -162,8 +161,7 @@ def to_markdown(r: dict, broker: str, pinned: str) -> str:
         "Decoy with its defaults (64 MiB rolls, zstd, fsync + rename, commit "
         "after each roll); times run from the first record polled to the last one durable "
         "and committed.",
-        "",
-        "| stage | records | seconds | records/s | MB/s | note |",
+        ["| stage | records | seconds | records/s | MB/s | note |",
         "|---|---:|---:|---:|---:|---|",
         f"| plain consume loop (ceiling) | {records:,} | {base_s:.2f} | {records / base_s:,.0f} "
         f"| {mb / base_s:.1f} | no writing |",
@@ -174,9 +172,8 @@ def to_markdown(r: dict, broker: str, pinned: str) -> str:
         f"{float(r['replay_total_s']):.2f} s with reading the archive |",
         f"| backtest primary vs recorded | {bt['rows']:,} | {bt['seconds']:.2f} "
         f"| {bt['rows_per_s']:,.0f} | | decode + score rows/s; {bt['rows'] / bt['seconds']:,.0f} "
-        "rows/s end to end (read, score, join, report) |",
-        "",
-    ])
+        "rows/s end to end (read, score, join, report) |"],
+    )
 
 
 def run() -> str:

@@ -17,7 +17,7 @@ loop, up to ``CONNECTIONS`` keep-alive connections); its latency runs from its
 behind is counted, not hidden. A request is *within* when its answer (any row
 status) came by the deadline; share within = within / sent (an error or a
 missing answer counts as a miss). With ``kafka_path`` the same rate is then run on the Kafka path
-(:func:`rendezvous.testing.load.measure_rate`: input topic -> scored topic) for
+(``measure_rate`` of ``bench/measure.py``: input topic -> scored topic) for
 the gateway's p50 overhead. A short warm-up run precedes the measurements.
 ``run()`` returns the Markdown section; this module measures only when called.
 """
@@ -34,17 +34,14 @@ from pathlib import Path
 
 import msgspec
 
-if __package__:  # python -m bench.run: bench is a package
-    from bench import vegeta
-else:  # python bench/run.py or bench/bench_gateway.py: this folder is on sys.path
-    import vegeta
-
+import vegeta
+from common import markdown_table, progress, section
+from measure import DEADLINE_MS, RateResult, latency_stats, measure_rate
 from rendezvous.demo.signals import run_interruptibly
 from rendezvous.local.pipeline import component_env, gateway_address
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.model import load_manifest, resolve_model, sample_events
 from rendezvous.settings import Settings
-from rendezvous.testing.load import DEADLINE_MS, RateResult, latency_stats, measure_rate
 
 RATES = (500, 1000)
 SECONDS = 15.0
@@ -55,8 +52,7 @@ TARGET = 0.999
 COMMAND = "python bench/bench_gateway.py"
 
 
-def _log(text: str) -> None:
-    print(f"[gateway] {text}", file=sys.stderr, flush=True)
+_log = progress("gateway")
 
 
 @dataclass(frozen=True)
@@ -153,40 +149,37 @@ def measure(settings: Settings, url: str, binary: str, rates: tuple[float, ...] 
     return results
 
 
-def _row(path: str, r: RateResult, extra: str = "") -> str:
-    return (f"| {r.rate:,.0f} | {path} | {r.sent:,} | {r.received:,} | {r.p50_ms:.1f} | "
-            f"{r.p99_ms:.1f} | {r.p999_ms:.1f} | {r.max_ms:.1f} | {r.adherence:.2%} | "
-            f"{dict(r.statuses)} {extra} |")
+def _row(path: str, r: RateResult, extra: str = "") -> tuple[str, ...]:
+    return (f"{r.rate:,.0f}", path, f"{r.sent:,}", f"{r.received:,}", f"{r.p50_ms:.1f}",
+            f"{r.p99_ms:.1f}", f"{r.p999_ms:.1f}", f"{r.max_ms:.1f}", f"{r.adherence:.2%}",
+            f"{dict(r.statuses)} {extra}")
+
+
+def _note(http: HttpRun, kafka: RateResult | None) -> str:
+    r = http.result
+    overhead = f"{r.p50_ms - kafka.p50_ms:+.1f} ms p50 over the Kafka path, " if kafka else ""
+    return (f"- {r.rate:,.0f}/s: {overhead}median time inside the gateway "
+            f"{http.gateway_p50_ms:.2f} ms; load generator lag <= {r.max_send_lag_ms:.1f} ms.")
 
 
 def to_markdown(results: list[tuple[HttpRun, RateResult | None]],
                 command: str = COMMAND) -> str:
-    lines = [
-        "## HTTP gateway (Open Inference Protocol v2)",
-        "",
+    rows = [row for http, kafka in results for row in (
+        [_row("HTTP", http.result, str(http.errors or ""))]
+        + ([_row("Kafka", kafka)] if kafka is not None else []))]
+    return section(
+        "HTTP gateway (Open Inference Protocol v2)",
         f"`{command}`: open-loop HTTP load, one row per request, through `rendezvous gateway` "
         f"to the same pipeline; latency from each request's due time to the end of its answer. "
         f"Next to it, the Kafka path at the same rate (input topic -> scored topic). Target: "
         f">= {TARGET:.1%} within the {DEADLINE_MS:g} ms deadline at 500/s, gateway p50 "
         f"<= Kafka path p50 + 3 ms.",
-        "",
-        "| rate/s | path | sent | answered | p50 ms | p99 ms | p99.9 ms | max ms | within "
-        "deadline | statuses / errors |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for http, kafka in results:
-        lines.append(_row("HTTP", http.result, str(http.errors or "")))
-        if kafka is not None:
-            lines.append(_row("Kafka", kafka))
-    lines.append("")
-    for http, kafka in results:
-        r = http.result
-        overhead = (f"{r.p50_ms - kafka.p50_ms:+.1f} ms p50 over the Kafka path, "
-                    if kafka else "")
-        lines.append(f"- {r.rate:,.0f}/s: {overhead}median time inside the gateway "
-                     f"{http.gateway_p50_ms:.2f} ms; load generator lag <= "
-                     f"{r.max_send_lag_ms:.1f} ms.")
-    return "\n".join(lines) + "\n"
+        markdown_table(
+            "| rate/s | path | sent | answered | p50 ms | p99 ms | p99.9 ms | max ms | within "
+            "deadline | statuses / errors |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|", rows),
+        [_note(http, kafka) for http, kafka in results],
+    )
 
 
 def run(settings: Settings | None = None, url: str | None = None,

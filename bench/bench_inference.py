@@ -26,6 +26,7 @@ import onnxruntime as ort
 import sklearn
 from threadpoolctl import threadpool_limits
 
+from common import markdown_table, section
 from rendezvous.model import load_dataset, load_model, resolve_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,28 +83,22 @@ def measure() -> list[dict[str, float | int | str]]:
 
 def to_markdown(results: list[dict[str, float | int | str]]) -> str:
     """The results as a Markdown section with its heading, command and table."""
-    lines = [
-        "## Inference: ONNX Runtime vs scikit-learn",
-        "",
+    rows = []
+    for r in results:
+        batch, onnx_s, sk_s = int(r["batch"]), float(r["onnx_s"]), float(r["sklearn_s"])
+        rows.append((r["model"], batch, f"{onnx_s * 1e6:,.1f}", f"{batch / onnx_s:,.0f}",
+                     f"{sk_s * 1e6:,.1f}", f"{batch / sk_s:,.0f}", f"{onnx_s / sk_s:.3f}"))
+    return section(
+        "Inference: ONNX Runtime vs scikit-learn",
         "Command: `python bench/bench_inference.py`",
-        "",
         f"One core: ORT sessions with 1 intra-op and 1 inter-op thread, BLAS limited to 1 thread "
         f"for scikit-learn. onnxruntime {ort.__version__}, scikit-learn {sklearn.__version__}, "
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs. Median of {ROUNDS} rounds; "
         "`primary` = GradientBoosting (200 trees, depth 4), `canary` = StandardScaler + "
         "LogisticRegression. Ratio < 1 means ONNX Runtime is faster.",
-        "",
-        "| model | batch | ORT µs/call | ORT rows/s | sklearn µs/call | sklearn rows/s "
-        "| ORT/sklearn time |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        batch, onnx_s, sk_s = int(r["batch"]), float(r["onnx_s"]), float(r["sklearn_s"])
-        lines.append(
-            f"| {r['model']} | {batch} | {onnx_s * 1e6:,.1f} | {batch / onnx_s:,.0f} "
-            f"| {sk_s * 1e6:,.1f} | {batch / sk_s:,.0f} | {onnx_s / sk_s:.3f} |"
-        )
-    return "\n".join(lines) + "\n"
+        markdown_table("| model | batch | ORT µs/call | ORT rows/s | sklearn µs/call | sklearn "
+                       "rows/s | ORT/sklearn time |", "|---|---:|---:|---:|---:|---:|---:|", rows),
+    )
 
 
 def run() -> str:

@@ -26,16 +26,13 @@ from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
-if __package__:  # python -m bench.run: bench is a package
-    from bench.bench_pipeline import TARGET, measure_with_cpu, start, warm_up
-else:  # python bench/run.py or bench/bench_knobs.py: this folder is on sys.path
-    from bench_pipeline import TARGET, measure_with_cpu, start, warm_up
-
+from bench_pipeline import TARGET, measure_with_cpu, start, warm_up
+from common import progress, section
+from measure import DEADLINE_MS, RateResult
 from rendezvous.demo.signals import run_interruptibly
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.settings import Settings
-from rendezvous.testing.load import DEADLINE_MS, RateResult
-from rendezvous.testing.stack import scratch
+from scratch import scratch
 
 CONFIGS: dict[str, dict[str, str]] = {
     "defaults: fetch wait 8 ms, fetch min 64 KiB, linger 2 ms": {},
@@ -53,8 +50,7 @@ WARM_UP_S = 10.0
 COMMAND = "python bench/bench_knobs.py"
 
 
-def _log(text: str) -> None:
-    print(f"[knobs] {text}", file=sys.stderr, flush=True)
+_log = progress("knobs")
 
 
 def measure(tmp: Path, rate: float, rounds: int, seconds: float,
@@ -95,19 +91,16 @@ def measure_pipeline(base: Settings, work: Path, name: str, rate: float, seconds
 
 
 def to_markdown(runs: dict[str, list[RateResult]], rate: float, seconds: float) -> str:
-    lines = [
-        "## Latency knobs of the hot path",
-        "",
+    return section(
+        "Latency knobs of the hot path",
         f"Command: `{COMMAND}`. The default pipeline (decoy and monitor on) at {rate:,.0f} "
         f"requests/s, {seconds:g} s per run, deadline {DEADLINE_MS:g} ms, with one knob "
         "changed per configuration (its environment variable, for every process including "
         "the load generator and the reader); configurations take turns, "
         f"{RUNS} runs each per round. **cpu** = the pipeline's processes and the broker, "
         "in % of one core. The defaults are the first row.",
-        "",
-        *table(runs),
-    ]
-    return "\n".join(lines) + "\n"
+        table(runs),
+    )
 
 
 def table(runs: dict[str, list[RateResult]], broker: bool = False) -> list[str]:

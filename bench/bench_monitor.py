@@ -28,8 +28,8 @@ from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import Candidate, Decision, decode_decision, encode
 from rendezvous.monitor.state import MonitorState
 from rendezvous.settings import Settings
-from rendezvous.testing.stack import scratch_settings
 from rendezvous.transport.clients import flush_or_raise, make_consumer, make_producer, poll_batch
+from scratch import scratch_settings
 
 N = 50_000
 

@@ -16,7 +16,7 @@ component its own process, measured one after the other:
 Each system first takes a warm-up run (the first system a longer one: a fresh
 broker's JIT runs it at 100-190 % of a core for its first ~10 s), then climbs a
 ladder of rates, one open-loop run
-(:func:`rendezvous.testing.load.measure_rate`) per rate. A run *passes* when >=
+(``measure_rate`` of ``bench/measure.py``) per rate. A run *passes* when >=
 99.9 % of the sent requests are answered within the default 50 ms deadline; a
 failed rate is run once more (the machine is shared) and the climb stops at a
 rate that fails twice. Saturation throughput = the highest rate that passed.
@@ -38,13 +38,14 @@ import time
 import uuid
 from pathlib import Path
 
+from common import progress
+from measure import DEADLINE_MS, RateResult, measure_rate, sample_bodies
 from rendezvous.demo.signals import run_interruptibly
+from rendezvous.demo.stack import lease
 from rendezvous.local.pipeline import PipelineSpec, component_env, start_pipeline
 from rendezvous.local.processes import spawn
 from rendezvous.local.supervisor import Component, Supervisor
 from rendezvous.settings import Settings
-from rendezvous.testing.load import DEADLINE_MS, RateResult, measure_rate, sample_bodies
-from rendezvous.testing.stack import lease
 from rendezvous.transport.topics import apply_topics
 
 BENCH = Path(__file__).resolve().parent
@@ -66,8 +67,7 @@ SERVE_MODE = os.environ.get("BENCH_SERVE_MODE", "dedup")
 LABELS = {"pipeline": "pipeline", "relay": "bare relay", "faust": "faust peer"}
 
 
-def _log(text: str) -> None:
-    print(f"[pipeline] {text}", file=sys.stderr, flush=True)
+_log = progress("pipeline")
 
 
 def _start_script(sup: Supervisor, name: str, script: str, args: list[str]) -> None:
@@ -259,7 +259,7 @@ def to_markdown(m: dict, seconds: float, conditions: str) -> str:
     lines = [
         "## End-to-end pipeline", "",
         f"Command: `{COMMAND}`", "",
-        "Open-loop load (`rendezvous/testing/load.py`): events are sent at a fixed rate by the "
+        "Open-loop load (`bench/measure.py`): events are sent at a fixed rate by the "
         "clock, never waiting for replies; each event's `ts` is its scheduled send time, and a "
         "separate reader process takes **latency = time the scored record is consumed "
         "(`read_committed`) - `ts`** into an HDR histogram. Named-form events (30 features, "

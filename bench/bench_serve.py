@@ -27,6 +27,7 @@ import numpy as np
 
 from rendezvous.core import Rendezvous
 from rendezvous.demo.signals import run_interruptibly
+from rendezvous.demo.topic_records import TopicRecords
 from rendezvous.local.pipeline import component_env
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import (
@@ -38,9 +39,8 @@ from rendezvous.messages import (
     is_provisional,
 )
 from rendezvous.settings import Settings
-from rendezvous.testing.stack import scratch_settings
-from rendezvous.testing.streams import TopicRecords
 from rendezvous.transport.clients import flush_or_raise, make_producer
+from scratch import scratch_settings
 
 REQUESTS = 20_000
 SLACK_REQUESTS = 1_500

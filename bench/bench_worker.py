@@ -30,10 +30,10 @@ import msgspec
 import onnxruntime as ort
 from confluent_kafka import Message
 
+from common import markdown_table, section
 from rendezvous.demo.signals import run_interruptibly
 from rendezvous.model import sample_events
 from rendezvous.settings import Settings
-from rendezvous.testing.stack import scratch_settings
 from rendezvous.transport import relay
 from rendezvous.transport.clients import (
     Stopper,
@@ -43,6 +43,7 @@ from rendezvous.transport.clients import (
     produce,
 )
 from rendezvous.worker import runner
+from scratch import scratch_settings
 
 EVENTS = 100_000
 EVENTS_BATCH_1 = 8_000
@@ -131,12 +132,16 @@ def measure_all(settings: Settings) -> list[dict[str, float | int | str]]:
 
 def to_markdown(results: list[dict[str, float | int | str]], broker: str) -> str:
     """The results as a Markdown section: heading, command, conditions, table."""
-    relay = {r["batch"]: float(r["rate"]) for r in results if r["kind"] == "relay"}
-    lines = [
-        "## Worker throughput",
-        "",
+    relay_rates = {r["batch"]: float(r["rate"]) for r in results if r["kind"] == "relay"}
+    rows = []
+    for r in results:
+        batch, rate = int(r["batch"]), float(r["rate"])
+        rows.append((r["kind"], batch, "flush" if r["in_flight"] == 0 else "pipelined",
+                     f"{rate:,.0f}", f"{float(r['low']):,.0f}-{float(r['high']):,.0f}",
+                     f"{rate / relay_rates[batch]:.2f}", f"{float(r['cpu']):,.0f}"))
+    return section(
+        "Worker throughput",
         "Command: `python bench/bench_worker.py`",
-        "",
         f"The worker's real loop in one process pinned to one CPU (librdkafka threads "
         f"included), against a pre-filled input topic ({EVENTS:,} named-form events of 30 "
         f"features; fewer at batch 1), 4 partitions, {broker} on the same machine. "
@@ -152,18 +157,9 @@ def to_markdown(results: list[dict[str, float | int | str]], broker: str) -> str
         f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"onnxruntime {ort.__version__}, confluent-kafka {confluent_kafka.__version__} / "
         f"librdkafka {confluent_kafka.libversion()[0]}.",
-        "",
-        "| loop | batch | commit | events/s | min-max | vs bare relay | events/CPU-s |",
-        "|---|---:|---|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        batch, rate = int(r["batch"]), float(r["rate"])
-        commit = "flush" if r["in_flight"] == 0 else "pipelined"
-        ratio = f"{rate / relay[batch]:.2f}"
-        lines.append(f"| {r['kind']} | {batch} | {commit} | {rate:,.0f} "
-                     f"| {float(r['low']):,.0f}-{float(r['high']):,.0f} | {ratio} "
-                     f"| {float(r['cpu']):,.0f} |")
-    return "\n".join(lines) + "\n"
+        markdown_table("| loop | batch | commit | events/s | min-max | vs bare relay "
+                       "| events/CPU-s |", "|---|---:|---|---:|---:|---:|---:|", rows),
+    )
 
 
 def run() -> str:

@@ -31,7 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, markdown_table, section
+
 OLD_REV = "f104da8"
 """The last commit before a model was anything but the bundled binary classifier."""
 RUNS = 7
@@ -179,32 +180,23 @@ def old_against_new(tmp: Path, old: str, runs: int) -> dict[str, list[float]]:
 def to_markdown(rows: list[dict[str, object]], versus: dict[str, list[float]], old: str) -> str:
     old_median, new_median = statistics.median(versus["old"]), statistics.median(versus["new"])
     change = (new_median / old_median - 1) * 100
-    lines = [
-        "## Worker per-row cost: the bundled models and a user's own",
-        "",
+    return section(
+        "Worker per-row cost: the bundled models and a user's own",
         "Command: `python bench/bench_worker_models.py` (section `models` of `make bench`)",
-        "",
         "Rows per CPU-second of the worker's hot path without Kafka (decode and check each "
         f"record, one ONNX Runtime call per batch of {BATCH}, read the outputs per task, "
         "build and encode a score per row), one process pinned to one CPU, median of 3 runs. "
         "Families as `tests/families.py` builds them, each imported with `model import`.",
-        "",
-        "| model | task | rows per CPU-second |",
-        "|---|---|---|",
-        *[f"| {r['model']} | {r['task']} | {float(r['rate']):,.0f} |"  # type: ignore[arg-type]
-          for r in rows],
-        "",
+        markdown_table("| model | task | rows per CPU-second |", "|---|---|---|",
+                       [(r["model"], r["task"], f"{float(r['rate']):,.0f}")  # type: ignore[arg-type]
+                        for r in rows]),
         f"Old code ({old}) against new on the bundled primary, {len(versus['old'])} interleaved "
         "runs each:",
-        "",
-        "| code | runs (rows per CPU-second) | median |",
-        "|---|---|---|",
-        f"| old {old} | {', '.join(f'{v:,.0f}' for v in versus['old'])} | {old_median:,.0f} |",
-        f"| new | {', '.join(f'{v:,.0f}' for v in versus['new'])} | {new_median:,.0f} |",
-        "",
+        markdown_table("| code | runs (rows per CPU-second) | median |", "|---|---|---|", [
+            (f"old {old}", ", ".join(f"{v:,.0f}" for v in versus["old"]), f"{old_median:,.0f}"),
+            ("new", ", ".join(f"{v:,.0f}" for v in versus["new"]), f"{new_median:,.0f}")]),
         f"New against old: {change:+.1f} % (the issue's bound: no more than 5 % slower).",
-    ]
-    return "\n".join(lines) + "\n"
+    )
 
 
 def _progress(text: str) -> None:

@@ -4,7 +4,7 @@
 
 One pipeline (primary worker with ``--delay-ms``, canary worker, one ``serve``; no decoy
 or monitor), then rounds of: policy ``prefer_in_time`` off, a warm-up, an open-loop
-measurement (:func:`rendezvous.testing.load.measure_rate`: each result timed from its
+measurement (``measure_rate`` of ``bench/measure.py``: each result timed from its
 request's scheduled send to the moment a reader in another process consumed it; a
 missing result is a miss); the same with the rule on (live policy change). Prints one
 line per measurement and the load average. A one-off measurement, not part of
@@ -20,14 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from measure import measure_rate
 from rendezvous.demo.signals import run_interruptibly
+from rendezvous.demo.stack import lease
 from rendezvous.local.pipeline import PipelineSpec, component_env, start_pipeline
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import Policy
 from rendezvous.service.control import publish_policy
 from rendezvous.settings import Settings
-from rendezvous.testing.load import measure_rate
-from rendezvous.testing.stack import fresh_topics, lease
+from scratch import fresh_topics
 
 
 def main() -> int:

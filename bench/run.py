@@ -26,8 +26,9 @@ import time
 import traceback
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
+from common import REPO, progress
+
+BENCH = REPO / "bench"
 
 SECTIONS = {
     "deadline": "bench_deadline",
@@ -42,17 +43,16 @@ SECTIONS = {
     "monitor": "bench_monitor",
     "pipeline": "bench_pipeline",
     "cost": "bench_cost",
-    "chaos": "rendezvous.testing.chaos:run_every_component",
-    "chaos-cluster": "rendezvous.testing.chaos:run_cluster",
+    "chaos": "chaos:run_every_component",
+    "chaos-cluster": "chaos:run_cluster",
 }
-"""Section -> module (and ``:function``, default ``run``): a benchmark of this folder, or a
-module of the package. ``chaos-cluster`` starts its own three-broker cluster."""
+"""Section -> module of this folder (and ``:function``, default ``run``). ``chaos-cluster``
+starts its own three-broker cluster."""
 OPTIONAL: set[str] = set()
 """Sections whose module may not exist (yet): skipped, and said so."""
 
 
-def _progress(text: str) -> None:
-    print(f"[bench] {text}", file=sys.stderr, flush=True)
+_progress = progress("bench")
 
 
 def _cpuinfo() -> str:
@@ -140,8 +140,6 @@ def run_section(name: str) -> str | None:
     if name in OPTIONAL and not (BENCH / f"{module_name}.py").exists():
         _progress(f"{name}: bench/{module_name}.py does not exist, skipped")
         return None
-    if "." not in module_name and __package__:  # run as `python -m bench.run`
-        module_name = f"{__package__}.{module_name}"
     module = importlib.import_module(module_name)
     return str(getattr(module, function or "run")())
 
@@ -159,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     names = chosen or list(SECTIONS)
 
     os.chdir(REPO)
+    from rendezvous.demo.stack import lease
     from rendezvous.settings import Settings
-    from rendezvous.testing.stack import lease
 
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     with (tempfile.TemporaryDirectory(prefix="rendezvous-bench-") as tmp,

@@ -30,37 +30,29 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
-if __package__:  # python -m bench.why_late: bench is a package
-    from bench.bench_pipeline import cpu_seconds, start
-else:  # python bench/why_late.py: this folder is on sys.path
-    from bench_pipeline import cpu_seconds, start
-
+from bench_pipeline import cpu_seconds, start
+from common import progress
+from measure import DEADLINE_MS, measure_rate, run_index, sample_bodies, tagged_requests
 from rendezvous.demo.signals import run_interruptibly
-from rendezvous.local.supervisor import Supervisor
-from rendezvous.messages import decode_decision
-from rendezvous.settings import Settings
-from rendezvous.testing.load import (
-    DEADLINE_MS,
+from rendezvous.demo.workload import (
     OpenLoop,
     ScoredReader,
     instrument_gc_paused,
-    measure_rate,
     now_ms,
-    run_index,
-    sample_bodies,
-    tagged_requests,
     warm_producer,
 )
-from rendezvous.testing.stack import scratch
+from rendezvous.local.supervisor import Supervisor
+from rendezvous.messages import decode_decision
+from rendezvous.settings import Settings
 from rendezvous.transport.reader import OFFSET_END, TopicReader
+from scratch import scratch
 
 WINDOW_MS = 250.0
 SAMPLE_S = 0.05
 QUIET_S = 3.0
 
 
-def _log(text: str) -> None:
-    print(f"[why-late] {text}", file=sys.stderr, flush=True)
+_log = progress("why-late")
 
 
 def _append_timestamps(settings: Settings) -> None:

@@ -107,7 +107,8 @@ class Client:
                 self._provisional.setdefault(scored.id, []).append(scored)
             return
         # The first final result of an id is the answer; a second one can only come from
-        # a paused serve resumed after another took over (README: exactly once).
+        # a paused serve resumed after another took over (docs/guarantees.md: exactly one
+        # result per request).
         self._early.setdefault(scored.id, scored)
 
     def close(self) -> None:

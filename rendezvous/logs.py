@@ -4,7 +4,8 @@ The CLI calls :func:`setup` once per process; the choice travels to child
 processes (``demo``, ``up``) through ``RENDEZVOUS_LOG_FORMAT``. Every Kafka
 client is built from :meth:`Settings.kafka_config`, which hands librdkafka
 :data:`KAFKA_LOGGER`, so the client's own log lines (``%4|...|GETPID|...``) are
-records of this logger instead of raw lines on stderr.
+records of this logger instead of raw lines on stderr. Other libraries' info lines
+(matplotlib's ``generated new fontManager``, ...) are not shown below debug.
 """
 
 from __future__ import annotations
@@ -53,6 +54,20 @@ class RetryingIsInfo(logging.Filter):
 
 KAFKA_LOGGER.addFilter(RetryingIsInfo())
 
+OWN_LOGGERS = ("rendezvous", "__main__", "uvicorn.access")
+"""Loggers whose info lines a user sees: the project's, and the gateway's access log (shown
+only when asked for with ``--access-log``)."""
+
+
+class LibraryInfoIsNoise(logging.Filter):
+    """A library's info lines speak to its own developers (matplotlib's ``generated new
+    fontManager`` on a fresh machine, ...): a user sees a library's warnings and errors only;
+    ``-vv`` (debug) shows everything."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or any(
+            record.name == own or record.name.startswith(f"{own}.") for own in OWN_LOGGERS)
+
 
 def formatter(fmt: LogFormat) -> logging.Formatter:
     return JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT)
@@ -68,6 +83,8 @@ def setup(level: int, fmt: LogFormat | None = None) -> LogFormat:
     os.environ[FORMAT_ENV] = fmt  # child processes log the same way
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter(fmt))
+    if level > logging.DEBUG:
+        handler.addFilter(LibraryInfoIsNoise())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -49,7 +49,7 @@ class InputEvent(msgspec.Struct, frozen=True):
     ts: float | None = None
     progressive: bool = False
     """Ask for a ``provisional`` result as soon as any valid answer is in, before the
-    ``final`` one (README: progressive answers)."""
+    ``final`` one (docs/better-answers.md: progressive answers)."""
     v: int = SCHEMA_VERSION
 
 

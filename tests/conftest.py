@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from rendezvous.demo.stack import lease
 from rendezvous.local.pipeline import component_env as pipeline_env
 from rendezvous.local.processes import alive
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.settings import Settings
-from rendezvous.testing.stack import lease
-from rendezvous.testing.streams import close_producers
 from rendezvous.transport.topics import apply_topics
+from tests.containers import containers
+from tests.streams import close_producers
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +32,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]
     state = tmp_path_factory.mktemp("local-stack")
     with contextlib.ExitStack() as leases:
         try:
-            found = leases.enter_context(lease(Settings(state_dir=state), containers=True))
+            found = leases.enter_context(lease(Settings(state_dir=state), elsewhere=containers))
         except Exception as exc:
             pytest.fail(f"could not start the local Kafka/Redis stack: {exc}", pytrace=False)
         leases.callback(close_producers)  # before the broker stops, so none keeps retrying

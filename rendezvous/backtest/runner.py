@@ -317,7 +317,9 @@ def backtest(model: Model, config: BacktestConfig) -> BacktestResult:
     summary = summarize(comparison, model, config, skipped, time.perf_counter() - started)
     write_report(config.report, summary, comparison.candidate, comparison.production)
     status = EXIT_PASSED if summary["passed"] else EXIT_FAILED
-    log.info("backtest %s (%s): %d rows, %s -> exit %d", summary["candidate"], model.task,
+    # debug: each caller words the result for its user (`rendezvous backtest`'s summary
+    # lines, the demo's step line); at info it would repeat them between them
+    log.debug("backtest %s (%s): %d rows, %s -> exit %d", summary["candidate"], model.task,
              summary["rows"], ", ".join(f"{gate} {_number(summary[gate])}"
                                         for gate in summary["gates"]), status)
     return BacktestResult(summary, status)

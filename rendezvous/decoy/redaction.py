@@ -31,7 +31,7 @@ A path or header name that has matched nothing in ``redaction_warn_after`` redac
 records is logged once as a warning: a misspelt path redacts nothing, silently.
 
 Redacted values are re-encoded (compact JSON, fields in their original order), so the
-archive no longer holds the bytes production saw; see the README.
+archive no longer holds the bytes production saw; see docs/governance.md.
 """
 
 from __future__ import annotations

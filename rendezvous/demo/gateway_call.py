@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from rendezvous.demo.wording import describe_result
 from rendezvous.messages import FeatureValue
 from rendezvous.model import sample_events
@@ -27,7 +29,10 @@ def example_features(row: Mapping[str, FeatureValue] | None = None) -> list[Feat
     bundled data set."""
     if row is not None:
         return list(row.values())
-    return list(sample_events(1, seed=7, named=False)[0]["features"])
+    # The data set is float32: 11.69 would print as 11.6899995803833. The shortest decimal
+    # of each float32 is the same FP32 input to the model, and what a user would type.
+    return [float(str(np.float32(v))) if isinstance(v, float) else v
+            for v in sample_events(1, seed=7, named=False)[0]["features"]]
 
 
 def infer_body(request_id: str = "r1", row: Mapping[str, FeatureValue] | None = None

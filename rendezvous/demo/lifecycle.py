@@ -22,6 +22,8 @@ from confluent_kafka import Producer
 
 from rendezvous.demo.components import Components
 from rendezvous.demo.data import BUNDLED, EventSource
+from rendezvous.demo.topic_records import TopicRecords
+from rendezvous.demo.workload import ScoredReader, run_load
 from rendezvous.errors import RendezvousError
 from rendezvous.messages import Feedback, decode_decision, encode
 from rendezvous.model import load_manifest, load_model, resolve_model
@@ -29,8 +31,6 @@ from rendezvous.registry import PromotionRefused
 from rendezvous.registry.commands import change
 from rendezvous.service.audit import os_user
 from rendezvous.settings import Settings
-from rendezvous.testing.load import ScoredReader, run_load
-from rendezvous.testing.streams import TopicRecords
 from rendezvous.transport.clients import flush_or_raise, produce
 
 MODEL = "primary"

@@ -33,15 +33,15 @@ from rendezvous.demo.observe import (
     wait_windows_closed,
     windows_url,
 )
+from rendezvous.demo.relay_baseline import relay_line
 from rendezvous.demo.signals import Interrupted, deferred, interruptible
+from rendezvous.demo.stack import lease
 from rendezvous.demo.summary import Summary, render
+from rendezvous.demo.workload import LoadResult, ScoredReader, run_load, warm_producer
 from rendezvous.local.pipeline import PipelineSpec, gateway_address
 from rendezvous.model import ModelError, load_manifest, resolve_model
 from rendezvous.replay.progress import Progress
 from rendezvous.settings import Settings
-from rendezvous.testing.baseline import relay_line
-from rendezvous.testing.load import LoadResult, ScoredReader, run_load, warm_producer
-from rendezvous.testing.stack import lease
 from rendezvous.transport.topics import apply_topics
 
 EXIT_OK = 0

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rendezvous.demo.observe import ArchiveStats
+from rendezvous.demo.workload import LoadResult, latency
 from rendezvous.messages import Scored
-from rendezvous.testing.load import LoadResult, latency
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Summary:
     backtest_exit: int | None = None
     report: str | None = None
     relay: str = ""
-    """The bare relay's figures from the last ``make bench`` (see testing.baseline)."""
+    """The bare relay's figures from the last ``make bench`` (see :mod:`.relay_baseline`)."""
     warm_up: int = 0
     """Events sent before the measured ones, not counted (they are in the archive)."""
     gateway: tuple[str, str] | None = None

@@ -18,11 +18,11 @@ from rendezvous.demo.data import ReferenceRows
 from rendezvous.demo.gateway_call import GatewayAnswer, call_gateway
 from rendezvous.demo.run import DemoOptions, warm_up
 from rendezvous.demo.signals import Interrupted, deferred, interruptible
+from rendezvous.demo.stack import lease
+from rendezvous.demo.workload import LoadResult, warm_producer
 from rendezvous.local.pipeline import PipelineSpec, gateway_address
 from rendezvous.model import load_manifest, resolve_model
 from rendezvous.settings import Settings
-from rendezvous.testing.load import LoadResult, warm_producer
-from rendezvous.testing.stack import lease
 from rendezvous.transport.topics import apply_topics
 
 WARM_UP_S = 3.0

@@ -1,4 +1,5 @@
-"""serve's loop with no broker: topics, committed offsets and return addresses in memory.
+"""serve's loop with no broker: topics, committed offsets and return addresses in memory —
+the broker-free double a user's own tests import (no Kafka, no Redis).
 
 A :class:`Broker` holds what Kafka and Redis would: records per topic and
 partition (each with its offset), the offsets committed by serve, and the

@@ -21,8 +21,8 @@ from rendezvous.messages import Candidate, Decision, encode
 from rendezvous.model import load_model, resolve_model, sample_events
 from rendezvous.registry import read_registry
 from rendezvous.settings import Settings
-from rendezvous.testing.models import copy_version
 from tests.integration.test_decoy import decoy_args, produce, wait_for_archive
+from tests.model_versions import copy_version
 
 pytestmark = pytest.mark.integration
 

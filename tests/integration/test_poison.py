@@ -17,14 +17,15 @@ import msgspec
 import pytest
 from confluent_kafka import KafkaException
 
+from rendezvous.demo.topic_records import TopicRecords
 from rendezvous.local.pipeline import metrics_endpoints
 from rendezvous.local.processes import alive
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import MAX_INPUT_BYTES, POLICY_KEY, decode_scored
 from rendezvous.model import sample_events
 from rendezvous.settings import Settings
-from rendezvous.testing.streams import TopicRecords, producer_for
 from rendezvous.transport.clients import flush_or_raise
+from tests.streams import producer_for
 
 pytestmark = pytest.mark.integration
 

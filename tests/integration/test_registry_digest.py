@@ -22,9 +22,9 @@ from rendezvous.messages import BacktestVerdict
 from rendezvous.model import sample_events
 from rendezvous.registry import publish_verdict, read_registry
 from rendezvous.settings import Settings
-from rendezvous.testing.models import copy_version
 from tests.integration.test_worker import collect, send
-from tests.unit.test_registry_digest import sha, swap
+from tests.model_versions import copy_version
+from tests.unit.registry.test_registry_digest import sha, swap
 
 pytestmark = pytest.mark.integration
 

@@ -36,8 +36,8 @@ from rendezvous.local.stack import read as read_local
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.model import sample_events
 from rendezvous.settings import Settings
-from rendezvous.testing.models import copy_version
 from rendezvous.transport.topics import apply_topics
+from tests.model_versions import copy_version
 
 pytestmark = pytest.mark.integration
 

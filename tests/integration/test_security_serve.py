@@ -27,13 +27,14 @@ import redis
 import redis.asyncio as aioredis
 
 from rendezvous.client import Client
+from rendezvous.demo.topic_records import TopicRecords
 from rendezvous.local.pipeline import gateway_address
 from rendezvous.local.supervisor import Component, Supervisor
 from rendezvous.messages import Scored, decode_scored, encode
 from rendezvous.model import load_model, resolve_model, sample_events
 from rendezvous.settings import Settings
-from rendezvous.testing.streams import TopicRecords, producer_for
 from rendezvous.transport.clients import flush_or_raise
+from tests.streams import producer_for
 
 pytestmark = pytest.mark.integration
 

@@ -10,15 +10,16 @@ import msgspec
 import pytest
 
 from rendezvous.client import Client
+from rendezvous.demo.topic_records import TopicRecords
+from rendezvous.demo.workload import OpenLoop
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import Policy, decode_decision, decode_scored
 from rendezvous.model import load_model, resolve_model, sample_events
 from rendezvous.service.control import publish_policy
 from rendezvous.service.loop import POLL_RESOLUTION_MS
 from rendezvous.settings import Settings
-from rendezvous.testing.load import OpenLoop
-from rendezvous.testing.streams import TopicRecords, produce_events, producer_for
 from rendezvous.transport.clients import flush_or_raise
+from tests.streams import produce_events, producer_for
 
 pytestmark = pytest.mark.integration
 

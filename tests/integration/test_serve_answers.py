@@ -13,6 +13,8 @@ import pytest
 
 from rendezvous.client import Client
 from rendezvous.core import Scales
+from rendezvous.demo.topic_records import TopicRecords
+from rendezvous.demo.workload import OpenLoop
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import (
     Policy,
@@ -24,10 +26,9 @@ from rendezvous.messages import (
 from rendezvous.model import load_model, reference_quantiles, resolve_model
 from rendezvous.service.control import publish_policy
 from rendezvous.settings import Settings
-from rendezvous.testing.load import OpenLoop
-from rendezvous.testing.streams import TopicRecords, produce_events, producer_for
 from rendezvous.transport.clients import flush_or_raise
 from tests.integration.test_serve import events, start_workers
+from tests.streams import produce_events, producer_for
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,6 @@ from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import SCHEMA_VERSION, Score, encode
 from rendezvous.settings import Settings
 from rendezvous.signing import ScoreSigner, new_key
-from rendezvous.testing.streams import producer_for
 from rendezvous.transport.clients import flush_or_raise
 from tests.integration.test_security_serve import (
     features,
@@ -28,6 +27,7 @@ from tests.integration.test_security_serve import (
     results_by_id,
     start_serve,
 )
+from tests.streams import producer_for
 
 pytestmark = pytest.mark.integration
 

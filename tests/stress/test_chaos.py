@@ -19,10 +19,10 @@ from rendezvous import local
 from rendezvous.local.processes import alive
 from rendezvous.local.stack import read, restart_broker
 from rendezvous.settings import Settings
-from rendezvous.testing.chaos import EVERY, ChaosConfig, run_chaos, to_markdown
-from rendezvous.testing.chaos_report import CLUSTER_BROKER, ChaosResult
 from rendezvous.transport.clients import flush_or_raise, make_producer
 from rendezvous.transport.reader import OFFSET_STORED, TopicReader
+from tests.stress.chaos.harness import EVERY, run_chaos
+from tests.stress.chaos.report import CLUSTER_BROKER, ChaosConfig, ChaosResult, to_markdown
 
 pytestmark = pytest.mark.integration
 

@@ -22,18 +22,19 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from rendezvous.archive import read_archive
+from rendezvous.demo.topic_records import TopicRecords
+from rendezvous.demo.workload import OpenLoop
 from rendezvous.local.pipeline import metrics_endpoints
 from rendezvous.local.processes import alive
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import decode_scored
 from rendezvous.model import sample_events
 from rendezvous.settings import Settings
-from rendezvous.testing.chaos import wait_for_decoy
-from rendezvous.testing.load import OpenLoop
-from rendezvous.testing.streams import TopicRecords, producer_for
 from rendezvous.transport.clients import flush_or_raise, make_consumer
 from rendezvous.transport.reader import TopicReader
 from tests.integration.test_poison import _metric
+from tests.streams import producer_for
+from tests.stress.chaos.harness import wait_for_decoy
 
 pytestmark = pytest.mark.integration
 

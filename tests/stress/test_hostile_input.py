@@ -17,6 +17,7 @@ import msgspec
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
+from rendezvous.demo.topic_records import TopicRecords
 from rendezvous.local.pipeline import metrics_endpoints
 from rendezvous.local.processes import alive
 from rendezvous.local.supervisor import Supervisor
@@ -31,10 +32,10 @@ from rendezvous.messages import (
 from rendezvous.messages import Score as ScoreMessage
 from rendezvous.model import sample_events
 from rendezvous.settings import Settings
-from rendezvous.testing.fuzz import payloads
-from rendezvous.testing.streams import TopicRecords, producer_for
 from rendezvous.transport.clients import flush_or_raise, make_producer
+from tests.fuzz import payloads
 from tests.integration.test_poison import _metric
+from tests.streams import producer_for
 
 pytestmark = pytest.mark.integration
 

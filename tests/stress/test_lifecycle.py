@@ -19,6 +19,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from rendezvous.demo.topic_records import TopicRecords
+from rendezvous.demo.workload import OpenLoop
 from rendezvous.local.pipeline import component_env as pipeline_env
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import BacktestVerdict, Decision, decode_decision, decode_scored
@@ -26,10 +28,9 @@ from rendezvous.model import sample_events
 from rendezvous.model.manifest import load_manifest
 from rendezvous.registry import publish_verdict, read_registry
 from rendezvous.settings import Settings
-from rendezvous.testing.load import OpenLoop
-from rendezvous.testing.models import copy_version
-from rendezvous.testing.streams import TopicRecords, producer_for
 from rendezvous.transport.clients import flush_or_raise
+from tests.model_versions import copy_version
+from tests.streams import producer_for
 
 pytestmark = pytest.mark.integration
 

@@ -18,6 +18,8 @@ import msgspec
 import pytest
 import redis
 
+from rendezvous.demo.topic_records import TopicRecords
+from rendezvous.demo.workload import OpenLoop
 from rendezvous.local.pipeline import metrics_endpoints
 from rendezvous.local.processes import alive, stop
 from rendezvous.local.redis import start_redis
@@ -27,10 +29,9 @@ from rendezvous.model import sample_events
 from rendezvous.replyto import new_return_address
 from rendezvous.service.replies import result_key
 from rendezvous.settings import Settings
-from rendezvous.testing.load import OpenLoop
-from rendezvous.testing.streams import TopicRecords, producer_for
 from rendezvous.transport.clients import flush_or_raise
 from tests.integration.test_poison import _metric
+from tests.streams import producer_for
 
 pytestmark = pytest.mark.integration
 

@@ -44,6 +44,8 @@ from confluent_kafka.admin import (
 )
 
 from rendezvous.client import Client
+from rendezvous.demo.topic_records import TopicRecords
+from rendezvous.demo.workload import OpenLoop
 from rendezvous.local.pipeline import PipelineSpec, commands, component_env, start_pipeline
 from rendezvous.local.security import (
     ADMIN,
@@ -55,13 +57,11 @@ from rendezvous.local.security import (
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import Scored, decode_scored
 from rendezvous.model import sample_events
-from rendezvous.testing.load import OpenLoop
-from rendezvous.testing.models import copy_version
-from rendezvous.testing.streams import TopicRecords
 from rendezvous.transport.clients import flush_or_raise, make_consumer, make_producer, make_reader
 from rendezvous.transport.topics import load_specs
 from tests.integration.test_secure import PREFIX, SecureStack, as_user, secrets_of
 from tests.integration.test_secure import secure as secure  # noqa: F401  (the fixture)
+from tests.model_versions import copy_version
 
 pytestmark = pytest.mark.integration
 

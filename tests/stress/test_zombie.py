@@ -4,7 +4,7 @@ its partitions, then resumed. What does it write?
 Without transactions nothing fences it, so serve guards itself: a poll that returns
 seconds late means the process was stopped, and it rebuilds from Kafka (answered ids
 read back from ``scored``, inputs re-read from the committed offsets) before it decides
-anything. What remains is the window the README describes: results it had decided just
+anything. What remains is the window docs/guarantees.md describes: results it had decided just
 before the pause but not yet written are written on resume, and the new owner, which
 did not see them on ``scored``, answers those requests too. Readers the project ships
 keep the first result per id.

@@ -2,7 +2,7 @@
 
 ``decode_input`` never raises (bad bytes end as :class:`Invalid`); every other
 decoder raises :class:`Undecodable` and nothing else. A seeded corpus loop
-(:mod:`rendezvous.testing.fuzz`, 100,000 payloads) plus derandomized hypothesis
+(:mod:`tests.fuzz`, 100,000 payloads) plus derandomized hypothesis
 strategies, so the run is fast and the same every time.
 """
 
@@ -25,7 +25,7 @@ from rendezvous.messages import (
     decode_input,
     decode_score,
 )
-from rendezvous.testing.fuzz import GENERATORS, payloads
+from tests.fuzz import GENERATORS, payloads
 
 CORPUS = 100_000
 FUZZ = settings(derandomize=True, max_examples=1500, deadline=None, database=None,

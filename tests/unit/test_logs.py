@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 
@@ -77,3 +78,39 @@ def test_a_warning_librdkafka_retries_by_itself_is_info(caplog) -> None:
                              "PID from broker b/1: Broker: Coordinator load in progress: retrying")
         KAFKA_LOGGER.warning("FAIL [p#producer-1]: b/1: Disconnected")
     assert [r.getMessage().split(":")[-1] for r in caplog.records] == [" Disconnected"]
+
+
+LIBRARY_SCRIPT = """
+import logging
+from rendezvous import logs
+
+logs.setup(logging.{level})
+logging.getLogger("somelib.module").info("a library's info")
+logging.getLogger("somelib.module").warning("a library's warning")
+logging.getLogger("rendezvous.demo.run").info("our own info")
+logging.getLogger("uvicorn.access").info("GET /v2/health/ready 200")
+import matplotlib.font_manager  # a fresh MPLCONFIGDIR: it builds its font cache and says so
+"""
+
+
+def _library_stderr(level: str, config_dir: str) -> str:
+    done = subprocess.run([sys.executable, "-c", LIBRARY_SCRIPT.format(level=level)],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "MPLCONFIGDIR": config_dir})
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+def test_a_library_s_info_lines_are_not_shown_its_warnings_are(tmp_path) -> None:
+    stderr = _library_stderr("INFO", str(tmp_path / "mpl"))
+    assert "a library's info" not in stderr
+    assert "fontManager" not in stderr, stderr
+    assert "WARNING somelib.module: a library's warning" in stderr
+    assert "INFO rendezvous.demo.run: our own info" in stderr
+    assert "GET /v2/health/ready 200" in stderr  # `gateway --access-log` asked for it
+
+
+def test_debug_shows_every_library_line(tmp_path) -> None:
+    stderr = _library_stderr("DEBUG", str(tmp_path / "mpl"))
+    assert "INFO somelib.module: a library's info" in stderr
+    assert "INFO matplotlib.font_manager: generated new fontManager" in stderr, stderr

@@ -29,8 +29,8 @@ from rendezvous.messages import DEADLETTER_REASON_HEADER, InputEvent, Scored, en
 from rendezvous.service.loop import ServeLoop
 from rendezvous.service.memory import Broker, MemorySink, MemorySource
 from rendezvous.settings import Settings
-from tests.unit.test_core import VirtualClock
-from tests.unit.test_worker_batch import NAMES, NOW, rec
+from tests.unit.core.test_core import VirtualClock
+from tests.unit.worker.test_worker_batch import NAMES, NOW, rec
 
 PREFIX = "unit."
 HEX32 = re.compile(r"[0-9a-f]{32}")

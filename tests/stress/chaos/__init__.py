@@ -1,0 +1,2 @@
+"""The chaos run's harness (kill -9 under load) and its report; ``bench/chaos.py`` is
+its command line."""
