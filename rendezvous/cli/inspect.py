@@ -23,7 +23,7 @@ NOT_FOUND = 1
               help="Search up to this time (same forms) [default: now]. Records appended "
                    "after it are not read.")
 @click.option("--archive", "root", type=click.Path(file_okay=False, path_type=Path),
-              default=None,
+              default=None, metavar="DIR",
               help="Read the decoy's archive in DIR instead of the topics (the policy and "
                    "the Redis reply are still asked of Kafka and Redis when configured).")
 @click.option("--format", "form", type=click.Choice(["text", "json"]), default="text",

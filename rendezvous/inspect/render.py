@@ -98,6 +98,8 @@ def _answer(a: AnswerPart) -> str:
         said.append(f"+{a.latency_ms:g} ms")
     if a.worker_ms is not None:
         said.append(f"worker {a.worker_ms:g} ms")
+    if a.valid is None and a.reason:
+        said.append(f"error: {a.reason}")
     if a.after_decision_ms is not None:
         said.append(f"{a.after_decision_ms:g} ms after the decision")
     elif a.valid is True:

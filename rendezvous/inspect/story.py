@@ -236,8 +236,12 @@ def why(decision: Decision, scored: Scored | None, answers: list[AnswerPart],
     prefer = policy.prefer if policy is not None else []
     chosen = decision.chosen
     passed = prefer[:prefer.index(chosen)] if chosen in prefer else prefer
-    said = dict(part.split(": ", 1) for part in (scored.reason or "").split("; ")
-                if ": " in part) if scored is not None else {}
+    reason = scored.reason or "" if scored is not None else ""
+    head = ""
+    if decision.status == "timeout" and reason.endswith(")") and " (" in reason:
+        head, reason = reason[:-1].split(" (", 1)  # "no valid answer by deadline (...)"
+    said = _passed_over(decision)  # what the decision record says (the archive has no more)
+    said.update(part.split(": ", 1) for part in reason.split("; ") if ": " in part)
     late = {a.model: a for a in answers if not a.shadow and a.after_decision_ms is not None}
     parts = []
     if decision.status == "ok":
@@ -249,12 +253,19 @@ def why(decision: Decision, scored: Scored | None, answers: list[AnswerPart],
         elif model in said:
             parts.append(f"{model}: {said[model]}")
         else:
-            parts.append(f"{model} had not answered")
+            parts.append(f"{model}: no answer by deadline")
     if decision.status == "fallback" and scored is not None:
         parts.append(_mapping(decision, scored, prefer))
-    if decision.status == "timeout" and not passed and scored is not None and scored.reason:
-        parts.append(scored.reason)
+    if head:
+        return f"{head}: " + "; ".join(parts)
     return "; ".join(parts)
+
+
+def _passed_over(decision: Decision) -> dict[str, str]:
+    """Why each model that answered got no say, from the decision's candidates alone: its
+    invalid answer's reason (a model with no candidate had not answered by the deadline)."""
+    return {c.model: c.reason or "invalid answer" for c in decision.candidates
+            if not c.shadow and not c.valid}
 
 
 def _mapping(decision: Decision, scored: Scored, prefer: list[str]) -> str:

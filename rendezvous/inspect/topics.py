@@ -69,23 +69,30 @@ class TopicSearch:
 
     def spans(self, topic: str, ranges: Mapping[int, tuple[int, int]]) -> dict[int, Span]:
         """Per partition, the offsets of its records with a time in ``[from, to)``."""
-        wanted = [TopicPartition(topic, p, int(start)) for p, (start, _) in ranges.items()]
-        wanted += [TopicPartition(topic, p, int(end)) for p, (_, end) in ranges.items()]
-        if not wanted:
+        if not ranges:
             return {}
-        found = self.consumer.offsets_for_times(wanted, timeout=self.timeout_s)
-        half = len(ranges)
+        firsts = self._offsets_at(topic, {p: start for p, (start, _) in ranges.items()})
+        lasts = self._offsets_at(topic, {p: end for p, (_, end) in ranges.items()})
         spans = {}
-        for first, last in zip(found[:half], found[half:], strict=True):
+        for p in ranges:
+            first, last = firsts[p], lasts[p]
             high = 0
-            if first.offset < 0 or last.offset < 0:  # no record that late: up to the end now
+            if first < 0 or last < 0:  # no record that late: up to the end now
                 high = int(self.consumer.get_watermark_offsets(
-                    TopicPartition(topic, first.partition), timeout=self.timeout_s)[1] or 0)
-            start = high if first.offset < 0 else int(first.offset)
-            stop = high if last.offset < 0 else int(last.offset)
+                    TopicPartition(topic, p), timeout=self.timeout_s)[1] or 0)
+            start = high if first < 0 else first
+            stop = high if last < 0 else last
             if stop > start:
-                spans[first.partition] = Span(start, stop)
+                spans[p] = Span(start, stop)
         return spans
+
+    def _offsets_at(self, topic: str, times: Mapping[int, int]) -> dict[int, int]:
+        """Per partition, the first offset at or after its time (-1: none that late). One
+        call per set of times: librdkafka answers once per partition asked."""
+        found = self.consumer.offsets_for_times(
+            [TopicPartition(topic, p, int(ms)) for p, ms in times.items()],
+            timeout=self.timeout_s)
+        return {tp.partition: int(tp.offset) for tp in found}
 
     def read(self, logical: str, ranges: Mapping[int, tuple[int, int]], selector: Selector
              ) -> Read:
@@ -135,7 +142,9 @@ class TopicSearch:
         give_up = time.monotonic() + self.timeout_s
         try:
             while left and time.monotonic() < give_up:
-                for record in consumer.consume(BATCH, 0.2):
+                # What is fetched already, else wait for one record: consume(n, t) would
+                # wait out t for n records, at the end of every partition.
+                for record in consumer.consume(BATCH, 0) or consumer.consume(1, 0.1):
                     error = record.error()
                     partition, offset = record.partition() or 0, record.offset() or 0
                     stop = left.get(partition)
