@@ -241,7 +241,10 @@ def why(decision: Decision, scored: Scored | None, answers: list[AnswerPart],
     if decision.status == "timeout" and reason.endswith(")") and " (" in reason:
         head, reason = reason[:-1].split(" (", 1)  # "no valid answer by deadline (...)"
     said = _passed_over(decision)  # what the decision record says (the archive has no more)
-    said.update(part.split(": ", 1) for part in reason.split("; ") if ": " in part)
+    for part in reason.split("; "):
+        model, colon, what = part.partition(": ")
+        if colon:
+            said[model] = what
     late = {a.model: a for a in answers if not a.shadow and a.after_decision_ms is not None}
     parts = []
     if decision.status == "ok":
@@ -254,7 +257,7 @@ def why(decision: Decision, scored: Scored | None, answers: list[AnswerPart],
             parts.append(f"{model}: {said[model]}")
         else:
             parts.append(f"{model}: no answer by deadline")
-    if decision.status == "fallback" and scored is not None:
+    if decision.status == "fallback":
         parts.append(_mapping(decision, scored, prefer))
     if head:
         return f"{head}: " + "; ".join(parts)
@@ -268,13 +271,22 @@ def _passed_over(decision: Decision) -> dict[str, str]:
             if not c.shadow and not c.valid}
 
 
-def _mapping(decision: Decision, scored: Scored, prefer: list[str]) -> str:
+def _mapping(decision: Decision, scored: Scored | None, prefer: list[str]) -> str:
+    """How a fallback's score was put on the preferred model's scale. Without the scored
+    record (the archive keeps decisions), the chosen answer's own score is the decision's
+    and the mapped one is not known."""
     chosen, label = decision.chosen, decision.quantiles
-    raw = describe_value("score", scored.raw_score).removeprefix("score ")
+    own = next((c.score for c in decision.candidates
+                if c.model == chosen and c.version == decision.version and not c.shadow), None)
+    raw_score = scored.raw_score if scored is not None else own
+    raw = describe_value("score", raw_score).removeprefix("score ")
     if label is None:
         return f"{chosen}'s {raw} kept on its own scale (no score mapping)"
     if label.startswith("unmapped:"):
         return f"{chosen}'s {raw} kept on its own scale ({label.removeprefix('unmapped:')})"
     target = label.rsplit("->", 1)[-1].split("/", 1)[0] or (prefer[0] if prefer else "?")
+    if scored is None:
+        return (f"{chosen}'s {raw} mapped onto {target}'s scale by {label} (the mapped score "
+                "is in the scored record, not read)")
     mapped = describe_value("score", scored.score).removeprefix("score ")
     return f"{chosen}'s {raw} mapped to {mapped} on {target}'s scale by {label}"

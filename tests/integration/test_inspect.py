@@ -28,7 +28,15 @@ from rendezvous.inspect.archive import search_archive
 from rendezvous.inspect.window import iso, window
 from rendezvous.local.pipeline import component_env, gateway_address
 from rendezvous.local.supervisor import Supervisor
-from rendezvous.messages import Feedback, Policy, Scored, decode_scored, encode, is_provisional
+from rendezvous.messages import (
+    Feedback,
+    Policy,
+    Scored,
+    decode_score,
+    decode_scored,
+    encode,
+    is_provisional,
+)
 from rendezvous.model import sample_events
 from rendezvous.registry.commands import change
 from rendezvous.service.control import publish_policy
@@ -85,6 +93,17 @@ def _scored(settings: Settings, ids: set[str], timeout_s: float = 90
                 result = decode_scored(record.value())
                 (provisional if is_provisional(record.headers()) else finals)[result.id] = result
     return finals, provisional
+
+
+def _late_answer(settings: Settings, rid: str, model: str, timeout_s: float = 60) -> None:
+    """Wait until ``model``'s answer to ``rid`` is on the scores topic (after its decision)."""
+    give_up = time.monotonic() + timeout_s
+    with TopicReader(settings, settings.topic("scores")) as reader:
+        while True:
+            assert time.monotonic() < give_up, f"{model} never answered {rid}"
+            if any(score.id == rid and score.model == model
+                   for score in map(decode_score, (r.value() for r in reader.poll(0.2)))):
+                return
 
 
 def _gateway_call(settings: Settings, address: str, caller_id: str) -> dict:
@@ -148,7 +167,7 @@ def happened(stack: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
                          ids["ok"].encode())
         flush_or_raise(producer)
         finals, provisional = _scored(settings, {*ids.values(), *rows})
-        time.sleep(PRIMARY_DELAY_MS / 1000)  # the fallback's late primary answer is written
+        _late_answer(settings, ids["fallback"], "primary")
         yield Happened(settings, env, archive, ids, finals, provisional, rows, gateway_id,
                        policy)
     finally:
@@ -336,7 +355,10 @@ def test_the_archive_tells_the_same_decision(happened: Happened) -> None:
     assert story["decision"] == topics["decision"]
     assert story["policy"] == topics["policy"]
     # the archive has no scores topic: the primary's late answer is not in it
-    assert story["why"][0].startswith("primary: no answer by deadline; canary's ")
+    result = happened.finals[rid]
+    assert story["why"] == [f"primary: no answer by deadline; canary's {four(result.raw_score)} "
+                            "mapped onto primary's scale by reference:canary/1->primary/1 (the "
+                            "mapped score is in the scored record, not read)"]
     assert story["scored"] == ["none found"]
     assert story["not read"][0].startswith("deadletter, scores, scored, feedback: not in the "
                                            "archive")
