@@ -39,6 +39,7 @@ SECTIONS = {
     "models": "bench_worker_models",
     "serve": "bench_serve",
     "decoy": "bench_decoy",
+    "inspect": "bench_inspect",
     "monitor": "bench_monitor",
     "pipeline": "bench_pipeline",
     "chaos": "rendezvous.testing.chaos:run_every_component",
