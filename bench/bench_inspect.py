@@ -39,6 +39,7 @@ from rendezvous.archive.schema import ARCHIVE_SCHEMA, SCHEMA_VERSION
 from rendezvous.decoy.writer import ROW_GROUP_ROWS
 from rendezvous.demo.signals import run_interruptibly
 from rendezvous.inspect import Inspection, inspect_request
+from rendezvous.inspect.parts import Story
 from rendezvous.inspect.window import window
 from rendezvous.messages import Candidate, Decision, Score, Scored, encode
 from rendezvous.settings import Settings
@@ -51,6 +52,8 @@ SPAN_HOURS = 72.0
 """Within the input topic's 7-day retention (records older than it would be deleted)."""
 TARGET_AGO_MS = 30 * 60_000
 FEATURES = 30
+FILE_ROWS = 50 * ROW_GROUP_ROWS
+"""Rows of one archive file at most (the decoy rolls at 64 MiB or every minute)."""
 TARGET = 2.0
 COMMAND = "python bench/bench_inspect.py"
 
@@ -109,54 +112,69 @@ def _follow_ups(settings: Settings, producer: Producer, rid: str, ts: int, parti
                          partition=partition, timestamp=int(at))
 
 
+def _archive_table(ids: list[str], times: np.ndarray, first: int, values: np.ndarray
+                   ) -> pa.Table:
+    n = len(ids)
+    return pa.table({
+        "schema_version": pa.array([SCHEMA_VERSION] * n, pa.int16()),
+        "topic": pa.array(["input"] * n),
+        "partition": pa.array([1] * n, pa.int32()),
+        "offset": pa.array(np.arange(first, first + n), pa.int64()),
+        "key": pa.array([i.encode() for i in ids], pa.binary()),
+        "value": pa.array([_event(i, values[(first + j) % len(values)], float(t))
+                           for j, (i, t) in enumerate(zip(ids, times.tolist(), strict=True))],
+                          pa.binary()),
+        "headers": pa.nulls(n, ARCHIVE_SCHEMA.field("headers").type),
+        "timestamp_ms": pa.array(times, pa.int64()),
+        "timestamp_type": pa.array([1] * n, pa.int8()),
+        "arrival_ms": pa.array(times + 5, pa.int64()),
+    }, schema=ARCHIVE_SCHEMA)
+
+
+def _bytes_per_row(values: np.ndarray, now_ms: int) -> float:
+    """What one row takes in a file, measured on a row group's worth."""
+    times = np.full(ROW_GROUP_ROWS, now_ms, dtype=np.int64)
+    sample = _archive_table([f"bench-{i}" for i in range(ROW_GROUP_ROWS)], times, 0, values)
+    sink = pa.BufferOutputStream()
+    pq.write_table(sample, sink, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+    return sink.getvalue().size / ROW_GROUP_ROWS
+
+
 def build_archive(root: Path, mib: int, now_ms: int, span_hours: float, target: str,
                   say: Say = print) -> tuple[int, int]:
-    """Parquet files of about ``mib`` MiB in the decoy's layout; returns (rows, bytes)."""
-    rng = np.random.default_rng(8)
-    values = rng.random((1000, FEATURES)) * 100
-    rows_per_file, written, rows = 50 * ROW_GROUP_ROWS, 0, 0
-    n_guess = max(rows_per_file, mib * 1024 * 1024 // 120)  # ~120 bytes a row, compressed
-    times = _times(n_guess, now_ms, span_hours)
+    """Parquet files of about ``mib`` MiB in the decoy's layout, one file per hour
+    directory and ``FILE_ROWS`` rows at most; returns (rows, bytes)."""
+    values = np.random.default_rng(8).random((1000, FEATURES)) * 100
+    n = max(ROW_GROUP_ROWS, int(mib * 2**20 / _bytes_per_row(values, now_ms)))
+    times = _times(n, now_ms, span_hours)
     at = int(np.searchsorted(times, now_ms - TARGET_AGO_MS))
-    start = 0
-    while start < len(times) and written < mib * 1024 * 1024:
-        chunk = times[start:start + rows_per_file]
-        hour = int(chunk[0]) // HOUR_MS
-        chunk = chunk[chunk // HOUR_MS == hour]  # one file never spans two hours
+    written = start = 0
+    while start < n:
+        hour = int(times[start]) // HOUR_MS
+        chunk = times[start:start + FILE_ROWS]
+        chunk = chunk[chunk // HOUR_MS == hour]  # a file never spans two hours
         ids = [target if start + j == at else f"bench-{start + j}" for j in range(len(chunk))]
-        partition = 1
-        table = pa.table({
-            "schema_version": pa.array([SCHEMA_VERSION] * len(chunk), pa.int16()),
-            "topic": pa.array(["input"] * len(chunk)),
-            "partition": pa.array([partition] * len(chunk), pa.int32()),
-            "offset": pa.array(np.arange(start, start + len(chunk)), pa.int64()),
-            "key": pa.array([i.encode() for i in ids], pa.binary()),
-            "value": pa.array([_event(i, values[(start + j) % 1000], float(t))
-                               for j, (i, t) in enumerate(zip(ids, chunk.tolist(),
-                                                              strict=True))], pa.binary()),
-            "headers": pa.nulls(len(chunk), ARCHIVE_SCHEMA.field("headers").type),
-            "timestamp_ms": pa.array(chunk, pa.int64()),
-            "timestamp_type": pa.array([1] * len(chunk), pa.int8()),
-            "arrival_ms": pa.array(chunk + 5, pa.int64()),
-        }, schema=ARCHIVE_SCHEMA)
         directory = hour_directory(root, "input", hour)
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / file_name(partition, start)
-        pq.write_table(table, path, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+        path = directory / file_name(1, start)
+        pq.write_table(_archive_table(ids, chunk, start, values), path, compression="zstd",
+                       row_group_size=ROW_GROUP_ROWS)
         written += path.stat().st_size
-        rows += len(chunk)
         start += len(chunk)
-        if rows % (20 * rows_per_file) < len(chunk):
-            say(f"archived {rows:,} rows, {written / 2**20:,.0f} MiB")
-    return rows, written
+        if start // FILE_ROWS != (start - len(chunk)) // FILE_ROWS and start // FILE_ROWS % 20 == 0:
+            say(f"archived {start:,} of {n:,} rows, {written / 2**20:,.0f} MiB")
+    return n, written
 
 
-def _median_s(call: Callable[[], Inspection], repeat: int) -> tuple[float, int]:
+def _median_s(call: Callable[[], Inspection], repeat: int, complete: Callable[[Story], bool]
+              ) -> tuple[float, int]:
+    """The median time of ``call``, and how many of its stories are ``complete``."""
     times, found = [], 0
     for _ in range(repeat):
         started = time.perf_counter()
-        found = len(call().stories)
+        done = call()
         times.append(time.perf_counter() - started)
+        found = sum(map(complete, done.stories))
     return statistics.median(times), found
 
 
@@ -169,9 +187,11 @@ def measure(settings: Settings, tmp: Path, records: int, archive_mib: int,
     say(f"building the archive: ~{archive_mib:,} MiB over {span_hours:g} h")
     rows, size = build_archive(tmp / "archive", archive_mib, now_ms, span_hours, target, say)
     span = window(None, None)
-    topic_s, topic_found = _median_s(lambda: inspect_request(settings, target, span), repeat)
+    topic_s, topic_found = _median_s(lambda: inspect_request(settings, target, span), repeat,
+                                     lambda story: story.decision is not None)
     archive_s, archive_found = _median_s(
-        lambda: inspect_request(settings, target, span, tmp / "archive"), repeat)
+        lambda: inspect_request(settings, target, span, tmp / "archive"), repeat,
+        lambda story: story.input is not None)  # the archive built holds inputs only
     if not topic_found or not archive_found:
         raise RuntimeError(f"inspect did not find {target} (topic {topic_found}, archive "
                            f"{archive_found})")
@@ -198,7 +218,7 @@ def to_markdown(r: dict[str, float]) -> str:
         f"| input topic (4 partitions, every one read) | {r['records']:,.0f} records over "
         f"{r['span_hours']:g} h | {r['records_per_hour']:,.0f} | {r['topic_s']:.2f} s | "
         f"{verdict(r['topic_s'])} |",
-        f"| archive (Parquet, decoy layout) | {r['archive_bytes'] / 2**30:.2f} GiB, "
+        f"| archive (Parquet, decoy layout) | {r['archive_bytes'] / 2**20:,.0f} MiB, "
         f"{r['archive_rows']:,.0f} rows over {r['span_hours']:g} h | "
         f"{r['archive_rows_per_hour']:,.0f} | {r['archive_s']:.2f} s | "
         f"{verdict(r['archive_s'])} |",
