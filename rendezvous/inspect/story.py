@@ -210,7 +210,8 @@ def _answers(decision: Decision | None, scores: list[tuple[Score, Found]],
         weighed.add((c.model, c.version, c.shadow))
         answers.append(AnswerPart(c.model, c.version, c.shadow, c.score, c.label,
                                   round(c.latency_ms, 1), c.valid, c.reason,
-                                  worker_ms=c.service_ms))
+                                  worker_ms=None if c.service_ms is None
+                                  else round(c.service_ms, 1)))
     for score, record in scores:
         if (score.model, score.version, score.shadow) in weighed:
             continue
