@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import msgspec
 import pytest
 from click.testing import CliRunner
 
@@ -366,5 +365,5 @@ def test_the_archive_tells_the_same_decision(happened: Happened) -> None:
     as_json = json.loads(inspect(happened, rid, "--archive", str(happened.archive),
                                  "--format", "json")[1])
     assert as_json["requests"][0]["decision"]["quantiles"] == "reference:canary/1->primary/1"
-    assert msgspec.json.decode(json.dumps(as_json["requests"][0]["input"]["redactions"])) == [
+    assert as_json["requests"][0]["input"]["redactions"] == [
         "none seen (hashed fields show as hmac-sha256:...; dropped ones leave no trace)"]
