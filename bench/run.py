@@ -40,6 +40,7 @@ SECTIONS = {
     "models": "bench_worker_models",
     "serve": "bench_serve",
     "decoy": "bench_decoy",
+    "inspect": "bench_inspect",
     "monitor": "bench_monitor",
     "pipeline": "bench_pipeline",
     "cost": "bench_cost",

@@ -27,6 +27,7 @@ SUBCOMMANDS = [
     ("model", "model"),
     ("decoy", "decoy"),
     ("archive", "archive"),
+    ("inspect", "inspect"),
     ("replay", "replay"),
     ("backtest", "backtest"),
     ("monitor", "monitor"),
