@@ -43,8 +43,8 @@ from rendezvous.inspect.parts import Story
 from rendezvous.inspect.window import window
 from rendezvous.messages import Candidate, Decision, Score, Scored, encode
 from rendezvous.settings import Settings
-from rendezvous.testing.stack import scratch_settings
 from rendezvous.transport.clients import flush_or_raise, make_producer, produce
+from scratch import scratch_settings
 
 RECORDS = 10_000_000
 ARCHIVE_MIB = 1024
