@@ -1,0 +1,171 @@
+"""Record embedded traffic in the decoy's archive layout, off the latency path.
+
+Each input is archived as the ``input`` record the pipeline would have carried (an
+:class:`~rendezvous.messages.InputEvent`, key = its id) and each decision as its
+``decisions`` record, written by the decoy's own code (:func:`rendezvous.decoy.batches.to_batches`,
+:class:`rendezvous.decoy.writer.ArchiveWriter`), so ``replay``, ``backtest`` and
+``read_archive`` read it like a deployment's archive.
+
+``score`` only puts the objects on a bounded queue (no encoding, never a wait): when it is
+full the row is dropped and counted. A thread encodes, buffers and rolls a durable file
+every ``roll_s`` and at ``close()``. Records go to partition 0 at offsets counted from the
+archiver's start time in microseconds, so two runs into one directory do not collide
+(the reader deduplicates on topic, partition and offset).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import msgspec
+import numpy as np
+
+from rendezvous.messages import Decision, InputEvent
+
+log = logging.getLogger(__name__)
+
+TIMESTAMP_CREATE_TIME = 1
+"""``confluent_kafka.TIMESTAMP_CREATE_TIME``: the time the request was made."""
+TOPICS = {"input": "input", "decisions": "decisions"}
+
+_Item = tuple[str, str, Any, Any, float | None, float]
+"""topic, id, the features (input) or the Decision, deadline_ms, ts, record time."""
+
+
+def _plain(value: Any) -> Any:
+    """numpy values (a caller's features may be arrays) as JSON can hold them."""
+    if isinstance(value, np.ndarray | np.generic):
+        return value.tolist()
+    raise NotImplementedError(f"cannot archive a {type(value).__name__}")
+
+
+_encoder = msgspec.json.Encoder(enc_hook=_plain)
+
+
+class _Record:
+    """The part of a ``confluent_kafka.Message`` the decoy's batching reads."""
+
+    __slots__ = ("_key", "_offset", "_topic", "_ts", "_value")
+
+    def __init__(self, topic: str, offset: int, key: bytes, value: bytes, ts: int) -> None:
+        self._topic, self._offset, self._key, self._value, self._ts = topic, offset, key, value, ts
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def key(self) -> bytes:
+        return self._key
+
+    def value(self) -> bytes:
+        return self._value
+
+    def headers(self) -> None:
+        return None
+
+    def timestamp(self) -> tuple[int, int]:
+        return TIMESTAMP_CREATE_TIME, self._ts
+
+
+class Archiver:
+    """A bounded queue and the thread that writes it to ``root``."""
+
+    def __init__(self, root: Path, capacity: int, roll_s: float) -> None:
+        from rendezvous.decoy.writer import ArchiveWriter
+
+        self._writer = ArchiveWriter(root)
+        self._queue: queue.Queue[_Item | None] = queue.Queue(capacity)
+        self._roll_s = roll_s
+        self._offsets = dict.fromkeys(TOPICS, time.time_ns() // 1000)
+        self.written = 0
+        """Rows in durable files."""
+        self.dropped = 0
+        """Rows not archived: the queue was full."""
+        self.failed: str | None = None
+        """Why the last roll failed (the rows stay buffered and are tried again)."""
+        self._thread = threading.Thread(target=self._run, name="rendezvous-embedded-archive",
+                                        daemon=True)
+        self._thread.start()
+
+    def inputs(self, ids: Sequence[str], rows: Sequence[Any], deadline_ms: float | None,
+               ts: float) -> None:
+        """Queue a call's inputs (never blocks)."""
+        put = self._queue.put_nowait
+        for rid, features in zip(ids, rows, strict=True):
+            try:
+                put(("input", rid, features, deadline_ms, ts, ts))
+            except queue.Full:
+                self.dropped += 1
+
+    def decisions(self, ids: Sequence[str], decisions: Sequence[Decision | None]) -> None:
+        """Queue a call's decisions (never blocks)."""
+        put = self._queue.put_nowait
+        for rid, decision in zip(ids, decisions, strict=True):
+            if decision is None:
+                continue
+            try:
+                put(("decisions", rid, decision, None, None, decision.decided_ms))
+            except queue.Full:
+                self.dropped += 1
+
+    def close(self) -> None:
+        """Write out everything queued, then stop."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        from rendezvous.decoy.batches import to_batches
+
+        last_roll = time.monotonic()
+        stopping = False
+        while not stopping:
+            pending: list[_Record] = []
+            try:
+                item = self._queue.get(timeout=max(0.01, self._roll_s / 4))
+                while True:
+                    if item is None:
+                        stopping = True
+                        break
+                    pending.append(self._record(item))
+                    item = self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            if pending:
+                now_ms = int(time.time() * 1000)
+                for group, batch in to_batches(cast(Any, pending), TOPICS, now_ms).items():
+                    self._writer.add(group, batch)
+            if stopping or time.monotonic() - last_roll >= self._roll_s:
+                self._roll()
+                last_roll = time.monotonic()
+
+    def _record(self, item: _Item) -> _Record:
+        topic, rid, payload, deadline_ms, ts, at = item
+        if topic == "input":
+            value = _encoder.encode(InputEvent(rid, payload, deadline_ms, ts=ts))
+        else:
+            value = _encoder.encode(msgspec.structs.replace(payload, id=rid))
+        offset = self._offsets[topic]
+        self._offsets[topic] = offset + 1
+        return _Record(topic, offset, rid.encode(), value, int(at))
+
+    def _roll(self) -> None:
+        try:
+            rolled = self._writer.roll(paced=False)
+        except OSError as exc:
+            self.failed = str(exc)
+            log.warning("embedded archive: cannot write a file, keeping the rows to try again: "
+                        "%s", exc)
+            return
+        self.failed = None
+        self.written += sum(f.records for f in rolled)
