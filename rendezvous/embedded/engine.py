@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from rendezvous.core import PolicyError
 from rendezvous.embedded import models as model_loading
 from rendezvous.embedded.decider import Call, Decider
@@ -30,7 +32,14 @@ from rendezvous.embedded.errors import ClosedError, EmbeddedError
 from rendezvous.embedded.features import FeaturesLike, to_matrix, to_row
 from rendezvous.embedded.lanes import Lane
 from rendezvous.embedded.policies import PolicyLike, to_policy
-from rendezvous.messages import DEADLINE_BOUNDS, FeatureSchema, FeatureValue, Policy, Scored
+from rendezvous.messages import (
+    DEADLINE_BOUNDS,
+    Decision,
+    FeatureSchema,
+    FeatureValue,
+    Policy,
+    Scored,
+)
 
 if TYPE_CHECKING:
     from rendezvous.embedded.archiving import Archiver
@@ -135,6 +144,16 @@ class Embedded:
         ``ok``, ``fallback``, ``timeout`` or ``rejected`` (features that do not fit)."""
         call = self._start([features], deadline_ms, None if id is None else [id])
         return self._wait(call)[0]
+
+    def explain(self, features: FeaturesLike, deadline_ms: float | None = None,
+                id: str | None = None) -> tuple[Scored, Decision]:  # noqa: A002
+        """:meth:`score`, with the decision record serve writes on the ``decisions`` topic:
+        every model's answer (valid or not, and why), latency and the choice."""
+        call = self._start([features], deadline_ms, None if id is None else [id])
+        result = self._wait(call)[0]
+        decision = call.decisions[0]
+        assert decision is not None  # every decided row has its record
+        return result, msgspec.structs.replace(decision, id=result.id)
 
     def score_batch(self, rows: Sequence[FeaturesLike], deadline_ms: float | None = None,
                     ids: Sequence[str] | None = None) -> list[Scored]:
