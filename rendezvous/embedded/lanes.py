@@ -60,7 +60,7 @@ class Lane:
     def refuse(self, keys: Sequence[str], received_ms: float) -> list[Score]:
         """The answers of a call that found the lane full."""
         return failures(self.model, keys, received_ms, now_ms(),
-                        f"busy: {self.max_in_flight} earlier calls still running")
+                        f"busy: its max_in_flight={self.max_in_flight} earlier calls still run")
 
     def _score(self, keys: Sequence[str], rows: Any, received_ms: float,
                deliver: Deliver) -> None:

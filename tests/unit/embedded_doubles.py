@@ -24,10 +24,10 @@ class Fixed:
     """Answers ``score`` for every row (label 1 at 0.5 and above)."""
 
     task = "binary"
-    schema = SCHEMA
 
-    def __init__(self, name: str, score: float, version: str = "1") -> None:
-        self.name, self.version, self.value = name, version, score
+    def __init__(self, name: str, score: float, version: str = "1",
+                 schema: FeatureSchema = SCHEMA) -> None:
+        self.name, self.version, self.value, self.schema = name, version, score, schema
 
     def predict(self, rows: Any) -> Prediction:
         n = len(rows)
@@ -41,8 +41,8 @@ class Fixed:
 class Raising(Fixed):
     """Raises ``RuntimeError(message)`` on every call."""
 
-    def __init__(self, name: str, message: str = "boom") -> None:
-        super().__init__(name, 0.0)
+    def __init__(self, name: str, message: str = "boom", schema: FeatureSchema = SCHEMA) -> None:
+        super().__init__(name, 0.0, schema=schema)
         self.message = message
 
     def predict(self, rows: Any) -> Prediction:
@@ -54,8 +54,8 @@ class Blocked(Fixed):
     every deadline of a test."""
 
     def __init__(self, name: str, release: threading.Event, score: float = 0.9,
-                 limit_s: float = 10.0) -> None:
-        super().__init__(name, score)
+                 limit_s: float = 10.0, schema: FeatureSchema = SCHEMA) -> None:
+        super().__init__(name, score, schema=schema)
         self.release, self.limit_s = release, limit_s
 
     def predict(self, rows: Any) -> Prediction:
