@@ -44,8 +44,9 @@ from rendezvous.messages import (
 if TYPE_CHECKING:
     from rendezvous.embedded.archiving import Archiver
 
-DEFAULT_MAX_IN_FLIGHT = 4
-"""Calls one model may run at once before it counts as not answering (``busy``)."""
+DEFAULT_MAX_IN_FLIGHT = 8
+"""Calls one model may run at once before it counts as not answering (``busy``): at least
+as many as the application's threads that call at once, or those beyond it get fallbacks."""
 
 
 def epoch_ms() -> float:

@@ -51,10 +51,11 @@ class Lane:
     def run(self, pool: ThreadPoolExecutor, keys: Sequence[str], rows: Any, received_ms: float,
             deliver: Deliver) -> Future[None]:
         """Score ``rows`` on ``pool`` (a slot taken by :meth:`try_enter`); the answers go to
-        ``deliver`` from the pool's thread. The slot is given back when the call ends or is
-        cancelled before it started."""
+        ``deliver`` from the pool's thread. The slot is given back as soon as the model is
+        done, before the answers are delivered (the caller they wake may call again at
+        once), or when the run is cancelled before it started."""
         future = pool.submit(self._score, keys, rows, received_ms, deliver)
-        future.add_done_callback(self._leave)
+        future.add_done_callback(self._leave_if_cancelled)
         return future
 
     def refuse(self, keys: Sequence[str], received_ms: float) -> list[Score]:
@@ -70,11 +71,16 @@ class Lane:
         except Exception as exc:  # noqa: BLE001 - a model's failure is an answer, not a crash
             with self._lock:
                 self.failed += 1
+                self.in_flight -= 1
             deliver(failures(model, keys, received_ms, now_ms(),
                              f"model failed: {str(exc)[:200] or type(exc).__name__}"))
             return
-        deliver(answers(model, keys, prediction, received_ms, now_ms()))
-
-    def _leave(self, _future: Future[None]) -> None:
+        scored = answers(model, keys, prediction, received_ms, now_ms())
         with self._lock:
             self.in_flight -= 1
+        deliver(scored)
+
+    def _leave_if_cancelled(self, future: Future[None]) -> None:
+        if future.cancelled():
+            with self._lock:
+                self.in_flight -= 1
