@@ -41,6 +41,7 @@ SECTIONS = {
     "decoy": "bench_decoy",
     "monitor": "bench_monitor",
     "pipeline": "bench_pipeline",
+    "embedded": "bench_embedded",
     "chaos": "rendezvous.testing.chaos:run_every_component",
     "chaos-cluster": "rendezvous.testing.chaos:run_cluster",
 }

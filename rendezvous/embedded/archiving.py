@@ -6,19 +6,21 @@ Each input is archived as the ``input`` record the pipeline would have carried (
 :class:`rendezvous.decoy.writer.ArchiveWriter`), so ``replay``, ``backtest`` and
 ``read_archive`` read it like a deployment's archive.
 
-``score`` only puts the objects on a bounded queue (no encoding, never a wait): when it is
-full the row is dropped and counted. A thread encodes, buffers and rolls a durable file
-every ``roll_s`` and at ``close()``. Records go to partition 0 at offsets counted from the
-archiver's start time in microseconds, so two runs into one directory do not collide
-(the reader deduplicates on topic, partition and offset).
+``score`` only appends the objects to a bounded queue (no encoding, no lock, never a wait):
+when it is full the row is dropped and counted. A thread wakes every ``DRAIN_S`` (not per
+row: woken per row, it would take the GIL from the callers on every call), takes what is
+queued, encodes and buffers it, and rolls a durable file every ``roll_s`` and at
+``close()``. Records go to partition 0 at offsets counted from the archiver's start time in
+microseconds, so two runs into one directory do not collide (the reader deduplicates on
+topic, partition and offset).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 TIMESTAMP_CREATE_TIME = 1
 """``confluent_kafka.TIMESTAMP_CREATE_TIME``: the time the request was made."""
 TOPICS = {"input": "input", "decisions": "decisions"}
+DRAIN_S = 0.05
+"""How often the archive's thread takes what the callers queued."""
 
 _Item = tuple[str, str, Any, Any, float | None, float]
 """topic, id, the features (input) or the Decision, deadline_ms, ts, record time."""
@@ -85,7 +89,11 @@ class Archiver:
         from rendezvous.decoy.writer import ArchiveWriter
 
         self._writer = ArchiveWriter(root)
-        self._queue: queue.Queue[_Item | None] = queue.Queue(capacity)
+        # deque.append and popleft are atomic: callers and the thread need no lock. The
+        # bound is checked before appending, so it may be passed by a few concurrent rows.
+        self._queue: deque[_Item] = deque()
+        self._capacity = capacity
+        self._stop = threading.Event()
         self._roll_s = roll_s
         self._offsets = dict.fromkeys(TOPICS, time.time_ns() // 1000)
         self.written = 0
@@ -101,46 +109,37 @@ class Archiver:
     def inputs(self, ids: Sequence[str], rows: Sequence[Any], deadline_ms: float | None,
                ts: float) -> None:
         """Queue a call's inputs (never blocks)."""
-        put = self._queue.put_nowait
+        queued, capacity = self._queue, self._capacity
         for rid, features in zip(ids, rows, strict=True):
-            try:
-                put(("input", rid, features, deadline_ms, ts, ts))
-            except queue.Full:
+            if len(queued) < capacity:
+                queued.append(("input", rid, features, deadline_ms, ts, ts))
+            else:
                 self.dropped += 1
 
     def decisions(self, ids: Sequence[str], decisions: Sequence[Decision | None]) -> None:
         """Queue a call's decisions (never blocks)."""
-        put = self._queue.put_nowait
+        queued, capacity = self._queue, self._capacity
         for rid, decision in zip(ids, decisions, strict=True):
             if decision is None:
                 continue
-            try:
-                put(("decisions", rid, decision, None, None, decision.decided_ms))
-            except queue.Full:
+            if len(queued) < capacity:
+                queued.append(("decisions", rid, decision, None, None, decision.decided_ms))
+            else:
                 self.dropped += 1
 
     def close(self) -> None:
         """Write out everything queued, then stop."""
-        self._queue.put(None)
+        self._stop.set()
         self._thread.join()
 
     def _run(self) -> None:
         from rendezvous.decoy.batches import to_batches
 
         last_roll = time.monotonic()
-        stopping = False
-        while not stopping:
-            pending: list[_Record] = []
-            try:
-                item = self._queue.get(timeout=max(0.01, self._roll_s / 4))
-                while True:
-                    if item is None:
-                        stopping = True
-                        break
-                    pending.append(self._record(item))
-                    item = self._queue.get_nowait()
-            except queue.Empty:
-                pass
+        queued = self._queue
+        while True:
+            stopping = self._stop.wait(DRAIN_S)
+            pending = [self._record(queued.popleft()) for _ in range(len(queued))]
             if pending:
                 now_ms = int(time.time() * 1000)
                 for group, batch in to_batches(cast(Any, pending), TOPICS, now_ms).items():
@@ -148,6 +147,8 @@ class Archiver:
             if stopping or time.monotonic() - last_roll >= self._roll_s:
                 self._roll()
                 last_roll = time.monotonic()
+            if stopping:
+                return
 
     def _record(self, item: _Item) -> _Record:
         topic, rid, payload, deadline_ms, ts, at = item
