@@ -6,21 +6,17 @@ Each input is archived as the ``input`` record the pipeline would have carried (
 :class:`rendezvous.decoy.writer.ArchiveWriter`), so ``replay``, ``backtest`` and
 ``read_archive`` read it like a deployment's archive.
 
-``score`` only appends the objects to a bounded queue (no encoding, no lock, never a wait):
-when it is full the row is dropped and counted. A thread wakes every ``DRAIN_S`` (not per
-row: woken per row, it would take the GIL from the callers on every call), takes what is
-queued, encodes and buffers it, and rolls a durable file every ``roll_s`` and at
-``close()``. Records go to partition 0 at offsets counted from the archiver's start time in
-microseconds, so two runs into one directory do not collide (the reader deduplicates on
-topic, partition and offset).
+``score`` only queues the objects (:class:`~rendezvous.embedded.offpath.OffPath`: never a
+wait; when full, dropped and counted); the queue's thread encodes and buffers them, and
+rolls a durable file every ``roll_s`` and at ``close()``. Records go to partition 0 at
+offsets counted from the archiver's start time in microseconds, so two runs into one
+directory do not collide (the reader deduplicates on topic, partition and offset).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -28,6 +24,7 @@ from typing import Any, cast
 import msgspec
 import numpy as np
 
+from rendezvous.embedded.offpath import OffPath
 from rendezvous.messages import Decision, InputEvent
 
 log = logging.getLogger(__name__)
@@ -35,8 +32,6 @@ log = logging.getLogger(__name__)
 TIMESTAMP_CREATE_TIME = 1
 """``confluent_kafka.TIMESTAMP_CREATE_TIME``: the time the request was made."""
 TOPICS = {"input": "input", "decisions": "decisions"}
-DRAIN_S = 0.05
-"""How often the archive's thread takes what the callers queued."""
 
 _Item = tuple[str, str, Any, Any, float | None, float]
 """topic, id, the features (input) or the Decision, deadline_ms, ts, record time."""
@@ -89,66 +84,51 @@ class Archiver:
         from rendezvous.decoy.writer import ArchiveWriter
 
         self._writer = ArchiveWriter(root)
-        # deque.append and popleft are atomic: callers and the thread need no lock. The
-        # bound is checked before appending, so it may be passed by a few concurrent rows.
-        self._queue: deque[_Item] = deque()
-        self._capacity = capacity
-        self._stop = threading.Event()
         self._roll_s = roll_s
+        self._last_roll = time.monotonic()
         self._offsets = dict.fromkeys(TOPICS, time.time_ns() // 1000)
         self.written = 0
         """Rows in durable files."""
-        self.dropped = 0
-        """Rows not archived: the queue was full."""
         self.failed: str | None = None
         """Why the last roll failed (the rows stay buffered and are tried again)."""
-        self._thread = threading.Thread(target=self._run, name="rendezvous-embedded-archive",
-                                        daemon=True)
-        self._thread.start()
+        self._queue: OffPath[_Item] = OffPath("rendezvous-embedded-archive", capacity,
+                                              self._buffer, self._maybe_roll)
+
+    @property
+    def dropped(self) -> int:
+        """Rows not archived: the queue was full."""
+        return self._queue.dropped
 
     def inputs(self, ids: Sequence[str], rows: Sequence[Any], deadline_ms: float | None,
                ts: float) -> None:
         """Queue a call's inputs (never blocks)."""
-        queued, capacity = self._queue, self._capacity
+        offer = self._queue.offer
         for rid, features in zip(ids, rows, strict=True):
-            if len(queued) < capacity:
-                queued.append(("input", rid, features, deadline_ms, ts, ts))
-            else:
-                self.dropped += 1
+            offer(("input", rid, features, deadline_ms, ts, ts))
 
     def decisions(self, ids: Sequence[str], decisions: Sequence[Decision | None]) -> None:
         """Queue a call's decisions (never blocks)."""
-        queued, capacity = self._queue, self._capacity
+        offer = self._queue.offer
         for rid, decision in zip(ids, decisions, strict=True):
-            if decision is None:
-                continue
-            if len(queued) < capacity:
-                queued.append(("decisions", rid, decision, None, None, decision.decided_ms))
-            else:
-                self.dropped += 1
+            if decision is not None:
+                offer(("decisions", rid, decision, None, None, decision.decided_ms))
 
     def close(self) -> None:
         """Write out everything queued, then stop."""
-        self._stop.set()
-        self._thread.join()
+        self._queue.close()
 
-    def _run(self) -> None:
+    def _buffer(self, items: list[_Item]) -> None:
         from rendezvous.decoy.batches import to_batches
 
-        last_roll = time.monotonic()
-        queued = self._queue
-        while True:
-            stopping = self._stop.wait(DRAIN_S)
-            pending = [self._record(queued.popleft()) for _ in range(len(queued))]
-            if pending:
-                now_ms = int(time.time() * 1000)
-                for group, batch in to_batches(cast(Any, pending), TOPICS, now_ms).items():
-                    self._writer.add(group, batch)
-            if stopping or time.monotonic() - last_roll >= self._roll_s:
-                self._roll()
-                last_roll = time.monotonic()
-            if stopping:
-                return
+        records = [self._record(item) for item in items]
+        for group, batch in to_batches(cast(Any, records), TOPICS,
+                                       int(time.time() * 1000)).items():
+            self._writer.add(group, batch)
+
+    def _maybe_roll(self, stopping: bool) -> None:
+        if stopping or time.monotonic() - self._last_roll >= self._roll_s:
+            self._roll()
+            self._last_roll = time.monotonic()
 
     def _record(self, item: _Item) -> _Record:
         topic, rid, payload, deadline_ms, ts, at = item
