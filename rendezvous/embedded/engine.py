@@ -43,6 +43,8 @@ from rendezvous.messages import (
 
 if TYPE_CHECKING:
     from rendezvous.embedded.archiving import Archiver
+    from rendezvous.embedded.kafka import PolicyFollower, Publisher
+    from rendezvous.settings import Settings
 
 DEFAULT_MAX_IN_FLIGHT = 8
 """Calls one model may run at once before it counts as not answering (``busy``): at least
@@ -80,6 +82,10 @@ class EmbeddedStats:
     """Rows (inputs and decisions) written to the archive."""
     archive_dropped: int = 0
     """Rows not archived: the archive's queue was full (``score`` never waits for it)."""
+    published: int = 0
+    """Decisions delivered to the deployment's ``decisions`` topic."""
+    publish_dropped: int = 0
+    """Decisions not published: the queue was full, or the broker did not take them."""
 
 
 class Embedded:
@@ -93,14 +99,18 @@ class Embedded:
     a call that finds it busy with that many gets no answer from it (it falls back at
     once). ``archive``: a directory to record every input and decision in the decoy's
     Parquet layout, off the latency path (``archive_queue`` rows at most waiting; beyond,
-    dropped and counted). Thread-safe; close it (or use ``with``) to stop its threads.
+    dropped and counted). ``kafka``: a deployment (bootstrap servers, or its Settings) whose
+    ``decisions`` topic gets every decision (``publish``; never ``input``) and whose live
+    policy from the control topic replaces ``policy`` (``follow_policy``). Thread-safe;
+    close it (or use ``with``) to stop its threads.
     """
 
     def __init__(self, models_dir: str | Path | None = None, policy: PolicyLike = None, *,
                  models: model_loading.ModelsLike = None,
                  max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
                  archive: str | Path | None = None, archive_queue: int = 65_536,
-                 archive_roll_s: float = 10.0) -> None:
+                 archive_roll_s: float = 10.0, kafka: Settings | str | None = None,
+                 publish: bool = True, follow_policy: bool = True) -> None:
         if max_in_flight < 1:
             raise EmbeddedError(f"max_in_flight must be at least 1, got {max_in_flight}")
         self.models_dir = Path(models_dir) if models_dir is not None else model_loading.BUNDLED
@@ -123,6 +133,10 @@ class Embedded:
             from rendezvous.embedded.archiving import Archiver
 
             self._archiver = Archiver(Path(archive), archive_queue, archive_roll_s)
+        self._publisher: Publisher | None = None
+        self._follower: PolicyFollower | None = None
+        if kafka is not None:
+            self._link(kafka, publish, follow_policy, archive_queue)
 
     @property
     def policy(self) -> Policy:
@@ -205,6 +219,9 @@ class Embedded:
                                lane.failed) for lane in self._lanes],
             archived=archiver.written if archiver else 0,
             archive_dropped=archiver.dropped if archiver else 0,
+            published=self._publisher.published if self._publisher else 0,
+            publish_dropped=(self._publisher.dropped + self._publisher.failed
+                             if self._publisher else 0),
         )
 
     def close(self) -> None:
@@ -212,9 +229,13 @@ class Embedded:
         if self._closed:
             return
         self._closed = True
+        if self._follower is not None:
+            self._follower.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self._archiver is not None:
             self._archiver.close()
+        if self._publisher is not None:
+            self._publisher.close()
 
     def __enter__(self) -> Embedded:
         return self
@@ -223,6 +244,20 @@ class Embedded:
         self.close()
 
     # -- internals -----------------------------------------------------------------------
+
+    def _link(self, kafka: Settings | str, publish: bool, follow_policy: bool,
+              capacity: int) -> None:
+        from rendezvous.embedded.kafka import PolicyFollower, Publisher, to_settings
+
+        settings = to_settings(kafka)
+        try:
+            if publish:
+                self._publisher = Publisher(settings, capacity)
+            if follow_policy:
+                self._follower = PolicyFollower(settings, self.set_policy)
+        except Exception:
+            self.close()
+            raise
 
     def _check_served(self, policy: Policy) -> None:
         missing = [name for name in policy.prefer if name not in self._by_name]
@@ -295,6 +330,8 @@ class Embedded:
             cancel()
         if self._archiver is not None:
             self._archiver.decisions(call.ids, call.decisions)
+        if self._publisher is not None:
+            self._publisher.decisions(call.ids, call.decisions)
         return call.results  # type: ignore[return-value]  # every row is decided now
 
 
