@@ -52,8 +52,9 @@ class Call:
         self.left -= 1
         if self.left == 0:
             self.done.set()
-            if self.notify is not None:
-                self.notify()
+            notify = self.notify  # read once: a cancelled caller may clear it meanwhile
+            if notify is not None:
+                notify()
 
 
 class Decider:
@@ -83,9 +84,13 @@ class Decider:
     def open(self, call: Call, keys: Sequence[str], ts_ms: float,
              rejected: dict[int, str]) -> None:
         """Open a request per key, due at the call's deadline; those in ``rejected`` (row
-        index -> reason) are answered ``rejected`` at once."""
+        index -> reason) are answered ``rejected`` at once. Requests already due are decided
+        first: a caller that stopped waiting (a cancelled ``ascore``) leaves its request to
+        the next call's tick."""
         with self._lock:
             core, waiting, deadline = self._core, self._waiting, call.deadline_at
+            if core.next_deadline() is not None:
+                self._route(core.tick())
             for i, key in enumerate(keys):
                 waiting[key] = (call, i)
                 reason = rejected.get(i)

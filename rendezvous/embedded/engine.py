@@ -193,18 +193,23 @@ class Embedded:
         woken: asyncio.Future[None] = loop.create_future()
 
         def wake() -> None:
-            loop.call_soon_threadsafe(_resolve, woken)
+            # The loop may be gone by then (a cancelled task's loop closed): nothing to wake.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, woken)
 
         call = self._start(rows, deadline_ms, ids, wake)
-        while not call.done.is_set():
-            left = call.deadline_at - epoch_ms()
-            if left <= 0:
-                self._decider.tick()
-                if not call.done.is_set():
-                    await asyncio.sleep(0.0005)
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(woken), left / 1000.0)
+        try:
+            while not call.done.is_set():
+                left = call.deadline_at - epoch_ms()
+                if left <= 0:
+                    self._decider.tick()
+                    if not call.done.is_set():
+                        await asyncio.sleep(0.0005)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(woken), left / 1000.0)
+        finally:
+            call.notify = None  # cancelled: the call is decided later, nobody to wake
         return self._finish(call)
 
     def stats(self) -> EmbeddedStats:

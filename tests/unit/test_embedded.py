@@ -182,3 +182,26 @@ def test_scores_stay_exact_for_float32_rows() -> None:
     with Embedded() as embedded:
         result = embedded.score(np.asarray(DATA.X[7], dtype=np.float32))
     assert result.score == float(PRIMARY.predict(DATA.X[7:8]).scores[0])
+
+
+def test_a_cancelled_ascore_is_decided_by_a_later_call(release: threading.Event) -> None:
+    blocked = Blocked("primary", release, schema=PRIMARY.schema)
+    canary = Blocked("canary", release, schema=CANARY.schema)
+
+    async def cancelled() -> None:
+        task = asyncio.ensure_future(embedded.ascore(row(0), deadline_ms=30))
+        await asyncio.sleep(0.005)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with Embedded(models=[blocked, canary]) as embedded:
+        asyncio.run(cancelled())
+        time.sleep(0.05)  # its deadline has passed; nobody waits for it
+        assert embedded.stats().decided == 0
+        embedded.set_policy({"prefer": ["canary"]})
+        later = embedded.score(row(1), deadline_ms=30)
+        stats = embedded.stats()
+        release.set()
+    assert later.status == "timeout"
+    assert stats.decided == 2
