@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from rendezvous.embedded.answers import RowModel, answers, failures
+from rendezvous.embedded.errors import ClosedError
 from rendezvous.messages import Score
 
 Deliver = Callable[[list[Score]], None]
@@ -54,7 +55,12 @@ class Lane:
         ``deliver`` from the pool's thread. The slot is given back as soon as the model is
         done, before the answers are delivered (the caller they wake may call again at
         once), or when the run is cancelled before it started."""
-        future = pool.submit(self._score, keys, rows, received_ms, deliver)
+        try:
+            future = pool.submit(self._score, keys, rows, received_ms, deliver)
+        except RuntimeError:  # the pool was shut down: the Embedded was closed meanwhile
+            with self._lock:
+                self.in_flight -= 1
+            raise ClosedError("this Embedded was closed during the call: build a new one") from None
         future.add_done_callback(self._leave_if_cancelled)
         return future
 
