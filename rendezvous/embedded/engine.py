@@ -44,6 +44,7 @@ from rendezvous.messages import (
 if TYPE_CHECKING:
     from rendezvous.embedded.archiving import Archiver
     from rendezvous.embedded.kafka import PolicyFollower, Publisher
+    from rendezvous.embedded.registry import ModelFollower
     from rendezvous.settings import Settings
 
 DEFAULT_MAX_IN_FLIGHT = 8
@@ -100,9 +101,10 @@ class Embedded:
     once). ``archive``: a directory to record every input and decision in the decoy's
     Parquet layout, off the latency path (``archive_queue`` rows at most waiting; beyond,
     dropped and counted). ``kafka``: a deployment (bootstrap servers, or its Settings) whose
-    ``decisions`` topic gets every decision (``publish``; never ``input``) and whose live
-    policy from the control topic replaces ``policy`` (``follow_policy``). Thread-safe;
-    close it (or use ``with``) to stop its threads.
+    ``decisions`` topic gets every decision (``publish``; never ``input``), whose live
+    policy from the control topic replaces ``policy`` (``follow_policy``) and whose model
+    registry swaps the versions of the models loaded from ``models_dir``
+    (``follow_models``). Thread-safe; close it (or use ``with``) to stop its threads.
     """
 
     def __init__(self, models_dir: str | Path | None = None, policy: PolicyLike = None, *,
@@ -110,12 +112,15 @@ class Embedded:
                  max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
                  archive: str | Path | None = None, archive_queue: int = 65_536,
                  archive_roll_s: float = 10.0, kafka: Settings | str | None = None,
-                 publish: bool = True, follow_policy: bool = True) -> None:
+                 publish: bool = True, follow_policy: bool = True,
+                 follow_models: bool = True) -> None:
         if max_in_flight < 1:
             raise EmbeddedError(f"max_in_flight must be at least 1, got {max_in_flight}")
         self.models_dir = Path(models_dir) if models_dir is not None else model_loading.BUNDLED
         start = to_policy(policy)
-        loaded = model_loading.load(self.models_dir, model_loading.wanted(start, models))
+        chosen = model_loading.wanted(start, models)
+        loaded = model_loading.load(self.models_dir, chosen)
+        pinned = {name for name, version in chosen.items() if isinstance(version, str)}
         self._lanes = [Lane(m, max_in_flight) for m in loaded]
         self._by_name = {lane.model.name: lane for lane in self._lanes}
         self._check_served(start)
@@ -135,8 +140,9 @@ class Embedded:
             self._archiver = Archiver(Path(archive), archive_queue, archive_roll_s)
         self._publisher: Publisher | None = None
         self._follower: PolicyFollower | None = None
+        self._models_follower: ModelFollower | None = None
         if kafka is not None:
-            self._link(kafka, publish, follow_policy, archive_queue)
+            self._link(kafka, publish, follow_policy, follow_models, archive_queue, pinned)
 
     @property
     def policy(self) -> Policy:
@@ -236,6 +242,8 @@ class Embedded:
         self._closed = True
         if self._follower is not None:
             self._follower.close()
+        if self._models_follower is not None:
+            self._models_follower.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self._archiver is not None:
             self._archiver.close()
@@ -251,13 +259,18 @@ class Embedded:
     # -- internals -----------------------------------------------------------------------
 
     def _link(self, kafka: Settings | str, publish: bool, follow_policy: bool,
-              capacity: int) -> None:
+              follow_models: bool, capacity: int, pinned: set[str]) -> None:
         from rendezvous.embedded.kafka import PolicyFollower, Publisher, to_settings
+        from rendezvous.embedded.registry import ModelFollower
 
         settings = to_settings(kafka)
         try:
             if publish:
                 self._publisher = Publisher(settings, capacity)
+            if follow_models:
+                self._models_follower = ModelFollower(
+                    settings, self.models_dir,
+                    [lane for lane in self._lanes if lane.model.name not in pinned])
             if follow_policy:
                 self._follower = PolicyFollower(settings, self.set_policy)
         except Exception:
