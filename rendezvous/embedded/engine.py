@@ -260,19 +260,19 @@ class Embedded:
 
     def _link(self, kafka: Settings | str, publish: bool, follow_policy: bool,
               follow_models: bool, capacity: int, pinned: set[str]) -> None:
-        from rendezvous.embedded.kafka import PolicyFollower, Publisher, to_settings
+        from rendezvous.embedded.kafka import PolicyFollower, Publisher, retrying, to_settings
         from rendezvous.embedded.registry import ModelFollower
 
         settings = to_settings(kafka)
+        followed = [lane for lane in self._lanes if lane.model.name not in pinned]
         try:
             if publish:
                 self._publisher = Publisher(settings, capacity)
             if follow_models:
-                self._models_follower = ModelFollower(
-                    settings, self.models_dir,
-                    [lane for lane in self._lanes if lane.model.name not in pinned])
+                self._models_follower = retrying(
+                    lambda: ModelFollower(settings, self.models_dir, followed))
             if follow_policy:
-                self._follower = PolicyFollower(settings, self.set_policy)
+                self._follower = retrying(lambda: PolicyFollower(settings, self.set_policy))
         except Exception:
             self.close()
             raise

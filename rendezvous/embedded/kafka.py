@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -33,6 +34,31 @@ SOURCE_HEADER = ("rendezvous.source", b"embedded")
 """On every record an embedded rendezvous publishes."""
 FLUSH_S = 5.0
 """How long ``close()`` waits for the last decisions to be delivered."""
+START_S = 15.0
+"""How long a follower's start is retried while the broker says it is not ready yet (a
+topic created a moment ago has no leader at once)."""
+
+T = TypeVar("T")
+
+
+def retrying(make: Callable[[], T], within_s: float = START_S) -> T:
+    """``make()``, tried again while it fails because a partition has no leader yet (or
+    with an error Kafka calls retriable)."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    not_yet = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+               KafkaError.UNKNOWN_TOPIC_OR_PART}
+    give_up = time.monotonic() + within_s
+    while True:
+        try:
+            return make()
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            waitable = error is not None and (error.retriable() or error.code() in not_yet)
+            if not waitable or time.monotonic() > give_up:
+                raise
+            log.info("embedded: the broker is not ready (%s); trying again", error)
+            time.sleep(0.2)
 
 
 def to_settings(kafka: Settings | str) -> Settings:
