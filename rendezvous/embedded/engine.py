@@ -1,4 +1,4 @@
-"""``Embedded``: the rendezvous inside a Python application, no broker.
+"""``Embedded``: the rendezvous inside a Python application; no broker needed.
 
 One call is one request (``score``) or many (``score_batch``): every configured model scores
 the call's rows at once on a thread pool (ONNX Runtime releases the GIL), and serve's core
@@ -27,6 +27,7 @@ import msgspec
 
 from rendezvous.core import PolicyError
 from rendezvous.embedded import models as model_loading
+from rendezvous.embedded.answers import failures
 from rendezvous.embedded.decider import Call, Decider
 from rendezvous.embedded.errors import ClosedError, EmbeddedError
 from rendezvous.embedded.features import FeaturesLike, to_matrix, to_row
@@ -38,6 +39,7 @@ from rendezvous.messages import (
     FeatureSchema,
     FeatureValue,
     Policy,
+    Score,
     Scored,
 )
 
@@ -384,9 +386,8 @@ def _rows_by_schema(rows: Sequence[FeaturesLike], ids: Sequence[str],
     return out
 
 
-def _unfit(lane: Lane, keys: list[str], ts: float, reasons: list[str]) -> list[Any]:
-    from rendezvous.embedded.answers import failures
-
+def _unfit(lane: Lane, keys: list[str], ts: float, reasons: list[str]) -> list[Score]:
+    """The answers of a model whose features a row does not fit (the preferred model's do)."""
     return [score for key, reason in zip(keys, reasons, strict=True)
             for score in failures(lane.model, [key], ts, ts, f"input does not fit: {reason}")]
 
