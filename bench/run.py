@@ -44,6 +44,7 @@ SECTIONS = {
     "monitor": "bench_monitor",
     "pipeline": "bench_pipeline",
     "cost": "bench_cost",
+    "embedded": "bench_embedded",
     "chaos": "chaos:run_every_component",
     "chaos-cluster": "chaos:run_cluster",
 }
