@@ -27,7 +27,6 @@ import msgspec
 
 from rendezvous.core import PolicyError
 from rendezvous.embedded import models as model_loading
-from rendezvous.embedded.answers import failures
 from rendezvous.embedded.decider import Call, Decider
 from rendezvous.embedded.errors import ClosedError, EmbeddedError
 from rendezvous.embedded.features import FeaturesLike, to_matrix, to_row
@@ -42,6 +41,7 @@ from rendezvous.messages import (
     Score,
     Scored,
 )
+from rendezvous.worker.answers import failures
 
 if TYPE_CHECKING:
     from rendezvous.embedded.archiving import Archiver

@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from rendezvous.embedded.answers import RowModel, answers, failures
 from rendezvous.embedded.errors import ClosedError
 from rendezvous.messages import Score
+from rendezvous.worker.answers import RowModel, answers, failures
 
 Deliver = Callable[[list[Score]], None]
 

@@ -3,7 +3,7 @@
 By default each model the policy prefers, at its newest version in the models directory
 (what a worker serves without a registry); ``models`` adds others (recorded as candidates
 of every decision, never chosen, as serve does with a model outside the preference) or pins
-versions. A model may also be given as an object (:class:`~rendezvous.embedded.answers.RowModel`).
+versions. A model may also be given as an object (:class:`~rendezvous.worker.answers.RowModel`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from rendezvous.core import Scales
-from rendezvous.embedded.answers import RowModel
 from rendezvous.embedded.errors import EmbeddedError
 from rendezvous.messages import Policy
+from rendezvous.worker.answers import RowModel
 
 ModelsLike = Iterable[str | RowModel] | Mapping[str, str | None] | None
 """``Embedded(models=...)``: names (newest version), ``{name: version}``, or model objects."""

@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import time
 from collections.abc import Callable
-from itertools import repeat
 from pathlib import Path
 
 from confluent_kafka import Message, Producer
@@ -39,10 +37,8 @@ from prometheus_client import Counter, Gauge, Histogram
 from rendezvous.errors import SettingsError
 from rendezvous.messages import (
     DEADLINE_BOUNDS,
-    SCHEMA_VERSION,
     DeadlineBounds,
     FeatureSchema,
-    Score,
     encode,
 )
 from rendezvous.metrics import LagProbe, serve_metrics
@@ -55,6 +51,7 @@ from rendezvous.signing import ScoreSigner
 from rendezvous.transport import clients as kafka
 from rendezvous.transport.clients import Stopper, produce
 from rendezvous.transport.relay import consume_loop
+from rendezvous.worker.answers import answers, failures
 from rendezvous.worker.batch import Prepared, RowBuilder
 from rendezvous.worker.errors import WorkerError
 from rendezvous.worker.follow import Follower, Role, refusal
@@ -148,49 +145,25 @@ class Scorer:
 
     def _score(self, model: Model, batch: Prepared, received: float,
                on_delivery: Callable[..., None]) -> int:
-        name, version, shadow = model.name, model.version, self.shadow
         try:
             prediction = model.predict(batch.rows)
         except Exception as exc:  # ORT raises untyped errors; a failed batch is data, not a crash
-            log.exception("%s/%s failed on a batch of %d", name, version, len(batch.ids))
-            return self._produce_errors(model, batch.ids, batch.partitions, received,
-                                        f"model failed: {str(exc)[:200]}", on_delivery)
-        if self.delay_s:
-            time.sleep(self.delay_s)
-        scored = now_ms()
-        bad = 0
-        scores = prediction.scores.tolist()
-        labels = prediction.labels or repeat(None)
-        probabilities = (repeat(None) if prediction.probabilities is None
-                         else map(model.probabilities_by_class, prediction.probabilities))
-        # A classifier's probability outside [0, 1] is as wrong as a NaN.
-        low, high = (0.0, 1.0) if model.task != "regression" else (-math.inf, math.inf)
-        for rid, partition, score, label, by_class in zip(
-                batch.ids, batch.partitions, scores, labels, probabilities, strict=False):
-            if low <= score <= high and score - score == 0.0:  # finite, in range
-                # Every field by position: measurably cheaper than keywords, per row.
-                message = Score(rid, name, version, "ok", score, label, received, scored, None,
-                                SCHEMA_VERSION, shadow, by_class)
-            else:  # a bad output counts as no answer; say so at once rather than at the deadline
-                message = Score(rid, name, version, "error", received_ms=received,
-                                scored_ms=scored, reason=f"model returned a bad score ({score})",
-                                shadow=shadow)
-                bad += 1
-            self._produce(encode(message), rid, partition, on_delivery)
-        self.scored.inc(len(batch.ids) - bad)
-        if bad:
-            self.errors.inc(bad)
-        return len(batch.ids)
-
-    def _produce_errors(self, model: Model, ids: list[str], partitions: list[int],
-                        received: float, reason: str, on_delivery: Callable[..., None]) -> int:
-        scored = now_ms()
-        for rid, partition in zip(ids, partitions, strict=True):
-            message = Score(rid, model.name, model.version, "error", received_ms=received,
-                            scored_ms=scored, reason=reason, shadow=self.shadow)
-            self._produce(encode(message), rid, partition, on_delivery)
-        self.errors.inc(len(ids))
-        return len(ids)
+            log.exception("%s/%s failed on a batch of %d", model.name, model.version,
+                          len(batch.ids))
+            messages = failures(model, batch.ids, received, now_ms(),
+                                f"model failed: {str(exc)[:200]}", self.shadow)
+        else:
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            messages = answers(model, batch.ids, prediction, received, now_ms(), self.shadow)
+        ok = 0
+        for message, partition in zip(messages, batch.partitions, strict=True):
+            ok += message.status == "ok"
+            self._produce(encode(message), message.id, partition, on_delivery)
+        self.scored.inc(ok)
+        if ok < len(messages):  # a bad output counts as no answer, said at once
+            self.errors.inc(len(messages) - ok)
+        return len(messages)
 
     def _produce(self, value: bytes, rid: str, partition: int,
                  on_delivery: Callable[..., None]) -> None:

@@ -1,6 +1,6 @@
 """Models for the embedded rendezvous' tests: fixed answers, raising, blocked, slowed.
 
-Each is a :class:`rendezvous.embedded.answers.RowModel` (what ``Embedded(models=[...])``
+Each is a :class:`rendezvous.worker.answers.RowModel` (what ``Embedded(models=[...])``
 takes); their name and version ``1`` match the bundled models', so the bundled quantile
 functions map their scores as serve maps the real ones'.
 """
