@@ -1,6 +1,7 @@
 // Hand-drawn SVG charts for the monitor page: a line chart over windows and a bar chart.
 // No library: two chart kinds, drawn with DOM calls (textContent only: names come from
 // records and manifests, never parsed as markup).
+(() => {
 "use strict";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -88,7 +89,8 @@ function lineChart(container, series, options) {
 function barChart(container, bars, options) {
   const { svg, width, height } = canvas(container);
   const format = options.format || ((v) => String(v));
-  const left = 44, right = 8, top = 8, bottom = options.labelAll ? 30 : 16;
+  const left = 44, right = 8, top = 8, bottom = options.labelAll ? 30 : 18;
+  const placed = [];  // x ranges of the labels drawn: a label that would overlap is left out
   if (!bars.length) {
     svg.appendChild(svgEl("text", { x: left, y: height / 2, class: "axis-label" }, "no data yet"));
     return;
@@ -109,16 +111,24 @@ function barChart(container, bars, options) {
     const y = py(b.value || 0);
     const attrs = { x: x.toFixed(1), y: y.toFixed(1), width: Math.max(slot * 0.7, 1).toFixed(1),
                     height: Math.max(py(0) - y, 1).toFixed(1) };
-    if (b.state) {
-      attrs.class = "marker";
+    if (b.state) {  // a bar with a state: coloured by it, a marker dot under it
+      attrs.class = "bar" + (b.top ? " top-bar" : "");
       attrs["data-state"] = b.state;
-      attrs["data-feature"] = b.key;
+      svg.appendChild(svgEl("rect", attrs));
+      svg.appendChild(svgEl("circle", { cx: (x + slot * 0.35).toFixed(1), cy: py(0) + 8,
+                                        r: Math.min(Math.max(slot * 0.3, 2), 5),
+                                        class: "marker", "data-state": b.state,
+                                        "data-feature": b.key }));
     } else {
       attrs.fill = PALETTE[i % PALETTE.length];
+      svg.appendChild(svgEl("rect", attrs));
     }
-    svg.appendChild(svgEl("rect", attrs));
-    if (options.labelAll || b.top) {
-      svg.appendChild(svgEl("text", { x: (x + slot * 0.35).toFixed(1),
+    const centre = x + slot * 0.35;
+    const half = 3.2 * b.label.length;
+    const free = !placed.some(([a, z]) => centre - half < z && centre + half > a);
+    if (options.labelAll || (b.top && free)) {
+      placed.push([centre - half, centre + half]);
+      svg.appendChild(svgEl("text", { x: Math.min(Math.max(centre, left + half), width - half).toFixed(1),
                                       y: options.labelAll ? height - 16 : Math.max(y - 3, 10),
                                       "text-anchor": "middle",
                                       class: "axis-label" + (b.top ? " top" : "") }, b.label));
@@ -158,3 +168,4 @@ function numbersTable(container, caption, headers, rows, visible) {
 }
 
 window.charts = { lineChart, barChart, numbersTable, PALETTE };
+})();

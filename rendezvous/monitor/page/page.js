@@ -1,5 +1,6 @@
 // The monitor page: reads /windows (the kept windows, open alerts, the pipeline's versions
 // and lags) and draws the newest closed window and the trend of the kept ones.
+(() => {
 "use strict";
 
 const { lineChart, barChart, numbersTable } = window.charts;
@@ -260,3 +261,4 @@ document.getElementById("login").addEventListener("submit", async (event) => {
 });
 
 refresh();
+})();
