@@ -51,8 +51,9 @@ class Browser:
         self._ids = itertools.count(1)
         self.errors: list[str] = []
         """Console errors, uncaught exceptions and failed loads of the page, in order."""
+        # entered, as websockets 17.1+ asks (closed in close())
         self._socket = connect(self._browser_url(), max_size=64 * 2**20,
-                               open_timeout=self.timeout_s)
+                               open_timeout=self.timeout_s).__enter__()
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         self._session = self.call("Target.attachToTarget",
                                   {"targetId": target, "flatten": True})["sessionId"]
