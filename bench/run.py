@@ -40,6 +40,7 @@ SECTIONS = {
     "serve": "bench_serve",
     "decoy": "bench_decoy",
     "monitor": "bench_monitor",
+    "page": "bench_page",
     "pipeline": "bench_pipeline",
     "chaos": "rendezvous.testing.chaos:run_every_component",
     "chaos-cluster": "rendezvous.testing.chaos:run_cluster",

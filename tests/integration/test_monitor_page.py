@@ -15,16 +15,18 @@ import time
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from bench.chromium import Browser, find_chromium
 from rendezvous.local.supervisor import Supervisor
-from rendezvous.messages import Candidate, Decision, ModelVersions, encode
+from rendezvous.messages import Candidate, Decision, Feedback, ModelVersions, encode
 from rendezvous.model import sample_events
 from rendezvous.monitor.drift import DriftReference
 from rendezvous.monitor.windows import window_start
 from rendezvous.registry.control import publish_entry
 from rendezvous.settings import Settings
-from tests.browser import Browser, find_chromium
 from tests.integration.test_monitor import get, produce, start_monitor, wait_for
+from tests.unit.test_deploy_monitor import dashboard_expressions, referenced, rule_expressions
 
 pytestmark = pytest.mark.integration
 
@@ -111,6 +113,8 @@ def test_page_numbers_versions_lag_and_drift_marker(settings: Settings,
     past = window_start(time.time() * 1000, window_ms) - 2 * window_ms + 100
     produce(settings, "decisions", [(d.id, encode(d)) for d in varied_decisions(300, past, 1)])
     produce(settings, "input", inputs(300, past, seed=2))
+    produce(settings, "feedback", [(f"page1-{i}", encode(Feedback(f"page1-{i}", i % 2)))
+                                   for i in range(300)])
     ws = window_start(past, window_ms)
 
     def closed_window() -> dict[str, Any] | None:
@@ -145,6 +149,14 @@ def test_page_numbers_versions_lag_and_drift_marker(settings: Settings,
             pipeline = json.loads(get(port, "/windows"))["pipeline"]
             raise AssertionError(f"{exc}; /windows has {pipeline}; page errors "
                                  f"{browser.errors}") from None
+
+        # every series the Grafana dashboard and the alert rules name, on the live /metrics
+        # (its window gauges describe this window: decisions, feedback, drift, alerts sent)
+        exported = {s.name for f in text_string_to_metric_families(get(port, "/metrics"))
+                    for s in f.samples}
+        named = referenced(dashboard_expressions() + rule_expressions())
+        named.pop("*", None)
+        assert sorted(n for n in named if n not in exported) == []
 
         # a shifted feature now: its marker turns red within one window of that window's close
         reference = DriftReference.load(settings.models_dir, "primary")

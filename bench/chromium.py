@@ -40,7 +40,10 @@ class Browser:
 
     def __init__(self, executable: str, timeout_s: float = 30.0) -> None:
         self.timeout_s = timeout_s
-        self._profile = tempfile.TemporaryDirectory(prefix="rendezvous-chromium-")
+        # its helper processes may still write the profile for a moment after the browser
+        # exits: cleanup retries (in close) rather than fail a test that passed
+        self._profile = tempfile.TemporaryDirectory(prefix="rendezvous-chromium-",
+                                                    ignore_cleanup_errors=True)
         self._process = subprocess.Popen(
             [executable, "--headless=new", "--no-sandbox", "--disable-gpu",
              "--no-first-run", "--no-default-browser-check", "--disable-extensions",
@@ -172,6 +175,11 @@ class Browser:
                 self._process.wait()
             if self._process.stderr is not None:
                 self._process.stderr.close()
+            for _ in range(20):
+                shutil.rmtree(self._profile.name, ignore_errors=True)
+                if not Path(self._profile.name).exists():
+                    break
+                time.sleep(0.1)
             self._profile.cleanup()
 
     def __enter__(self) -> Browser:
