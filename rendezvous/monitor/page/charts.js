@@ -67,7 +67,7 @@ function lineChart(container, series, options) {
     svg.appendChild(svgEl("line", { x1: left, x2: width - right, y1: y, y2: y,
                                     class: "threshold" }));
   }
-  let legendX = left;
+  let legendX = left, legendY = 10;
   series.forEach((s, i) => {
     const colour = s.colour || PALETTE[i % PALETTE.length];
     const drawn = s.points.filter((p) => p[1] !== null);
@@ -79,9 +79,14 @@ function lineChart(container, series, options) {
       const last = drawn[drawn.length - 1];
       svg.appendChild(svgEl("circle", { cx: px(last[0]), cy: py(last[1]), r: 2.5, fill: colour }));
     }
-    const label = svgEl("text", { x: legendX, y: 10, class: "legend", fill: colour }, s.name);
-    svg.appendChild(label);
-    legendX += 8 + 6.2 * s.name.length;
+    const labelWidth = 6.2 * s.name.length;
+    if (legendX > left && legendX + labelWidth > width - right) {  // next line
+      legendX = left;
+      legendY += 11;
+    }
+    svg.appendChild(svgEl("text", { x: legendX, y: legendY, class: "legend", fill: colour },
+                          s.name));
+    legendX += 8 + labelWidth;
   });
 }
 
