@@ -52,6 +52,7 @@ class Browser:
              f"--window-size={WIDTH},{HEIGHT}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._ids = itertools.count(1)
+        self._urls: dict[str, str] = {}  # request id -> its URL, to name a failed load
         self.errors: list[str] = []
         """Console errors, uncaught exceptions and failed loads of the page, in order."""
         # entered, as websockets 17.1+ asks (closed in close())
@@ -112,8 +113,11 @@ class Browser:
         elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
             entry = params["entry"]
             self.errors.append(f"log: {entry.get('text')} {entry.get('url', '')}".strip())
+        elif method == "Network.requestWillBeSent":
+            self._urls[params["requestId"]] = params.get("request", {}).get("url", "")
         elif method == "Network.loadingFailed":
-            self.errors.append(f"load failed: {params.get('errorText')}")
+            url = self._urls.get(params.get("requestId", ""), "")
+            self.errors.append(f"load failed: {params.get('errorText')} {url}".strip())
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """A command to the browser itself."""

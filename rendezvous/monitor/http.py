@@ -81,7 +81,8 @@ def serve(published: Published, port: int, host: str = "127.0.0.1",
                 self._login()
             elif path == "/logout":
                 keys.end(self.headers.get("Cookie"))
-                self._reply(204, b"", "text/plain", {"Set-Cookie": keys.expired_cookie()})
+                self._reply(200, b"logged out\n", "text/plain; charset=utf-8",
+                            {"Set-Cookie": keys.expired_cookie()})
             else:
                 self.send_error(404, "POST /login or /logout")
 
@@ -103,7 +104,7 @@ def serve(published: Published, port: int, host: str = "127.0.0.1",
                 self._reply(401, b"that key is not one of the monitor's API keys\n",
                             "text/plain; charset=utf-8")
                 return
-            self._reply(204, b"", "text/plain", {"Set-Cookie": cookie})
+            self._reply(200, b"logged in\n", "text/plain; charset=utf-8", {"Set-Cookie": cookie})
 
         def _reply(self, status: int, body: bytes, content_type: str,
                    headers: dict[str, str] | None = None) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import random
 import time
+import urllib.error
+import urllib.request
 from typing import Any
 
 import pytest
@@ -22,6 +24,7 @@ from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import Candidate, Decision, Feedback, ModelVersions, encode
 from rendezvous.model import sample_events
 from rendezvous.monitor.drift import DriftReference
+from rendezvous.monitor.sessions import COOKIE
 from rendezvous.monitor.windows import window_start
 from rendezvous.registry.control import publish_entry
 from rendezvous.settings import Settings
@@ -182,3 +185,51 @@ def test_page_numbers_versions_lag_and_drift_marker(settings: Settings,
         assert SHIFTED in alerts
         browser.drain(0.5)
         assert browser.errors == [], browser.errors
+
+
+@needs_chromium
+def test_page_asks_for_a_key_once_and_keeps_a_session_cookie(settings: Settings,
+                                                             supervisor: Supervisor) -> None:
+    assert CHROMIUM is not None
+    key = "page-test-key-" + "x" * 24
+    component = supervisor.start("monitor", ["monitor", "--port", "0", "--window-s", "2"],
+                                 env={"RENDEZVOUS_GATEWAY__API_KEYS": json.dumps([key])})
+    port = int(component.log.read_text().rsplit("port=", 1)[1].split()[0])
+    with Browser(CHROMIUM) as browser:
+        browser.goto(f"http://127.0.0.1:{port}/")
+        browser.wait_for("!document.getElementById('login').hidden", what="the key form")
+        browser.evaluate("document.getElementById('key').value = 'not-the-key'; "
+                         "document.querySelector('#login button').click()")
+        browser.wait_for("document.getElementById('login-error').textContent",
+                         what="a wrong key refused")
+        browser.evaluate(f"document.getElementById('key').value = {json.dumps(key)}; "
+                         "document.querySelector('#login button').click()")
+        browser.wait_for("document.body.dataset.drawn", what="the page drawn once logged in")
+        assert browser.evaluate("document.getElementById('login').hidden")
+        assert browser.evaluate("document.getElementById('key').value") == ""
+        # HttpOnly: the page's script cannot read the session; the key is in no cookie
+        assert browser.evaluate("document.cookie") == ""
+        cookies = browser.page("Network.getCookies")["cookies"]
+        session = [c for c in cookies if c["name"] == COOKIE]
+        assert session and session[0]["httpOnly"] and session[0]["sameSite"] == "Strict"
+        assert key not in json.dumps(cookies)
+        browser.drain(0.3)
+        # the only console errors: the browser's own lines for the two 401s (no key yet,
+        # the wrong key); no script error
+        assert len(browser.errors) == 2 and all("401" in e for e in browser.errors), \
+            browser.errors
+        browser.errors.clear()
+        # a reload needs no key again (leaving the page aborts its fetch under way, if any)
+        browser.goto(f"http://127.0.0.1:{port}/?again")
+        browser.wait_for("document.body.dataset.drawn", what="the page drawn with the cookie")
+        assert browser.evaluate("document.getElementById('login').hidden")
+        browser.drain(0.3)
+        assert set(browser.errors) <= {"load failed: net::ERR_ABORTED"}, browser.errors
+    # a scraper: the bearer header, not the cookie
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                     headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert b"rendezvous_monitor_records" in response.read()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
+    assert refused.value.code == 401

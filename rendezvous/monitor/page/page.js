@@ -252,7 +252,7 @@ document.getElementById("login").addEventListener("submit", async (event) => {
   const response = await fetch("/login", { method: "POST", credentials: "same-origin",
                                            body: new URLSearchParams({ key: input.value }) });
   input.value = "";
-  if (response.status === 204) {
+  if (response.ok) {
     document.getElementById("login-error").textContent = "";
     refresh();
   } else {
