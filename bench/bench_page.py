@@ -131,5 +131,6 @@ def run(out: Path = OUT) -> str:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=OUT, help=f"the PNG (default {OUT})")
+    parser.add_argument("--out", type=Path, default=OUT,
+                        help="the PNG (default docs/img/monitor.png)")
     sys.exit(run_interruptibly(lambda: print(run(parser.parse_args().out))))
