@@ -42,6 +42,7 @@ SECTIONS = {
     "decoy": "bench_decoy",
     "inspect": "bench_inspect",
     "monitor": "bench_monitor",
+    "page": "bench_page",
     "pipeline": "bench_pipeline",
     "cost": "bench_cost",
     "embedded": "bench_embedded",

@@ -20,8 +20,11 @@ the windows. When a closed window crosses a threshold, exactly one record per
 :class:`~rendezvous.monitor.alerts.Alert`).
 
 HTTP on ``--metrics-port`` (bound to ``RENDEZVOUS_METRICS_HOST``, 127.0.0.1 by default):
+``/`` (a live page of the pipeline: :mod:`~rendezvous.monitor.http`, docs/monitor-page.md),
 ``/metrics`` (Prometheus text) and
-``/windows`` (JSON of every kept window, newest first, open ones included).
+``/windows`` (JSON of every kept window, newest first, open ones included, with the open
+alerts, the thresholds, and the registry's versions and each consumer group's lag, which
+:mod:`~rendezvous.monitor.pipeline` reads from the broker once per window).
 
 Prometheus series (window gauges describe the latest *closed* window):
 
@@ -44,6 +47,10 @@ Prometheus series (window gauges describe the latest *closed* window):
 ``rendezvous_monitor_score_quantile{model,quantile}``     score p10/p50/p90
 ``rendezvous_monitor_decisions``                decisions
 ``rendezvous_monitor_decision_rate{status}``    ok / fallback / timeout / rejected fraction
+``rendezvous_monitor_decided_in_time_rate``     fraction decided by the decision deadline
+                                                (serve's view: reception only callers see)
+``rendezvous_monitor_end_to_end_ms{quantile}``  request ts to decision, p50/p99
+``rendezvous_monitor_results{status,model}``    decisions per status and chosen model
 ``rendezvous_monitor_disagreement{primary,canary}``   fraction predicting different classes
                                                   (binary: score >= 0.5; multiclass: labels)
 ``rendezvous_monitor_score_distance{primary,canary}`` mean |quantile difference| (p5..p95)
@@ -61,5 +68,9 @@ Prometheus series (window gauges describe the latest *closed* window):
 ``rendezvous_monitor_auc{model}``               binary: ROC AUC on those
 ``rendezvous_monitor_rmse{model}``              regression: RMSE on those
 ``rendezvous_monitor_mae{model}``               regression: MAE on those
+``rendezvous_monitor_group_lag{group}``         each consumer group's uncommitted records
+                                                (from the broker, once per window)
+``rendezvous_monitor_model_version{model,version,role}``  the registry's live and shadow
+                                                versions; always 1
 =============================================== ======================================
 """

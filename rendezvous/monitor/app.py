@@ -26,6 +26,7 @@ from typing import Any
 
 import faust
 from confluent_kafka.admin import AdminClient
+from pydantic import SecretStr
 
 from rendezvous import messages
 from rendezvous.monitor import exposition, http
@@ -33,6 +34,9 @@ from rendezvous.monitor.bulk import BulkReader
 from rendezvous.monitor.drift import DriftReference
 from rendezvous.monitor.errors import MonitorError
 from rendezvous.monitor.fetching import QuietSensor, fetch_in_bulk
+from rendezvous.monitor.open_alerts import open_alerts
+from rendezvous.monitor.pipeline import PipelineView
+from rendezvous.monitor.sessions import Sessions
 from rendezvous.monitor.state import MonitorState, manifests, score_references
 from rendezvous.process import CpuBudget, yield_cpu
 from rendezvous.readiness import announce_ready
@@ -88,6 +92,7 @@ class Monitor:
         self.table = self.app.Table("monitor_state", partitions=self.partitions,
                                     key_type=bytes, value_type=bytes, default=None)
         self.published = http.Published()
+        self.pipeline = PipelineView(settings, every_s=options.window_s)
         self.offsets: dict[Any, int] = {}
         self.reader: BulkReader | None = None  # from the moment the table is recovered
         self.counting = False  # a batch of the bulk reader is being counted
@@ -184,9 +189,11 @@ class Monitor:
         self.loaded = True
         self._publish()
         host = self.settings.metrics_host
-        server = http.serve(self.published, self.settings.metrics_port or 0, host)
+        self.pipeline.start()
+        server = http.serve(self.published, self.settings.metrics_port or 0, host,
+                            Sessions(api_keys(self.settings)))
         port = server.server_address[1]
-        log.info("monitor on http://%s:%d/metrics and /windows", host, port)
+        log.info("monitor on http://%s:%d/ (the page), /metrics and /windows", host, port)
         announce_ready("monitor", f"port={port}")
 
     async def _tick(self) -> None:
@@ -231,6 +238,7 @@ class Monitor:
         return changed
 
     async def _on_shutdown(self, app: Any, /, *_: Any, signal: Any, **__: Any) -> None:
+        self.pipeline.stop()
         if not self.loaded:
             return
         reader = self.reader
@@ -246,7 +254,12 @@ class Monitor:
         views = [self.state.window_view(ws, now) for ws in self.state.window_starts()]
         closed = [v for v in views if v["closed"]]
         exposition.WINDOWS.view = closed[0] if closed else None
-        self.published.windows = exposition.windows_json(views, self.options.sample)
+        pipeline = exposition.PIPELINE.view = self.pipeline.view
+        thresholds = self.options.thresholds
+        self.published.windows = exposition.windows_json(
+            views, self.options.sample, window_s=self.options.window_s,
+            thresholds=thresholds.model_dump(), open_alerts=open_alerts(views, thresholds),
+            pipeline=pipeline)
 
     def _update_lag(self) -> None:
         lag: dict[str, int] = {}
@@ -263,6 +276,14 @@ class Monitor:
                 lag[self.topics[topic]] = behind
         for kind, value in lag.items():
             exposition.LAG.labels(kind).set(value)
+
+
+def api_keys(settings: Settings) -> list[SecretStr]:
+    """The keys the monitor's HTTP endpoint asks for: the monitor's own when settings have
+    them (``monitor.api_keys``), else the gateway's (one set of keys for the deployment's
+    HTTP); none: open, as it binds to loopback by default."""
+    own = getattr(settings.monitor, "api_keys", None)
+    return list(own or settings.gateway.api_keys)
 
 
 def _decode(kind: str, value: bytes | None) -> Any:

@@ -81,6 +81,14 @@ class WindowCollector(Collector):
             for status, rate in decisions["rates"].items():
                 if _finite(rate):
                     g["decision_rate"].add_metric([status], rate)
+            if _finite(decisions.get("in_time_rate", math.nan)):
+                g["decided_in_time_rate"].add_metric([], decisions["in_time_rate"])
+            for q, value in decisions.get("end_to_end_ms", {}).items():
+                if _finite(value):
+                    g["end_to_end_ms"].add_metric([_level(q)], value)
+            for status, by_model in decisions.get("results", {}).items():
+                for model, count in by_model.items():
+                    g["results"].add_metric([status, model], count)
         pair = view.get("pair")
         if pair:
             for name in ("disagreement", "score_distance", "quantile_distance", "rank_gap"):
@@ -119,6 +127,13 @@ _WINDOW_SERIES = [
      "result first (counted apart: a provisional result is no decision).", []),
     ("decision_rate", "Fraction of decisions per status (ok, fallback, timeout, rejected).",
      ["status"]),
+    ("decided_in_time_rate", "Fraction of decisions made by their decision deadline (the "
+     "request's deadline less serve's delivery margin). What serve knows: whether the caller "
+     "received the result in time only the caller sees.", []),
+    ("end_to_end_ms", "Quantiles of request ts to decision, ms (delivery not included).",
+     ["quantile"]),
+    ("results", "Decisions of the window per status and chosen model (- when none).",
+     ["status", "model"]),
     ("disagreement", "Fraction of requests where canary and primary predict different classes "
      "(binary: score >= 0.5 or not; multiclass: different labels; none for regression).",
      ["primary", "canary"]),
@@ -148,14 +163,50 @@ WINDOWS = WindowCollector()
 REGISTRY.register(WINDOWS)
 
 
+class PipelineCollector(Collector):
+    """Gauges of what the monitor reads from the broker (not from records): each consumer
+    group's lag and the registry's live and shadow versions
+    (:class:`~rendezvous.monitor.pipeline.PipelineView`)."""
+
+    def __init__(self) -> None:
+        self.view: dict[str, Any] | None = None
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        view = self.view
+        if view is None or view.get("at") is None:
+            return
+        lag = GaugeMetricFamily(f"{PREFIX}_group_lag", "Records of the pipeline's topics not "
+                                "yet committed by each consumer group (high watermark - "
+                                "committed offset), read from the broker once per window.",
+                                labels=["group"])
+        for group, found in view.get("lag", {}).items():
+            lag.add_metric([group], found["total"])
+        versions = GaugeMetricFamily(f"{PREFIX}_model_version", "The registry's versions in "
+                                     "force per model (role live or shadow); always 1.",
+                                     labels=["model", "version", "role"])
+        for model, entry in view.get("versions", {}).items():
+            versions.add_metric([model, entry["live"], "live"], 1)
+            for version in entry["shadow"]:
+                versions.add_metric([model, version, "shadow"], 1)
+        yield lag
+        yield versions
+
+
+PIPELINE = PipelineCollector()
+REGISTRY.register(PIPELINE)
+
+
 def metrics_text() -> bytes:
     """The Prometheus exposition of every monitor series."""
     return generate_latest(REGISTRY)
 
 
-def windows_json(views: list[dict[str, Any]], sample_ratio: float) -> bytes:
-    """``/windows``: the kept windows, newest first; NaN becomes null."""
-    return msgspec.json.encode({"sample_ratio": sample_ratio, "windows": _nan_to_none(views)})
+def windows_json(views: list[dict[str, Any]], sample_ratio: float,
+                 **extra: Any) -> bytes:
+    """``/windows``: the kept windows, newest first, and ``extra`` top-level fields (the
+    page's: open alerts, thresholds, the pipeline's versions and lags); NaN becomes null."""
+    return msgspec.json.encode({"sample_ratio": sample_ratio, "windows": _nan_to_none(views),
+                                **_nan_to_none(extra)})
 
 
 def _nan_to_none(value: Any) -> Any:

@@ -227,6 +227,10 @@ class MonitorState:
         d: DecisionWindow = self._agg("decisions", "all", ws)
         d.count += 1
         setattr(d, decision.status, getattr(d, decision.status) + 1)
+        d.add_result(decision.status, decision.chosen)
+        d.in_time += decision.decided_ms <= decision.deadline_ms
+        if decision.decided_ms and decision.ts:
+            d.end_to_end_ms.add(max(decision.decided_ms - decision.ts, 0.0))
         if decision.provisional is not None:
             d.provisional += 1
         valid: dict[str, float] = {}
@@ -245,6 +249,7 @@ class MonitorState:
             m: ModelWindow = self._agg("model", subject, ws)
             m.candidates += 1
             m.scores += 1
+            m.version = c.version
             m.latency_ms.add(max(c.latency_ms, 0.0))
             if c.service_ms is not None:
                 m.service_ms.add(max(c.service_ms, 0.0))

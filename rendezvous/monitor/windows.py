@@ -105,9 +105,21 @@ class ModelWindow(Aggregate):
     latency_ms: DDSketch
     # service_ms: scored_ms - received_ms at the worker; latency_ms: what the rendezvous saw
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.version: str | None = None
+        """The version of the model's latest candidate in the window (its feedback too)."""
+
+    def _extra(self) -> dict[str, Any]:
+        return {"version": self.version} if self.version is not None else {}
+
+    def _load_extra(self, raw: dict[str, Any]) -> None:
+        version = raw.get("version")
+        self.version = str(version) if version is not None else None
+
     def view(self) -> dict[str, Any]:
         return {
-            "scores": self.scores, "errors": self.errors,
+            "version": self.version, "scores": self.scores, "errors": self.errors,
             "candidates": self.candidates, "invalid": self.invalid, "late": self.late,
             "score_quantiles": quantiles(self.score, (0.1, 0.5, 0.9)),
             "service_ms": quantiles(self.service_ms),
@@ -117,21 +129,50 @@ class ModelWindow(Aggregate):
 
 class DecisionWindow(Aggregate):
     """The rendezvous' decisions in one window, by status; ``provisional`` counts the
-    decisions whose (progressive) request got a provisional result first, apart from them."""
+    decisions whose (progressive) request got a provisional result first, apart from them.
+
+    ``in_time`` counts those decided by their decision deadline (the request's deadline less
+    serve's delivery margin): what serve knows. Whether the caller *received* the result in
+    time only the caller sees. ``end_to_end_ms`` is decided - the request's ``ts``, and
+    ``results`` counts the decisions per ``status|model`` (model ``-`` when none chose)."""
 
     kind = "decisions"
-    counters = ("count", "ok", "fallback", "timeout", "rejected", "provisional")
+    counters = ("count", "ok", "fallback", "timeout", "rejected", "provisional", "in_time")
+    sketches = ("end_to_end_ms",)
     count: int
     ok: int
     fallback: int
     timeout: int
     rejected: int
     provisional: int
+    in_time: int
+    end_to_end_ms: DDSketch
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.results: dict[str, int] = {}
+
+    def add_result(self, status: str, model: str | None) -> None:
+        key = f"{status}|{model or '-'}"
+        self.results[key] = self.results.get(key, 0) + 1
 
     def view(self) -> dict[str, Any]:
         rates = {s: (getattr(self, s) / self.count if self.count else math.nan)
                  for s in ("ok", "fallback", "timeout", "rejected")}
-        return {"count": self.count, "rates": rates, "provisional": self.provisional}
+        results: dict[str, dict[str, int]] = {}
+        for key, n in sorted(self.results.items()):
+            status, _, model = key.partition("|")
+            results.setdefault(status, {})[model] = n
+        return {"count": self.count, "rates": rates, "provisional": self.provisional,
+                "in_time": self.in_time,
+                "in_time_rate": self.in_time / self.count if self.count else math.nan,
+                "end_to_end_ms": quantiles(self.end_to_end_ms), "results": results}
+
+    def _extra(self) -> dict[str, Any]:
+        return {"results": self.results} if self.results else {}
+
+    def _load_extra(self, raw: dict[str, Any]) -> None:
+        self.results = {str(k): int(v) for k, v in raw.get("results", {}).items()}
 
 
 class PairWindow(Aggregate):
