@@ -18,11 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-if __package__:  # python -m bench.run: bench is a package
-    from bench.chromium import Browser, find_chromium
-else:  # python bench/run.py or bench/bench_page.py: this folder is on sys.path
-    from chromium import Browser, find_chromium
-
+from chromium import Browser, find_chromium
 from rendezvous.demo.signals import run_interruptibly
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import Candidate, Decision, Feedback, ModelVersions, encode
@@ -31,8 +27,8 @@ from rendezvous.monitor.drift import DriftReference
 from rendezvous.monitor.windows import window_start
 from rendezvous.registry.control import publish_entry
 from rendezvous.settings import Settings
-from rendezvous.testing.stack import scratch_settings
 from rendezvous.transport.clients import flush_or_raise, make_producer
+from scratch import scratch_settings
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "docs" / "img" / "monitor.png"

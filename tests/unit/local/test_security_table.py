@@ -58,7 +58,7 @@ WRITERS = {"input": {"gateway", "client"}, "scores": {"worker-primary", "worker-
 READERS = {"input": {"serve", "decoy", "monitor", "worker-primary", "worker-canary"},
            "scores": {"serve"}, "scored": {"serve", "client"},
            "decisions": {"decoy", "monitor"}, "deadletter": set(),
-           "control": {"serve", "gateway", "client", "worker-primary", "worker-canary"},
+           "control": {"serve", "gateway", "client", "monitor", "worker-primary", "worker-canary"},
            "feedback": {"monitor"}, "alerts": {"client"}}
 
 
