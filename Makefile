@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 RZ     := $(VENV)/bin/rendezvous
+# Test processes of make test (pytest-xdist), each with its own broker and Redis.
+TEST_PROCESSES ?= 2
 
 .PHONY: demo up down test stress unit lint bench train clean
 
@@ -24,7 +26,7 @@ down: $(VENV)/.installed
 	$(RZ) local down
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q tests/unit tests/integration
+	$(PY) -m pytest -q -n $(TEST_PROCESSES) --dist worksteal tests/unit tests/integration
 
 stress: $(VENV)/.installed
 	$(PY) -m pytest -q tests/stress

@@ -195,8 +195,11 @@ def test_up_prints_how_to_connect_and_ctrl_c_stops_its_components(
         pids = started_pids(state, "up")
         assert all(alive(p) for pid_list in pids.values() for p in pid_list), err.text
         answer = run_curl_line(out.text)  # the printed curl line, as a user runs it
-        status_output = next(o for o in answer["outputs"] if o["name"] == "status")
-        assert status_output["data"][0] in ("ok", "fallback"), answer
+        outputs = {o["name"]: o["data"][0] for o in answer["outputs"]}
+        # Answered by its deadline, by a model or in words: whether a model made it in time
+        # on a loaded test machine is a measurement (bench_gateway), not an assertion here.
+        assert outputs["status"] in ("ok", "fallback", "timeout"), answer
+        assert (outputs["score"] is None) == (outputs["status"] == "timeout"), answer
         proc.send_signal(signal.SIGINT)
         status = proc.wait(timeout=90)
     finally:

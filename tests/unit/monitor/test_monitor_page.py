@@ -22,7 +22,7 @@ from rendezvous.monitor.sessions import COOKIE, Sessions
 from rendezvous.monitor.state import MonitorState
 from rendezvous.monitor.windows import DecisionWindow
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 KEY = "k" * 32
 
 
