@@ -52,6 +52,7 @@ from rendezvous.testing.load import (
     warm_producer,
 )
 from rendezvous.testing.stack import scratch
+from rendezvous.transport.connect import kafka_config
 from rendezvous.transport.reader import OFFSET_END, TopicReader
 
 WINDOW_MS = 250.0
@@ -68,7 +69,7 @@ def _append_timestamps(settings: Settings) -> None:
     resource = ConfigResource("topic", settings.topic("scored"), incremental_configs=[
         ConfigEntry("message.timestamp.type", "LogAppendTime",
                     incremental_operation=AlterConfigOpType.SET)])
-    admin = AdminClient(settings.kafka_config())
+    admin = AdminClient(kafka_config(settings))
     for future in admin.incremental_alter_configs([resource]).values():
         future.result()
 

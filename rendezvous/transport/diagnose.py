@@ -17,6 +17,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 
 from rendezvous.settings import Settings
+from rendezvous.transport.connect import kafka_config
 
 TRANSPORT_CODES = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT,
                    KafkaError._AUTHENTICATION, KafkaError._SSL}
@@ -50,7 +51,7 @@ def why_unreachable(settings: Settings, timeout_s: float = 5.0) -> str | None:
     errors: list[KafkaError] = []
     from confluent_kafka.admin import AdminClient
 
-    config: dict[str, Any] = settings.kafka_config(error_cb=errors.append, logger=logger)
+    config: dict[str, Any] = kafka_config(settings, error_cb=errors.append, logger=logger)
     admin = AdminClient(config)
     give_up = time.monotonic() + timeout_s
     while time.monotonic() < give_up:  # until a cause is heard, or the time is up

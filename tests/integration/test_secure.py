@@ -37,6 +37,7 @@ from rendezvous.local.supervisor import Supervisor
 from rendezvous.model import sample_events
 from rendezvous.settings import Settings
 from rendezvous.testing.models import copy_version
+from rendezvous.transport.connect import redis_client
 from rendezvous.transport.topics import apply_topics
 
 pytestmark = pytest.mark.integration
@@ -58,7 +59,7 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureStack]:
     """A secure local stack started by `rendezvous local up --secure` (topics created),
     stopped by `rendezvous local down`."""
     state = tmp_path_factory.mktemp("secure-stack")
-    env = {**os.environ, "RENDEZVOUS_STATE_DIR": str(state), "RENDEZVOUS_KAFKA_HEAP": "256m",
+    env = {**os.environ, "RENDEZVOUS_STATE_DIR": str(state), "RENDEZVOUS_LOCAL__KAFKA_HEAP": "256m",
            "RENDEZVOUS_TOPIC_PREFIX": PREFIX}
     base = Settings(state_dir=state, topic_prefix=PREFIX)
     runner = CliRunner()
@@ -138,15 +139,15 @@ def test_redis_return_address_needs_credentials(secure: SecureStack) -> None:
     client = as_user(admin, material, "client")
     nobody = client.model_copy(update={"redis_username": None, "redis_password": None})
     with pytest.raises(redis.AuthenticationError):
-        nobody.redis_client().ping()
+        redis_client(nobody).ping()
     wrong = client.model_copy(update={"redis_password": SecretStr("not-the-password")})
     with pytest.raises(redis.AuthenticationError) as bad:
-        wrong.redis_client().ping()
+        redis_client(wrong).ping()
     assert not [s for s in secrets_of(material) if s in str(bad.value)]
     # A caller may wait for its results but not publish someone else's.
     with pytest.raises(redis.ResponseError, match="(?i)permission"):
-        client.redis_client().publish(f"{PREFIX}reply.x", b"forged")
-    assert client.redis_client().ping()
+        redis_client(client).publish(f"{PREFIX}reply.x", b"forged")
+    assert redis_client(client).ping()
 
 
 def test_status_and_help_print_no_secret(secure: SecureStack) -> None:

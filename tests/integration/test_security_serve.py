@@ -34,6 +34,7 @@ from rendezvous.model import load_model, resolve_model, sample_events
 from rendezvous.settings import Settings
 from rendezvous.testing.streams import TopicRecords, producer_for
 from rendezvous.transport.clients import flush_or_raise
+from rendezvous.transport.connect import redis_client
 
 pytestmark = pytest.mark.integration
 
@@ -104,12 +105,12 @@ def test_a_reply_to_that_is_no_return_address_is_rejected_with_no_redis_write(
         answer = client.wait(good, timeout_s=30)
         assert answer.status == "timeout"  # no worker runs: what matters is that it came
         found = results_by_id(settings, {rid, good})
-        kept = settings.redis_client().get(f"{client.reply_to}:{good}")
+        kept = redis_client(settings).get(f"{client.reply_to}:{good}")
         assert kept is not None and decode_scored(kept).id == good
     [rejected] = found[rid]
     assert rejected.status == "rejected"
     assert "'victim:1' is not a return address" in (rejected.reason or "")
-    r = settings.redis_client()
+    r = redis_client(settings)
     assert r.exists(f"{target}:{rid}") == 0
     assert not list(r.scan_iter(match=f"victim*{rid}*"))
     [letter] = dead_letters(settings, 1)

@@ -22,13 +22,14 @@ from rendezvous.settings import Settings
 from rendezvous.testing.chaos import EVERY, ChaosConfig, run_chaos, to_markdown
 from rendezvous.testing.chaos_report import CLUSTER_BROKER, ChaosResult
 from rendezvous.transport.clients import flush_or_raise, make_producer
+from rendezvous.transport.connect import kafka_config
 from rendezvous.transport.reader import OFFSET_STORED, TopicReader
 
 pytestmark = pytest.mark.integration
 
 
 def _topic_with_records(settings: Settings, topic: str, n: int) -> None:
-    admin = AdminClient(settings.kafka_config())
+    admin = AdminClient(kafka_config(settings))
     admin.create_topics([NewTopic(topic, 2, 1)])[topic].result()
     producer = make_producer(settings)
     for i in range(n):

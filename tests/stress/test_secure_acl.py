@@ -59,6 +59,7 @@ from rendezvous.testing.load import OpenLoop
 from rendezvous.testing.models import copy_version
 from rendezvous.testing.streams import TopicRecords
 from rendezvous.transport.clients import flush_or_raise, make_consumer, make_producer, make_reader
+from rendezvous.transport.connect import redis_client
 from rendezvous.transport.topics import load_specs
 from tests.integration.test_secure import PREFIX, SecureStack, as_user, secrets_of
 from tests.integration.test_secure import secure as secure  # noqa: F401  (the fixture)
@@ -436,6 +437,6 @@ def test_every_principal_topic_group_and_key_allowed_and_refused(secure: SecureS
     assert not wrong, "\n".join(wrong)
     assert checked["allowed"] > 50 and checked["refused"] > 100
     # The local Redis is bounded, evicting reply keys nearest their expiry first.
-    admin_redis = secure.admin.redis_client()
+    admin_redis = redis_client(secure.admin)
     assert admin_redis.config_get("maxmemory-policy") == {"maxmemory-policy": "volatile-ttl"}
     assert int(admin_redis.config_get("maxmemory")["maxmemory"]) == 256 * 1024 * 1024

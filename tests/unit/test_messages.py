@@ -28,6 +28,7 @@ from rendezvous.messages import (
     feature_row,
 )
 from rendezvous.settings import Settings
+from rendezvous.transport.connect import kafka_config
 
 NAMES = ["a", "b", "c"]
 
@@ -134,5 +135,5 @@ def test_secrets_are_never_printed() -> None:
     shown = repr(settings) + str(settings) + settings.model_dump_json()
     assert "hunter2" not in shown and "s3cret" not in shown
     # ...but they do reach the Kafka client
-    assert settings.kafka_config()["sasl.password"] == "hunter2"
-    assert settings.kafka_config()["security.protocol"] == "SASL_SSL"
+    assert kafka_config(settings)["sasl.password"] == "hunter2"
+    assert kafka_config(settings)["security.protocol"] == "SASL_SSL"
