@@ -44,8 +44,9 @@ def up(brokers: int | None, secure: bool) -> None:
         for name, value in material.public_env().items():
             click.echo(f"{name}={value}")
         click.echo(f"# one credential file per principal in {material.users} (the operator "
-                   f"is {material.credential_file('admin').name}; set RENDEZVOUS_SASL_USERNAME/"
-                   "_SASL_PASSWORD, RENDEZVOUS_REDIS_USERNAME/_REDIS_PASSWORD from it); "
+                   f"is {material.credential_file('admin').name}; set "
+                   "RENDEZVOUS_KAFKA__SASL_USERNAME/_SASL_PASSWORD, "
+                   "RENDEZVOUS_REDIS__USERNAME/_PASSWORD from it); "
                    "`rendezvous up` starts each component as its own principal", err=True)
     click.echo(f"# written to {endpoints_file(s.state_dir)}; stop with `rendezvous local down`",
                err=True)

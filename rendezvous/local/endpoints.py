@@ -32,7 +32,9 @@ def write_endpoints(state_dir: Path, bootstrap_servers: str, redis_url: str) -> 
 def with_local_endpoints(settings: Settings) -> Settings:
     """``settings``, the Kafka and Redis they leave unset taken from the local stack of
     their state directory (read here, once)."""
-    if settings.bootstrap_servers and settings.redis_url:
+    given = settings.kafka.bootstrap_servers, settings.redis.url
+    if all(given):
         return settings
     found = read_endpoints(settings.state_dir)
-    return settings.with_endpoints(found.get("bootstrap_servers"), found.get("redis_url"))
+    return settings.with_endpoints(given[0] or found.get("bootstrap_servers"),
+                                   given[1] or found.get("redis_url"))

@@ -295,18 +295,19 @@ def _min_partitions(settings: Settings, topics: list[str]) -> int:
 
 
 def _credentials(settings: Settings) -> Any:
-    if settings.security_protocol == "PLAINTEXT":
+    kafka = settings.kafka
+    if kafka.security_protocol == "PLAINTEXT":
         return None
     import ssl
 
-    context = ssl.create_default_context(cafile=settings.ssl_ca_location)
-    if settings.ssl_certificate_location:
-        context.load_cert_chain(settings.ssl_certificate_location, settings.ssl_key_location)
-    if settings.security_protocol.startswith("SASL"):
-        password = settings.sasl_password.get_secret_value() if settings.sasl_password else None
+    context = ssl.create_default_context(cafile=kafka.ssl_ca_location)
+    if kafka.ssl_certificate_location:
+        context.load_cert_chain(kafka.ssl_certificate_location, kafka.ssl_key_location)
+    if kafka.security_protocol.startswith("SASL"):
+        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
         return faust.SASLCredentials(
-            username=settings.sasl_username, password=password, mechanism=settings.sasl_mechanism,
-            ssl_context=context if settings.security_protocol == "SASL_SSL" else None)
+            username=kafka.sasl_username, password=password, mechanism=kafka.sasl_mechanism,
+            ssl_context=context if kafka.security_protocol == "SASL_SSL" else None)
     return faust.SSLCredentials(context)
 
 

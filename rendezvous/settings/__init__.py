@@ -2,7 +2,8 @@
 
 Every field can be set from the environment with the ``RENDEZVOUS_`` prefix, a
 section's with ``__`` (``RENDEZVOUS_KAFKA__LINGER_MS=2``). ``KAFKA_BOOTSTRAP_SERVERS``
-and ``REDIS_URL`` are honoured too, so an existing cluster is one variable away; when
+and ``REDIS_URL`` are honoured too (below ``RENDEZVOUS_KAFKA__BOOTSTRAP_SERVERS`` and
+``RENDEZVOUS_REDIS__URL``), so an existing cluster is one variable away; when
 neither is set, the CLI uses the endpoints written by ``rendezvous local up``.
 
 Below the environment, a project's settings file: ``rendezvous.toml`` in the working
@@ -21,6 +22,7 @@ from rendezvous.settings.kafka import KafkaSettings
 from rendezvous.settings.local import LocalSettings
 from rendezvous.settings.monitor import MonitorSettings, Thresholds
 from rendezvous.settings.paths import PACKAGE_DIR, SETTINGS_FILE
+from rendezvous.settings.redis import RedisSettings
 from rendezvous.settings.root import Settings
 from rendezvous.settings.serve import ServeSettings
 from rendezvous.settings.sources import RENAMED, ProjectFile
@@ -29,5 +31,5 @@ from rendezvous.settings.worker import WorkerSettings
 __all__ = [
     "MIN_API_KEY_LENGTH", "PACKAGE_DIR", "RENAMED", "SETTINGS_FILE", "DecoySettings",
     "GatewaySettings", "KafkaSettings", "LocalSettings", "MonitorSettings", "ProjectFile",
-    "ServeSettings", "Settings", "Thresholds", "WorkerSettings",
+    "RedisSettings", "ServeSettings", "Settings", "Thresholds", "WorkerSettings",
 ]

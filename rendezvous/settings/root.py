@@ -1,12 +1,11 @@
-"""The one settings object: where to connect and as whom, shared by every process, and
-one section per component (``[kafka]``, ``[local]``, ``[serve]``, ...)."""
+"""The one settings object: what every process shares (names, paths, metrics), and one
+section per part (``[kafka]``, ``[redis]``, ``[local]``, ``[serve]``, ...)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from rendezvous.errors import SettingsError
@@ -21,12 +20,10 @@ from rendezvous.settings.paths import (
     default_cache_dir,
     default_state_dir,
 )
+from rendezvous.settings.redis import RedisSettings
 from rendezvous.settings.serve import ServeSettings
 from rendezvous.settings.sources import ENV_PREFIX, ProjectFile, Renamed, RenamedEnv
 from rendezvous.settings.worker import WorkerSettings
-
-SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
-SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"]
 
 
 class Settings(BaseSettings):
@@ -48,51 +45,6 @@ class Settings(BaseSettings):
         directory's ``rendezvous.toml``."""
         return (Renamed(settings_cls, init_settings), env_settings, RenamedEnv(settings_cls),
                 dotenv_settings, file_secret_settings, ProjectFile(settings_cls))
-
-    bootstrap_servers: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("RENDEZVOUS_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
-    )
-    """Kafka bootstrap servers. Default unset: the broker ``rendezvous local up`` started
-    (its endpoints file, which the CLI reads)."""
-
-    redis_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("RENDEZVOUS_REDIS_URL", "REDIS_URL")
-    )
-    """Redis URL (``redis://host:port/0``). Default unset: the local one, as for Kafka."""
-
-    redis_username: str | None = None
-    """Redis ACL user. Default unset: the server's ``default`` user."""
-
-    redis_password: SecretStr | None = None
-    """Redis password, if the server asks for one. Default unset."""
-
-    security_protocol: SecurityProtocol = "PLAINTEXT"
-    """Kafka ``security.protocol`` (any case). Default ``PLAINTEXT``."""
-
-    sasl_mechanism: SaslMechanism | None = None
-    """Kafka ``sasl.mechanism`` (any case). Default unset."""
-
-    sasl_username: str | None = None
-    """SASL username. Default unset."""
-
-    sasl_password: SecretStr | None = None
-    """SASL password. Default unset."""
-
-    ssl_ca_location: str | None = None
-    """Path of the CA certificate that signed the brokers' certificates. Default unset:
-    the system's CAs."""
-
-    ssl_certificate_location: str | None = None
-    """Path of this client's certificate (mutual TLS). Default unset."""
-
-    ssl_key_location: str | None = None
-    """Path of this client's private key (mutual TLS). Default unset."""
-
-    @field_validator("security_protocol", "sasl_mechanism", mode="before")
-    @classmethod
-    def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
 
     topic_prefix: str = "rendezvous."
     """Prefix of every topic and consumer group name; tests use a unique one each.
@@ -128,6 +80,9 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     """Every Kafka client (env ``RENDEZVOUS_KAFKA__<FIELD>``)."""
 
+    redis: RedisSettings = RedisSettings()
+    """Every Redis client (env ``RENDEZVOUS_REDIS__<FIELD>``)."""
+
     local: LocalSettings = LocalSettings()
     """``rendezvous local up`` (env ``RENDEZVOUS_LOCAL__<FIELD>``)."""
 
@@ -157,21 +112,21 @@ class Settings(BaseSettings):
 
     def kafka_bootstrap(self) -> str:
         """The bootstrap address, or an error that says how to get one."""
-        if not self.bootstrap_servers:
+        if not self.kafka.bootstrap_servers:
             raise SettingsError(
                 "no Kafka to talk to: run `rendezvous local up`, "
                 "or set KAFKA_BOOTSTRAP_SERVERS to an existing cluster"
             )
-        return self.bootstrap_servers
+        return self.kafka.bootstrap_servers
 
-    def redis(self) -> str:
+    def redis_url(self) -> str:
         """The Redis URL, or an error that says how to get one."""
-        if not self.redis_url:
+        if not self.redis.url:
             raise SettingsError("no Redis to talk to: run `rendezvous local up`, or set REDIS_URL")
-        return self.redis_url
+        return self.redis.url
 
     def with_endpoints(self, bootstrap_servers: str | None, redis_url: str | None) -> Settings:
-        """These settings, the endpoints that are unset filled in from the ones given."""
+        """These settings pointed at this Kafka and this Redis."""
         return self.model_copy(update={
-            "bootstrap_servers": self.bootstrap_servers or bootstrap_servers,
-            "redis_url": self.redis_url or redis_url})
+            "kafka": self.kafka.model_copy(update={"bootstrap_servers": bootstrap_servers}),
+            "redis": self.redis.model_copy(update={"url": redis_url})})

@@ -20,6 +20,14 @@ log = logging.getLogger("rendezvous.settings")
 ENV_PREFIX = "RENDEZVOUS_"
 
 RENAMED: dict[str, tuple[str, str]] = {
+    "bootstrap_servers": ("kafka", "bootstrap_servers"),
+    "security_protocol": ("kafka", "security_protocol"),
+    "sasl_mechanism": ("kafka", "sasl_mechanism"),
+    "sasl_username": ("kafka", "sasl_username"),
+    "sasl_password": ("kafka", "sasl_password"),
+    "ssl_ca_location": ("kafka", "ssl_ca_location"),
+    "ssl_certificate_location": ("kafka", "ssl_certificate_location"),
+    "ssl_key_location": ("kafka", "ssl_key_location"),
     "linger_ms": ("kafka", "linger_ms"),
     "fetch_wait_max_ms": ("kafka", "fetch_wait_max_ms"),
     "fetch_min_bytes": ("kafka", "fetch_min_bytes"),
@@ -29,8 +37,18 @@ RENAMED: dict[str, tuple[str, str]] = {
     "kafka_gc": ("local", "kafka_gc"),
     "kafka_network_threads": ("local", "network_threads"),
     "kafka_io_threads": ("local", "io_threads"),
+    "redis_url": ("redis", "url"),
+    "redis_username": ("redis", "username"),
+    "redis_password": ("redis", "password"),
 }
 """Old top-level name -> (section, field) it moved to."""
+
+PLAIN_ENV: dict[str, tuple[str, str]] = {
+    "KAFKA_BOOTSTRAP_SERVERS": ("kafka", "bootstrap_servers"),
+    "REDIS_URL": ("redis", "url"),
+}
+"""Variables without the prefix, honoured (below the prefixed ones) so that an existing
+cluster is one variable away."""
 
 _warned: set[str] = set()  # each old name is reported once per process
 
@@ -65,7 +83,8 @@ def moved(values: dict[str, Any], old_as: str, new_as: str) -> dict[str, Any]:
 
 class RenamedEnv(PydanticBaseSettingsSource):
     """The old environment variables (``RENDEZVOUS_LINGER_MS``) of settings that moved into
-    a section; below the new ones (``RENDEZVOUS_KAFKA__LINGER_MS``), which win."""
+    a section, then :data:`PLAIN_ENV`; below the new names (``RENDEZVOUS_KAFKA__LINGER_MS``),
+    which win."""
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False  # __call__ reads all of them at once
@@ -78,6 +97,10 @@ class RenamedEnv(PydanticBaseSettingsSource):
             if value is not None:
                 _deprecated(f"{ENV_PREFIX}{old.upper()}", env_name(section, field))
                 found.setdefault(section, {})[field] = value
+        for name, (section, field) in PLAIN_ENV.items():
+            value = environ.get(name)
+            if value is not None:
+                found.setdefault(section, {}).setdefault(field, value)
         return found
 
 

@@ -119,9 +119,9 @@ AUTHORIZATION_CODES = frozenset({
 
 def principal_of(settings: Settings) -> str:
     """The Kafka principal these settings log in as, in the broker's words."""
-    if settings.security_protocol.upper().startswith("SASL") and settings.sasl_username:
-        return f"User:{settings.sasl_username}"
-    return f"User:ANONYMOUS ({settings.security_protocol}, no SASL user)"
+    if settings.kafka.security_protocol.upper().startswith("SASL") and settings.kafka.sasl_username:
+        return f"User:{settings.kafka.sasl_username}"
+    return f"User:ANONYMOUS ({settings.kafka.security_protocol}, no SASL user)"
 
 
 def check_access(settings: Settings, *, reads: Iterable[str] = (),

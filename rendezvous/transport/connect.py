@@ -19,17 +19,17 @@ def kafka_config(settings: Settings, **extra: Any) -> dict[str, Any]:
     """
     conf: dict[str, Any] = {
         "bootstrap.servers": settings.kafka_bootstrap(),
-        "security.protocol": settings.security_protocol,
+        "security.protocol": settings.kafka.security_protocol,
         "logger": KAFKA_LOGGER,
     }
-    password = settings.sasl_password
+    password = settings.kafka.sasl_password
     optional = {
-        "sasl.mechanism": settings.sasl_mechanism,
-        "sasl.username": settings.sasl_username,
+        "sasl.mechanism": settings.kafka.sasl_mechanism,
+        "sasl.username": settings.kafka.sasl_username,
         "sasl.password": password.get_secret_value() if password else None,
-        "ssl.ca.location": settings.ssl_ca_location,
-        "ssl.certificate.location": settings.ssl_certificate_location,
-        "ssl.key.location": settings.ssl_key_location,
+        "ssl.ca.location": settings.kafka.ssl_ca_location,
+        "ssl.certificate.location": settings.kafka.ssl_certificate_location,
+        "ssl.key.location": settings.kafka.ssl_key_location,
     }
     conf.update({k: v for k, v in optional.items() if v is not None})
     conf.update(extra)
@@ -38,6 +38,6 @@ def kafka_config(settings: Settings, **extra: Any) -> dict[str, Any]:
 
 def redis_client(settings: Settings) -> redis.Redis:
     """A ``redis.Redis`` client for this deployment (its URL and ACL login)."""
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    return redis.Redis.from_url(settings.redis(), username=settings.redis_username,
+    password = settings.redis.password.get_secret_value() if settings.redis.password else None
+    return redis.Redis.from_url(settings.redis_url(), username=settings.redis.username,
                                 password=password)

@@ -197,7 +197,7 @@ def test_gateway_recovery_reads_kept_results_as_a_get_only_redis_user(
     from rendezvous.replyto import new_return_address, redis_patterns
     from rendezvous.service.replies import result_key
 
-    admin = redis.Redis.from_url(settings.redis())
+    admin = redis.Redis.from_url(settings.redis_url())
     user, password = f"gw-{secrets.token_hex(4)}", secrets.token_urlsafe(24)
     keys, channels = redis_patterns(settings.topic_prefix)
     # A caller's least privilege: GET its kept results, SUBSCRIBE to its channel. No MGET.
@@ -211,7 +211,7 @@ def test_gateway_recovery_reads_kept_results_as_a_get_only_redis_user(
                                                           model="primary")), ex=60)
     try:
         async def scenario() -> list[str]:
-            client = aioredis.Redis.from_url(settings.redis(), username=user,
+            client = aioredis.Redis.from_url(settings.redis_url(), username=user,
                                              password=password)
             with pytest.raises(redis.exceptions.NoPermissionError):
                 await client.mget([result_key(channel, rid) for rid in ids])

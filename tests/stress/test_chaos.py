@@ -52,7 +52,7 @@ def test_restart_broker_keeps_ports_topics_and_offsets(tmp_path: Path) -> None:
     first = local.up(stack)
     seen = [first.kafka_pid, first.redis_pid]
     try:
-        settings = stack.model_copy(update={"bootstrap_servers": first.bootstrap_servers})
+        settings = stack.with_endpoints(first.bootstrap_servers, first.redis_url)
         topic, group = f"restart-{uuid.uuid4().hex[:6]}", f"g-{uuid.uuid4().hex[:6]}"
         _topic_with_records(settings, topic, 10)
         assert len(_read_all(settings, topic, group, commit=True)) == 10

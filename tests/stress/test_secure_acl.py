@@ -111,7 +111,7 @@ def test_promote_and_rollback_under_load_each_component_its_own_principal(
         start_pipeline(supervisor, spec, timeout_s=180)
         for name, args in commands(spec).items():
             env = supervisor.components[name].env
-            assert env["RENDEZVOUS_SASL_USERNAME"] == principal_of(args), name
+            assert env["RENDEZVOUS_KAFKA__SASL_USERNAME"] == principal_of(args), name
             assert material.passwords[ADMIN] not in env.values(), name
             assert material.redis_passwords[ADMIN] not in env.values(), name
 
@@ -351,7 +351,7 @@ def try_redis(stack: SecureStack, principal: str, command: str, name: str) -> bo
     Redis user (its login is refused)."""
     material = stack.material
     password = material.redis_passwords.get(principal, material.passwords[principal])
-    client = redis.Redis.from_url(stack.admin.redis(), username=principal, password=password,
+    client = redis.Redis.from_url(stack.admin.redis_url(), username=principal, password=password,
                                   socket_timeout=5)
     try:
         client.ping()

@@ -17,7 +17,7 @@ from rendezvous.settings import Settings
 from rendezvous.transport.clients import make_producer
 
 logs.setup(logging.INFO, {fmt!r})
-producer = make_producer(Settings(bootstrap_servers="127.0.0.1:1"))
+producer = make_producer(Settings(kafka={{"bootstrap_servers": "127.0.0.1:1"}}))
 producer.poll(1.5)  # log lines are served by poll, like delivery reports
 """
 
@@ -44,7 +44,7 @@ def test_text_format_has_no_raw_client_lines() -> None:
 
 
 def test_kafka_config_hands_every_client_the_logger() -> None:
-    conf = kafka_config(cli_settings(bootstrap_servers="127.0.0.1:1"))
+    conf = kafka_config(cli_settings(kafka={"bootstrap_servers": "127.0.0.1:1"}))
     assert isinstance(conf["logger"], logging.Logger)
     assert conf["logger"].name == "rendezvous.kafka"
 

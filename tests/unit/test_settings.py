@@ -80,8 +80,11 @@ def warned(monkeypatch: pytest.MonkeyPatch,
     ("RENDEZVOUS_LINGER_MS", "RENDEZVOUS_KAFKA__LINGER_MS", lambda s: s.kafka.linger_ms),
     ("RENDEZVOUS_FETCH_WAIT_MAX_MS", "RENDEZVOUS_KAFKA__FETCH_WAIT_MAX_MS",
      lambda s: s.kafka.fetch_wait_max_ms),
+    ("RENDEZVOUS_SASL_USERNAME", "RENDEZVOUS_KAFKA__SASL_USERNAME",
+     lambda s: int(s.kafka.sasl_username)),
     ("RENDEZVOUS_KAFKA_IO_THREADS", "RENDEZVOUS_LOCAL__IO_THREADS", lambda s: s.local.io_threads),
     ("RENDEZVOUS_LOCAL_BROKERS", "RENDEZVOUS_LOCAL__BROKERS", lambda s: s.local.brokers),
+    ("RENDEZVOUS_REDIS_USERNAME", "RENDEZVOUS_REDIS__USERNAME", lambda s: int(s.redis.username)),
 ])
 def test_a_moved_setting_keeps_its_old_variable_with_a_warning(
         monkeypatch: pytest.MonkeyPatch, warned: pytest.LogCaptureFixture, old: str, new: str,
@@ -93,6 +96,22 @@ def test_a_moved_setting_keeps_its_old_variable_with_a_warning(
     assert read(Settings()) == 3 and len(warned.messages) == 1  # once a process, not per object
     monkeypatch.setenv(new, "4")
     assert read(Settings()) == 4  # the new name wins
+
+
+def test_the_plain_endpoint_variables_need_no_prefix_and_rank_below_it(
+        monkeypatch: pytest.MonkeyPatch, warned: pytest.LogCaptureFixture) -> None:
+    for name in ("RENDEZVOUS_BOOTSTRAP_SERVERS", "RENDEZVOUS_KAFKA__BOOTSTRAP_SERVERS",
+                 "RENDEZVOUS_REDIS_URL", "RENDEZVOUS_REDIS__URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "plain:1")
+    monkeypatch.setenv("REDIS_URL", "redis://plain:2/0")
+    s = Settings()
+    assert (s.kafka_bootstrap(), s.redis_url()) == ("plain:1", "redis://plain:2/0")
+    assert not warned.messages  # not deprecated
+    monkeypatch.setenv("RENDEZVOUS_BOOTSTRAP_SERVERS", "old:1")  # as before: prefixed first
+    assert Settings().kafka_bootstrap() == "old:1"
+    monkeypatch.setenv("RENDEZVOUS_KAFKA__BOOTSTRAP_SERVERS", "new:1")
+    assert Settings().kafka_bootstrap() == "new:1"
 
 
 def test_the_warning_is_one_line_on_stderr(tmp_path: Path) -> None:
@@ -134,9 +153,11 @@ def test_each_old_name_points_at_a_field(old: str) -> None:
 
 
 def test_closed_values_are_literals() -> None:
-    assert Settings(security_protocol="sasl_ssl").security_protocol == "SASL_SSL"
+    kafka = Settings(kafka={"security_protocol": "sasl_ssl", "sasl_mechanism": "scram-sha-512"}
+                     ).kafka
+    assert (kafka.security_protocol, kafka.sasl_mechanism) == ("SASL_SSL", "SCRAM-SHA-512")
     with pytest.raises(ValidationError, match="security_protocol"):
-        Settings(security_protocol="TLS")
+        Settings(kafka={"security_protocol": "TLS"})
     with pytest.raises(ValidationError, match="kafka_heap"):
         Settings(local=LocalSettings(kafka_heap="lots"))
 
@@ -149,17 +170,18 @@ def test_topics_and_groups_share_one_name() -> None:
 def test_endpoints_come_from_settings_or_a_running_local_stack(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("KAFKA_BOOTSTRAP_SERVERS", "RENDEZVOUS_BOOTSTRAP_SERVERS", "REDIS_URL",
-                 "RENDEZVOUS_REDIS_URL"):
+                 "RENDEZVOUS_REDIS_URL", "RENDEZVOUS_KAFKA__BOOTSTRAP_SERVERS",
+                 "RENDEZVOUS_REDIS__URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RENDEZVOUS_STATE_DIR", str(tmp_path))
     with pytest.raises(SettingsError, match="rendezvous local up"):
         Settings().kafka_bootstrap()
     write_endpoints(tmp_path, "127.0.0.1:9", "redis://127.0.0.1:8/0")
     with pytest.raises(SettingsError, match="rendezvous local up"):
-        Settings().redis()  # the settings themselves never read the file
+        Settings().redis_url()  # the settings themselves never read the file
     found = with_local_endpoints(Settings())
-    assert (found.kafka_bootstrap(), found.redis()) == ("127.0.0.1:9", "redis://127.0.0.1:8/0")
+    assert (found.kafka_bootstrap(), found.redis_url()) == ("127.0.0.1:9", "redis://127.0.0.1:8/0")
     assert settings().kafka_bootstrap() == "127.0.0.1:9"  # what a component command runs on
-    assert settings(local_endpoints=False).bootstrap_servers is None  # `up` and `demo` lease
+    assert settings(local_endpoints=False).kafka.bootstrap_servers is None  # `up`, `demo` lease
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "given:1")
     assert settings().kafka_bootstrap() == "given:1"  # the environment wins
