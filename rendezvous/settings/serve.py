@@ -13,10 +13,10 @@ class ServeSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     commit_interval_ms: float = Field(default=5.0, gt=0)
-    """How often results are committed: latency against broker load."""
+    """How often results are committed: latency against broker load. Default 5."""
 
     max_batch: int = Field(default=1000, ge=1)
-    """Records per poll at most."""
+    """Records per poll at most. Default 1000."""
 
     max_wait_ms: float = Field(default=1.0, ge=1)
     """Longest poll when no deadline is near. Acknowledgements of results are seen between
@@ -25,30 +25,34 @@ class ServeSettings(BaseModel):
     in whole milliseconds. Default 1."""
 
     features_from: str = "primary"
-    """Model whose manifest defines valid features; '' validates the structure only."""
+    """Model whose manifest defines valid features; '' validates the structure only.
+    Default ``primary``."""
 
     exactly_once: Literal["dedup", "transactions"] = "dedup"
     """dedup: results produced at once, offsets committed behind their acks;
-    transactions: results and offsets commit atomically (~20-30 ms a commit)."""
+    transactions: results and offsets commit atomically (~20-30 ms a commit).
+    Default ``dedup``."""
 
     margin_min_ms: float = Field(default=2.0, ge=0)
     """Smallest delivery margin: a request is decided by its deadline less the time a
-    result takes to reach its reader (serve's measured output path plus a reader's
-    ``fetch_wait_max_ms``), at least this."""
+    result takes to reach its reader (the time serve observes on its output path plus a
+    reader's ``fetch_wait_max_ms``), at least this. Default 2."""
 
     margin_max_ms: float = Field(default=20.0, ge=0)
-    """Largest delivery margin (used until the output path is measured)."""
+    """Largest delivery margin (used until serve has timed its output path). Default 20."""
 
     stuck_commit_s: float = Field(default=30.0, gt=0)
     """A commit stuck this long will not finish: the process exits so a restart
-    recovers from the committed state."""
+    recovers from the committed state. Default 30."""
 
     deadletter_max_bytes: int = Field(default=256 * 1024, ge=1)
-    """A dead letter's value and key are cut to this (the full record is archived)."""
+    """A dead letter's value and key are cut to this (the full record is archived).
+    Default 256 KiB."""
 
     min_deadline_ms: float = Field(default=1.0, gt=0)
     """Shortest ``deadline_ms`` a request may ask for: a shorter one counts as this (serve's
-    loop waits in whole milliseconds; less would only make it spin). Workers use it too."""
+    loop waits in whole milliseconds; less would only make it spin). Workers use it too.
+    Default 1."""
 
     max_deadline_ms: float = Field(default=60_000.0, gt=0)
     """Longest ``deadline_ms`` a request may ask for, as the gateway's own maximum: a longer
@@ -56,7 +60,7 @@ class ServeSettings(BaseModel):
     whatever its ``ts`` or record timestamp say (a request that waits holds serve's
     committed input position back; a longer policy default holds as set). Workers use it
     too. Clamps are counted in ``rendezvous_serve_deadlines_clamped_total{bound}``
-    (``min``, ``max``, ``future``)."""
+    (``min``, ``max``, ``future``). Default 60,000 (a minute)."""
 
     @field_validator("max_deadline_ms")
     @classmethod

@@ -3,8 +3,10 @@ names of moved settings still read, with a warning; endpoints read outside the s
 
 from __future__ import annotations
 
+import ast
 import logging
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -185,3 +187,24 @@ def test_endpoints_come_from_settings_or_a_running_local_stack(
     assert settings(local_endpoints=False).kafka.bootstrap_servers is None  # `up`, `demo` lease
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "given:1")
     assert settings().kafka_bootstrap() == "given:1"  # the environment wins
+
+
+def test_every_setting_says_what_it_does_and_its_default() -> None:
+    """A docstring under each field that names its default, and no history: no commit
+    hashes, no measurements (those live in bench/ and docs/benchmarks.md)."""
+    sections = {"kafka", "local", "redis", "gateway", "worker", "serve", "decoy", "monitor",
+                "thresholds"}
+    missing, history = [], []
+    for path in sorted((ROOT / "rendezvous" / "settings").glob("*.py")):
+        body = [node for cls in ast.parse(path.read_text()).body
+                if isinstance(cls, ast.ClassDef) for node in cls.body]
+        for field, doc in zip(body, [*body[1:], None], strict=False):
+            if not isinstance(field, ast.AnnAssign) or not isinstance(field.target, ast.Name):
+                continue
+            name = f"{path.stem}.{field.target.id}"
+            text = doc.value.value if isinstance(doc, ast.Expr) else ""
+            if field.target.id not in sections and "Default" not in str(text):
+                missing.append(name)
+            if re.search(r"\b[0-9a-f]{7,40}\b|measured|benchmarks\.md", str(text)):
+                history.append(name)
+    assert not missing and not history, (missing, history)
