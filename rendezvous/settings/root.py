@@ -25,6 +25,9 @@ from rendezvous.settings.serve import ServeSettings
 from rendezvous.settings.sources import ENV_PREFIX, ProjectFile, Renamed, RenamedEnv
 from rendezvous.settings.worker import WorkerSettings
 
+LOCAL_IN_PYTHON = " (from Python: rendezvous.local.endpoints.with_local_endpoints)"
+"""How a Python caller finds a running local stack (the CLI does it by itself)."""
+
 
 class Settings(BaseSettings):
     """Settings shared by every component; secrets are ``SecretStr`` and never printed."""
@@ -115,14 +118,15 @@ class Settings(BaseSettings):
         if not self.kafka.bootstrap_servers:
             raise SettingsError(
                 "no Kafka to talk to: run `rendezvous local up`, "
-                "or set KAFKA_BOOTSTRAP_SERVERS to an existing cluster"
+                f"or set KAFKA_BOOTSTRAP_SERVERS to an existing cluster{LOCAL_IN_PYTHON}"
             )
         return self.kafka.bootstrap_servers
 
     def redis_url(self) -> str:
         """The Redis URL, or an error that says how to get one."""
         if not self.redis.url:
-            raise SettingsError("no Redis to talk to: run `rendezvous local up`, or set REDIS_URL")
+            raise SettingsError("no Redis to talk to: run `rendezvous local up`, "
+                                f"or set REDIS_URL{LOCAL_IN_PYTHON}")
         return self.redis.url
 
     def with_endpoints(self, bootstrap_servers: str | None, redis_url: str | None) -> Settings:
