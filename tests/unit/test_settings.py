@@ -208,3 +208,13 @@ def test_every_setting_says_what_it_does_and_its_default() -> None:
             if re.search(r"\b[0-9a-f]{7,40}\b|measured|benchmarks\.md", str(text)):
                 history.append(name)
     assert not missing and not history, (missing, history)
+
+
+def test_the_settings_import_no_client_library(tmp_path: Path) -> None:
+    """Settings only declare: clients are built in transport/, so importing the settings
+    loads neither librdkafka's binding nor redis (a fresh process: this one has both)."""
+    code = ("import sys, rendezvous.settings; "
+            "print(sorted(m for m in ('confluent_kafka', 'redis', 'faust') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True, check=True)
+    assert done.stdout == "[]\n", done.stdout + done.stderr
