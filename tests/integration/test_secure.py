@@ -35,7 +35,7 @@ from rendezvous.local.security import Secure, load, principal_of
 from rendezvous.local.stack import read as read_local
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.model import sample_events
-from rendezvous.settings import RedisSettings, Settings
+from rendezvous.settings import Settings
 from rendezvous.testing.models import copy_version
 from rendezvous.transport.connect import redis_client
 from rendezvous.transport.topics import apply_topics
@@ -134,7 +134,8 @@ def test_pipeline_over_sasl_ssl(secure: SecureStack, tmp_path: Path) -> None:
 def test_redis_return_address_needs_credentials(secure: SecureStack) -> None:
     admin, material = secure.admin, secure.material
     client = as_user(admin, material, "client")
-    nobody = client.model_copy(update={"redis": RedisSettings()})
+    nobody = client.model_copy(update={"redis": client.redis.model_copy(
+        update={"username": None, "password": None})})
     with pytest.raises(redis.AuthenticationError):
         redis_client(nobody).ping()
     wrong = client.model_copy(update={"redis": client.redis.model_copy(
