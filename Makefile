@@ -37,7 +37,7 @@ unit: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check rendezvous tests bench models
 	$(VENV)/bin/mypy rendezvous
-	$(VENV)/bin/lint-imports --contract product-only --contract core-without-transport
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mkdocs build --strict
 
 bench: $(VENV)/.installed

@@ -5,7 +5,7 @@
 On a small machine the broker is the largest user of CPU (about half a core at
 2,000 requests/s), much of it in the kernel switching between its threads: every
 request goes from a network thread to an I/O thread and back. One configuration
-(``RENDEZVOUS_KAFKA_NETWORK_THREADS`` and ``RENDEZVOUS_KAFKA_IO_THREADS``) at a
+(``RENDEZVOUS_LOCAL__NETWORK_THREADS`` and ``RENDEZVOUS_LOCAL__IO_THREADS``) at a
 time gets a local broker and Redis of its own, started for the round and stopped
 after it, and the default pipeline (decoy and monitor on) on them; configurations
 take turns round by round, like :mod:`bench_knobs`. In ``make bench`` the shared broker of
@@ -30,9 +30,9 @@ from rendezvous.settings import Settings
 
 CONFIGS: dict[str, dict[str, str]] = {
     "defaults: 1 network thread, 2 I/O threads": {},
-    "2 network, 4 I/O threads (before)": {"RENDEZVOUS_KAFKA_NETWORK_THREADS": "2",
-                                           "RENDEZVOUS_KAFKA_IO_THREADS": "4"},
-    "1 network, 1 I/O thread": {"RENDEZVOUS_KAFKA_IO_THREADS": "1"},
+    "2 network, 4 I/O threads (before)": {"RENDEZVOUS_LOCAL__NETWORK_THREADS": "2",
+                                           "RENDEZVOUS_LOCAL__IO_THREADS": "4"},
+    "1 network, 1 I/O thread": {"RENDEZVOUS_LOCAL__IO_THREADS": "1"},
 }
 RATE = 2000.0
 ROUNDS = 3
@@ -67,7 +67,7 @@ def to_markdown(runs: dict[str, list[RateResult]], rate: float, seconds: float) 
         f"Command: `{COMMAND}`. The default pipeline (decoy and monitor on) at {rate:,.0f} "
         f"requests/s, {seconds:g} s per run, deadline {DEADLINE_MS:g} ms, on a local broker "
         "started for each configuration and round (its threads from "
-        "`RENDEZVOUS_KAFKA_NETWORK_THREADS` and `RENDEZVOUS_KAFKA_IO_THREADS`); "
+        "`RENDEZVOUS_LOCAL__NETWORK_THREADS` and `RENDEZVOUS_LOCAL__IO_THREADS`); "
         f"configurations take turns, {RUNS} runs each per round. **broker cpu** = the "
         "broker's share of one core; **cpu** = the pipeline's processes and the broker. "
         "The defaults are the first row.",

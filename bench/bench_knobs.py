@@ -2,8 +2,8 @@
 
     python bench/bench_knobs.py [--rate 2000] [--rounds 2] [--seconds 10] [--only TEXT]
 
-The hot path's Kafka settings (``RENDEZVOUS_FETCH_WAIT_MAX_MS``,
-``RENDEZVOUS_FETCH_MIN_BYTES``, ``RENDEZVOUS_LINGER_MS``) trade latency per hop
+The hot path's Kafka settings (``RENDEZVOUS_KAFKA__FETCH_WAIT_MAX_MS``,
+``RENDEZVOUS_KAFKA__FETCH_MIN_BYTES``, ``RENDEZVOUS_KAFKA__LINGER_MS``) trade latency per hop
 against requests to the broker, i.e. CPU on a small machine. Each configuration
 is the default pipeline (decoy and monitor on) started with one knob changed
 through its environment variable (the load generator and the reader get the
@@ -36,10 +36,10 @@ from scratch import scratch
 
 CONFIGS: dict[str, dict[str, str]] = {
     "defaults: fetch wait 8 ms, fetch min 64 KiB, linger 2 ms": {},
-    "fetch wait 3 ms": {"RENDEZVOUS_FETCH_WAIT_MAX_MS": "3"},
-    "fetch min 1 byte": {"RENDEZVOUS_FETCH_MIN_BYTES": "1"},
-    "linger 0 ms": {"RENDEZVOUS_LINGER_MS": "0"},
-    "linger 5 ms (librdkafka's default)": {"RENDEZVOUS_LINGER_MS": "5"},
+    "fetch wait 3 ms": {"RENDEZVOUS_KAFKA__FETCH_WAIT_MAX_MS": "3"},
+    "fetch min 1 byte": {"RENDEZVOUS_KAFKA__FETCH_MIN_BYTES": "1"},
+    "linger 0 ms": {"RENDEZVOUS_KAFKA__LINGER_MS": "0"},
+    "linger 5 ms (librdkafka's default)": {"RENDEZVOUS_KAFKA__LINGER_MS": "5"},
 }
 RATE = 2000.0
 ROUNDS = 2

@@ -28,6 +28,7 @@ import faust
 import msgspec
 
 from rendezvous.messages import Invalid, Scored, decode_input, decode_score, encode
+from rendezvous.monitor.app import faust_datadir
 from rendezvous.readiness import announce_ready
 from rendezvous.settings import Settings
 
@@ -53,7 +54,7 @@ def build(settings: Settings, partitions: int = 4) -> faust.App:
     app = faust.App(
         settings.group("faust-peer"), broker=f"kafka://{settings.kafka_bootstrap()}",
         store="memory://", web_enabled=False, topic_partitions=partitions,
-        datadir=str(settings.faust_datadir("faust-peer")),
+        datadir=str(faust_datadir(settings, "faust-peer")),
         topic_replication_factor=1, consumer_auto_offset_reset="latest",
         producer_linger=0.001, broker_session_timeout=10.0, broker_heartbeat_interval=1.0,
     )

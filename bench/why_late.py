@@ -44,6 +44,7 @@ from rendezvous.demo.workload import (
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import decode_decision
 from rendezvous.settings import Settings
+from rendezvous.transport.connect import kafka_config
 from rendezvous.transport.reader import OFFSET_END, TopicReader
 from scratch import scratch
 
@@ -60,7 +61,7 @@ def _append_timestamps(settings: Settings) -> None:
     resource = ConfigResource("topic", settings.topic("scored"), incremental_configs=[
         ConfigEntry("message.timestamp.type", "LogAppendTime",
                     incremental_operation=AlterConfigOpType.SET)])
-    admin = AdminClient(settings.kafka_config())
+    admin = AdminClient(kafka_config(settings))
     for future in admin.incremental_alter_configs([resource]).values():
         future.result()
 

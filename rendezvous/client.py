@@ -1,7 +1,7 @@
 """A synchronous client: send one event, wait for its result through Redis.
 
     from rendezvous.client import Client
-    with Client(Settings()) as client:
+    with Client(with_local_endpoints(Settings())) as client:  # or KAFKA_BOOTSTRAP_SERVERS...
         result = client.score({"mean_radius": 14.1, ...}, deadline_ms=50)
         print(result.status, result.score)
 
@@ -19,12 +19,14 @@ import secrets
 import time
 from collections.abc import Generator
 from types import TracebackType
+from typing import cast
 
 from rendezvous.messages import Features, InputEvent, Scored, decode_scored, encode
 from rendezvous.replyto import new_return_address
 from rendezvous.service.replies import result_key
 from rendezvous.settings import Settings
 from rendezvous.transport.clients import make_producer
+from rendezvous.transport.connect import redis_client
 
 
 class Client:
@@ -33,7 +35,7 @@ class Client:
     def __init__(self, settings: Settings) -> None:
         self._topic = settings.topic("input")
         self._producer = make_producer(settings, **{"linger.ms": 0})
-        self._redis = settings.redis_client()
+        self._redis = redis_client(settings)
         self.reply_to = new_return_address(settings.topic_prefix, "client")
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         self._pubsub.subscribe(self.reply_to)
@@ -86,7 +88,7 @@ class Client:
                 if kept is None:
                     raise TimeoutError(f"no result for {request_id} within {timeout_s} s; "
                                        "is `rendezvous serve` running?")
-                found = decode_scored(kept)
+                found = decode_scored(cast(bytes, kept))  # no decode_responses: bytes
             yield found
         finally:
             self._progressive.discard(request_id)

@@ -2,7 +2,7 @@
 
 The CLI calls :func:`setup` once per process; the choice travels to child
 processes (``demo``, ``up``) through ``RENDEZVOUS_LOG_FORMAT``. Every Kafka
-client is built from :meth:`Settings.kafka_config`, which hands librdkafka
+client is built from :func:`rendezvous.transport.connect.kafka_config`, which hands librdkafka
 :data:`KAFKA_LOGGER`, so the client's own log lines (``%4|...|GETPID|...``) are
 records of this logger instead of raw lines on stderr. Other libraries' info lines
 (matplotlib's ``generated new fontManager``, ...) are not shown below debug.

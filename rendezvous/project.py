@@ -79,8 +79,10 @@ def _toml_string(value: str) -> str:
 
 def settings_text(options: ProjectOptions) -> str:
     """``rendezvous.toml``: the project's paths, topic prefix and, if given, endpoints."""
-    endpoint = {"bootstrap_servers": options.bootstrap_servers, "redis_url": options.redis_url}
-    examples = {"bootstrap_servers": "host:9092", "redis_url": "redis://host:6379/0"}
+    endpoint = {("kafka", "bootstrap_servers"): options.bootstrap_servers,
+                ("redis", "url"): options.redis_url}
+    examples = {("kafka", "bootstrap_servers"): "host:9092",
+                ("redis", "url"): "redis://host:6379/0"}
     lines = [
         "# Settings of this rendezvous project, read by every `rendezvous` command run from",
         "# this directory. Environment variables (RENDEZVOUS_*, KAFKA_BOOTSTRAP_SERVERS,",
@@ -93,13 +95,14 @@ def settings_text(options: ProjectOptions) -> str:
         f"topics_file = {_toml_string(TOPICS)}",
         f"topic_prefix = {_toml_string(options.topic_prefix)}",
     ]
-    for name, value in endpoint.items():
+    for (section, name), value in endpoint.items():
         if value is not None:
-            lines.append(f"{name} = {_toml_string(value)}")
+            lines += ["", f"[{section}]", f"{name} = {_toml_string(value)}"]
     if options.bootstrap_servers is None:
-        lines += ["# Kafka and Redis: unset = a running `rendezvous local up` (`rendezvous up`",
+        lines += ["", "# Kafka and Redis: unset = a running `rendezvous local up` (`rendezvous up`",
                   "# starts a local Kafka and Redis when none runs)."]
-        lines += [f"# {name} = {_toml_string(examples[name])}" for name in endpoint]
+        for (section, name), example in examples.items():
+            lines += [f"# [{section}]", f"# {name} = {_toml_string(example)}"]
     return "\n".join(lines) + "\n"
 
 

@@ -20,7 +20,7 @@ from rendezvous.demo.stack import lease
 from rendezvous.local.pipeline import component_env as pipeline_env
 from rendezvous.local.processes import alive
 from rendezvous.local.supervisor import Supervisor
-from rendezvous.settings import Settings
+from rendezvous.settings import KafkaSettings, RedisSettings, Settings
 from rendezvous.transport.topics import apply_topics
 from tests.containers import containers
 from tests.streams import close_producers
@@ -50,8 +50,8 @@ def settings(stack: tuple[str, str], prefix: str) -> Settings:
     """Settings on the session's broker and Redis, with this test's own topics (created)."""
     bootstrap, redis_url = stack
     s = Settings(
-        bootstrap_servers=bootstrap,
-        redis_url=redis_url,
+        kafka=KafkaSettings(bootstrap_servers=bootstrap),
+        redis=RedisSettings(url=redis_url),
         topic_prefix=prefix,  # topics.yaml and models: the packaged defaults
     )
     apply_topics(s)

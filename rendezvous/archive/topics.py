@@ -32,6 +32,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 
 from rendezvous.archive.retention import Located
 from rendezvous.settings import Settings
+from rendezvous.transport.connect import kafka_config
 
 REQUEST_TOPICS = ("input", "scores", "scored", "decisions", "deadletter", "feedback")
 """The pipeline's topics whose records carry a request id (logical names)."""
@@ -69,7 +70,7 @@ class KafkaCluster:
         self.timeout_s = timeout_s
         self.group = group
         self._consumer = make_consumer(settings, group, **{"enable.auto.commit": False})
-        self._admin = AdminClient(settings.kafka_config())
+        self._admin = AdminClient(kafka_config(settings))
 
     def close(self) -> None:
         self._consumer.close()

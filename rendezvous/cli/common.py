@@ -12,9 +12,12 @@ from pydantic import BaseModel, ValidationError
 from pydantic_settings import SettingsError
 
 from rendezvous.errors import RendezvousError
+from rendezvous.local.endpoints import with_local_endpoints
 from rendezvous.settings import (
     DecoySettings,
     GatewaySettings,
+    KafkaSettings,
+    LocalSettings,
     MonitorSettings,
     ServeSettings,
     Settings,
@@ -25,6 +28,7 @@ from rendezvous.settings import (
 SECTIONS: dict[type[BaseModel], str] = {
     WorkerSettings: "WORKER", ServeSettings: "SERVE", DecoySettings: "DECOY",
     MonitorSettings: "MONITOR", Thresholds: "MONITOR__THRESHOLDS", GatewaySettings: "GATEWAY",
+    KafkaSettings: "KAFKA", LocalSettings: "LOCAL",
 }
 
 METRICS_PORT_HELP = ("Port of this process's HTTP /metrics endpoint (0 = any free port, shown "
@@ -32,12 +36,14 @@ METRICS_PORT_HELP = ("Port of this process's HTTP /metrics endpoint (0 = any fre
                      "binds RENDEZVOUS_METRICS_HOST (default 127.0.0.1).")
 
 
-def settings(**given: Any) -> Settings:
+def settings(*, local_endpoints: bool = True, **given: Any) -> Settings:
     """Settings from the environment with what the command line gave on top: a field
     (``metrics_port=9100``) or a section's fields (``worker={"max_batch": 8}``); a None
-    is an option not given, so the environment (or the default) stands."""
+    is an option not given, so the environment (or the default) stands. With
+    ``local_endpoints``, a Kafka and Redis left unset are those of a running ``rendezvous
+    local up`` (commands that start or lease a stack themselves say False)."""
     try:
-        base = Settings()
+        base = with_local_endpoints(Settings()) if local_endpoints else Settings()
         update: dict[str, Any] = {}
         for name, value in given.items():
             if isinstance(value, dict):
@@ -69,7 +75,7 @@ def _explained(exc: KafkaException) -> str:
     if not is_connection_failure(exc):
         return str(exc)
     try:
-        reason = why_unreachable(Settings())
+        reason = why_unreachable(with_local_endpoints(Settings()))
     except Exception:  # the diagnosis must never hide the error itself
         reason = None
     return f"{exc}\n  because {reason}" if reason else str(exc)

@@ -65,5 +65,5 @@ def demo(ctx: click.Context, events: int, rate: float, deadline_ms: float,
                           keep_running=keep_running, warm_up_s=warm_up_s,
                           lifecycle=lifecycle, data=data, label=label)
     with clear_errors():
-        status = run_demo(settings(), options)
+        status = run_demo(settings(local_endpoints=False), options)
     ctx.exit(status)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import click
 
 from rendezvous import local as stack
-from rendezvous.cli.common import clear_errors, settings
+from rendezvous.cli.common import clear_errors, default, settings
+from rendezvous.local.endpoints import endpoints_file
 from rendezvous.local.kafka import ensure_jars, kafka_version
 from rendezvous.local.security import load
+from rendezvous.settings import LocalSettings
 
 
 @click.group("local")
@@ -18,7 +20,7 @@ def local() -> None:
 @local.command()
 @click.option("--brokers", type=click.IntRange(1, 9), default=None,
               help="Kafka brokers: 1, or a replicated KRaft cluster (3: replication factor 3, "
-                   "min.insync.replicas 2)  [env RENDEZVOUS_LOCAL_BROKERS; default 1]")
+                   "min.insync.replicas 2)" + default(LocalSettings, "brokers"))
 @click.option("--secure", is_flag=True,
               help="Authenticated Kafka and Redis: a SASL_SSL listener (SCRAM-SHA-512, a CA "
                    "and certificate made for the run), one principal per component and per "
@@ -29,9 +31,10 @@ def local() -> None:
                    "principal. One broker only.")
 def up(brokers: int | None, secure: bool) -> None:
     """Start Kafka (KRaft, from Maven Central jars) and Redis on 127.0.0.1."""
-    s = settings(local_brokers=brokers)
+    s = settings(local_endpoints=False, local={"brokers": brokers})
     with clear_errors():
-        click.echo(f"starting Kafka ({s.local_brokers} broker{'s' if s.local_brokers > 1 else ''})"
+        count = s.local.brokers
+        click.echo(f"starting Kafka ({count} broker{'s' if count > 1 else ''})"
                    " and Redis (the first run fetches the Kafka jars)...", err=True)
         endpoints = stack.up(s, secure=secure)
     click.echo(f"KAFKA_BOOTSTRAP_SERVERS={endpoints.bootstrap_servers}")
@@ -41,16 +44,18 @@ def up(brokers: int | None, secure: bool) -> None:
         for name, value in material.public_env().items():
             click.echo(f"{name}={value}")
         click.echo(f"# one credential file per principal in {material.users} (the operator "
-                   f"is {material.credential_file('admin').name}; set RENDEZVOUS_SASL_USERNAME/"
-                   "_SASL_PASSWORD, RENDEZVOUS_REDIS_USERNAME/_REDIS_PASSWORD from it); "
+                   f"is {material.credential_file('admin').name}; set "
+                   "RENDEZVOUS_KAFKA__SASL_USERNAME/_SASL_PASSWORD, "
+                   "RENDEZVOUS_REDIS__USERNAME/_PASSWORD from it); "
                    "`rendezvous up` starts each component as its own principal", err=True)
-    click.echo(f"# written to {s.endpoints_file}; stop with `rendezvous local down`", err=True)
+    click.echo(f"# written to {endpoints_file(s.state_dir)}; stop with `rendezvous local down`",
+               err=True)
 
 
 @local.command()
 def fetch() -> None:
     """Fetch the Kafka jars from Maven Central into the cache (done by `up` when needed)."""
-    s = settings()
+    s = settings(local_endpoints=False)
     with clear_errors():
         libs = ensure_jars(s.cache_dir)
     click.echo(f"Kafka {kafka_version()} jars in {libs}")
@@ -60,7 +65,7 @@ def fetch() -> None:
 def down() -> None:
     """Stop the local Kafka and Redis; no process is left behind."""
     with clear_errors():
-        stopped = stack.down(settings())
+        stopped = stack.down(settings(local_endpoints=False))
     click.echo(f"stopped pids {stopped}" if stopped else "nothing was running")
 
 
@@ -68,5 +73,5 @@ def down() -> None:
 def status() -> None:
     """Say whether the local Kafka and Redis run and answer."""
     with clear_errors():
-        for name, state in stack.status(settings()).items():
+        for name, state in stack.status(settings(local_endpoints=False)).items():
             click.echo(f"{name:7} {state}")

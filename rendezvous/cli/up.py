@@ -25,7 +25,7 @@ def up(ctx: click.Context, archive: Path | None) -> None:
     from rendezvous.demo import run_up
     from rendezvous.model.deployment import load_deployment
 
-    s = settings()
+    s = settings(local_endpoints=False)  # a running local stack is leased, not assumed
     with clear_errors():
         if s.serve.features_from:  # refuse models that disagree before starting anything
             load_deployment(s.models_dir, s.serve.features_from)

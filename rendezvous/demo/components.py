@@ -99,7 +99,7 @@ def how_to_use(settings: Settings, components: Components,
                                  settings.topic("scored"))
     lines = [
         f"Kafka        {bootstrap}",
-        f"Redis        {settings.redis()}",
+        f"Redis        {settings.redis_url()}",
         f"input topic  {source}   (produce requests; key = request id)",
         f"scored topic {scored}   (exactly one result per request)",
         "try it with kcat (results first, in another shell):",

@@ -42,8 +42,8 @@ class Stack:
 
     def settings(self, settings: Settings, **update: object) -> Settings:
         """``settings`` pointed at this stack (plus ``update``)."""
-        return settings.model_copy(update={"bootstrap_servers": self.bootstrap_servers,
-                                           "redis_url": self.redis_url, **update})
+        return settings.with_endpoints(self.bootstrap_servers, self.redis_url).model_copy(
+            update=update)
 
 
 Elsewhere = Callable[[contextlib.ExitStack], Stack | None]
@@ -62,7 +62,7 @@ def _no_guard(_reraise: bool) -> contextlib.AbstractContextManager[None]:
 
 def _acquire(settings: Settings, say: Callable[[str], None], own: bool,
              elsewhere: Elsewhere | None, exits: contextlib.ExitStack) -> Stack:
-    given = settings.bootstrap_servers, settings.redis_url
+    given = settings.kafka.bootstrap_servers, settings.redis.url
     if not own and all(given):
         if not kafka_answers(given[0] or "", timeout_s=10):
             raise StackError(f"Kafka at {given[0]} (KAFKA_BOOTSTRAP_SERVERS) does not answer")

@@ -29,6 +29,7 @@ from rendezvous.messages import Scored, Undecodable, decode_scored, is_provision
 from rendezvous.replay.progress import Progress
 from rendezvous.settings import Settings
 from rendezvous.transport.clients import flush_or_raise, make_producer, produce
+from rendezvous.transport.connect import kafka_config
 from rendezvous.transport.reader import OFFSET_BEGINNING, TopicReader
 
 HIGHEST_US = 3_600_000_000
@@ -70,7 +71,7 @@ def warm_producer(settings: Settings, **overrides: Any) -> Producer:
     hundreds of ms getting one, which must not count against the first deadlines."""
     producer = make_producer(settings, **overrides)
     topic = settings.topic(WARM_UP)
-    admin = AdminClient(settings.kafka_config(**{k: v for k, v in overrides.items()
+    admin = AdminClient(kafka_config(settings, **{k: v for k, v in overrides.items()
                                                  if k == "logger"}))
     try:
         admin.create_topics([NewTopic(topic, 1, 1)])[topic].result()

@@ -26,7 +26,7 @@ import msgspec
 from rendezvous.embedded.errors import EmbeddedError
 from rendezvous.embedded.offpath import OffPath
 from rendezvous.messages import Decision, Policy, encode
-from rendezvous.settings import Settings
+from rendezvous.settings import KafkaSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def to_settings(kafka: Settings | str) -> Settings:
     environment (``RENDEZVOUS_*``: topic prefix, security), as every component does."""
     if isinstance(kafka, Settings):
         return kafka
-    return Settings(bootstrap_servers=kafka)
+    return Settings(kafka=KafkaSettings(bootstrap_servers=kafka))
 
 
 class Publisher:

@@ -58,8 +58,8 @@ class Gateway:
         """A gateway for ``settings``; nothing is connected before :meth:`start`."""
         manifest = load_manifest(resolve_model(settings.models_dir,
                                                settings.gateway.features_from))
-        password = settings.redis_password.get_secret_value() if settings.redis_password else None
-        client = aioredis.Redis.from_url(settings.redis(), username=settings.redis_username,
+        password = settings.redis.password.get_secret_value() if settings.redis.password else None
+        client = aioredis.Redis.from_url(settings.redis_url(), username=settings.redis.username,
                                          password=password)
         pending = Pending()
         channel = new_return_address(settings.topic_prefix, "gateway")

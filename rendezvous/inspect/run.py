@@ -23,6 +23,7 @@ from rendezvous.inspect.window import Window
 from rendezvous.messages import DEADLINE_BOUNDS, Invalid, Undecodable, decode_input, decode_scored
 from rendezvous.service.replies import result_key
 from rendezvous.settings import Settings
+from rendezvous.transport.connect import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ def _reply_lookup(settings: Settings) -> ReplyLookup:
         key = result_key(reply_to, request_id)
         try:
             if client is None:
-                client = settings.redis_client()
+                client = redis_client(settings)
                 client.connection_pool.connection_kwargs.update(
                     socket_timeout=2.0, socket_connect_timeout=2.0)
             body, ttl = client.get(key), client.ttl(key)
@@ -158,7 +159,7 @@ def _reply_lookup(settings: Settings) -> ReplyLookup:
         if body is None:
             return ReplyPart(key, "gone (expired, or never written)")
         try:
-            result = decode_scored(body)
+            result = decode_scored(body if isinstance(body, bytes) else body.encode())
         except Undecodable as exc:
             return ReplyPart(key, "held", f"not a result: {exc}", int(ttl))
         words = describe_result(result.status, result.score, result.model, result.label,

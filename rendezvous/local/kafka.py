@@ -93,7 +93,7 @@ def _java_command(java: str, libs: Path, heap: str, log4j: Path, gc: str) -> lis
 
 def threads_config(network: int, io: int) -> dict[str, str]:
     """A broker's request threads: ``network`` read and write sockets, ``io`` handle the
-    requests (the ``kafka_network_threads`` and ``kafka_io_threads`` settings)."""
+    requests (the ``[local]`` ``network_threads`` and ``io_threads`` settings)."""
     return {"num.network.threads": str(network), "num.io.threads": str(io)}
 
 

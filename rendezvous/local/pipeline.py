@@ -44,7 +44,7 @@ def component_env(settings: Settings) -> dict[str, str]:
     own principal (``serve``, ``worker-<model>``, ...) whatever user the operator is."""
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap(),
-        "REDIS_URL": settings.redis(),
+        "REDIS_URL": settings.redis_url(),
         "RENDEZVOUS_TOPIC_PREFIX": settings.topic_prefix,
         "RENDEZVOUS_TOPICS_FILE": str(Path(settings.topics_file).resolve()),
         "RENDEZVOUS_MODELS_DIR": str(Path(settings.models_dir).resolve()),

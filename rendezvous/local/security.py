@@ -37,6 +37,7 @@ from typing import Any
 
 from rendezvous.local.errors import LocalStackError
 from rendezvous.replyto import REPLY
+from rendezvous.settings import Settings
 from rendezvous.signing import new_key
 
 MECHANISM = "SCRAM-SHA-512"
@@ -207,9 +208,13 @@ def redis_rule(access: RedisAccess, prefix: str) -> str:
 
 ADMIN_REDIS = RedisAccess((), "RW", everything=True)
 
-SECRET_ENV = ("RENDEZVOUS_SASL_USERNAME", "RENDEZVOUS_SASL_PASSWORD",
+SECRET_ENV = ("RENDEZVOUS_KAFKA__SASL_USERNAME", "RENDEZVOUS_KAFKA__SASL_PASSWORD",
+              "RENDEZVOUS_REDIS__USERNAME", "RENDEZVOUS_REDIS__PASSWORD",
+              "RENDEZVOUS_WORKER__SCORE_KEY", "RENDEZVOUS_SERVE__SCORE_KEYS",
+              # the old names, still read, and a whole section given as JSON
+              "RENDEZVOUS_SASL_USERNAME", "RENDEZVOUS_SASL_PASSWORD",
               "RENDEZVOUS_REDIS_USERNAME", "RENDEZVOUS_REDIS_PASSWORD",
-              "RENDEZVOUS_WORKER__SCORE_KEY", "RENDEZVOUS_SERVE__SCORE_KEYS")
+              "RENDEZVOUS_KAFKA", "RENDEZVOUS_REDIS")
 """Credentials a supervisor never passes on: each component gets its own instead."""
 OWN_SECRETS = {"RENDEZVOUS_GATEWAY__API_KEYS": "gateway",
                "RENDEZVOUS_DECOY__REDACTION_KEY": "decoy"}
@@ -253,22 +258,22 @@ class Secure:
     def credential_file(self, principal: str) -> Path:
         return self.users / f"{principal}.json"
 
-    def kafka_settings(self, user: str) -> dict[str, Any]:
-        """``Settings`` fields for a Kafka client that is ``user``."""
+    def login(self, settings: Settings, user: str) -> Settings:
+        """``settings`` whose Kafka client is ``user``, and whose Redis client too (no Redis
+        login for a user that has no business with Redis: the server's default user is
+        off, so it is refused)."""
         from pydantic import SecretStr
 
-        return {"security_protocol": "SASL_SSL", "sasl_mechanism": MECHANISM,
+        redis_password = self.redis_passwords.get(user)
+        return settings.model_copy(update={
+            "kafka": settings.kafka.model_copy(update={
+                "security_protocol": "SASL_SSL", "sasl_mechanism": MECHANISM,
                 "sasl_username": user, "sasl_password": SecretStr(self.passwords[user]),
-                "ssl_ca_location": str(self.ca)}
-
-    def redis_settings(self, user: str) -> dict[str, Any]:
-        """``Settings`` fields for a Redis client that is ``user`` (none for a user that has
-        no business with Redis: the server's default user is off, so it is refused)."""
-        from pydantic import SecretStr
-
-        if user not in self.redis_passwords:
-            return {"redis_username": None, "redis_password": None}
-        return {"redis_username": user, "redis_password": SecretStr(self.redis_passwords[user])}
+                "ssl_ca_location": str(self.ca)}),
+            "redis": settings.redis.model_copy(update={
+                "username": user if redis_password is not None else None,
+                "password": SecretStr(redis_password) if redis_password is not None else None}),
+        })
 
     def env(self, user: str) -> dict[str, str]:
         """Environment of a child process that is ``user`` on Kafka (and Redis, if it has a
@@ -287,8 +292,9 @@ class Secure:
 
     def public_env(self) -> dict[str, str]:
         """The settings a client needs besides its user and password (nothing secret)."""
-        return {"RENDEZVOUS_SECURITY_PROTOCOL": "SASL_SSL", "RENDEZVOUS_SASL_MECHANISM": MECHANISM,
-                "RENDEZVOUS_SSL_CA_LOCATION": str(self.ca)}
+        return {"RENDEZVOUS_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+                "RENDEZVOUS_KAFKA__SASL_MECHANISM": MECHANISM,
+                "RENDEZVOUS_KAFKA__SSL_CA_LOCATION": str(self.ca)}
 
     def component_env(self) -> dict[str, str]:
         """What a supervisor adds to its environment so that each component it starts
@@ -374,16 +380,16 @@ def load(directory: Path) -> Secure | None:
 
 
 def credentials_env(users: Path, principal: str) -> dict[str, str]:
-    """``RENDEZVOUS_SASL_*`` (and ``RENDEZVOUS_REDIS_*`` when it has a Redis user) of
+    """``RENDEZVOUS_KAFKA__SASL_*`` (and ``RENDEZVOUS_REDIS__*`` when it has a Redis user) of
     ``principal``, from its file in ``users``; a missing file is an error naming it."""
     path = Path(users) / f"{principal}.json"
     try:
         found = json.loads(path.read_text())
-        env = {"RENDEZVOUS_SASL_USERNAME": found["kafka"]["username"],
-               "RENDEZVOUS_SASL_PASSWORD": found["kafka"]["password"]}
+        env = {"RENDEZVOUS_KAFKA__SASL_USERNAME": found["kafka"]["username"],
+               "RENDEZVOUS_KAFKA__SASL_PASSWORD": found["kafka"]["password"]}
         if "redis" in found:
-            env.update({"RENDEZVOUS_REDIS_USERNAME": found["redis"]["username"],
-                        "RENDEZVOUS_REDIS_PASSWORD": found["redis"]["password"]})
+            env.update({"RENDEZVOUS_REDIS__USERNAME": found["redis"]["username"],
+                        "RENDEZVOUS_REDIS__PASSWORD": found["redis"]["password"]})
         if "score_key" in found:
             env["RENDEZVOUS_WORKER__SCORE_KEY"] = found["score_key"]
         if "score_keys" in found:

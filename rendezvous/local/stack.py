@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rendezvous.local import security
+from rendezvous.local.endpoints import endpoints_file, write_endpoints
 from rendezvous.local.errors import LocalStackError
 from rendezvous.local.kafka import (
     broker_dir,
@@ -57,7 +58,7 @@ def read(settings: Settings) -> Endpoints | None:
     """The running stack as recorded by ``up``, or None."""
     try:
         pids = json.loads(_pids_file(settings).read_text())
-        endpoints = json.loads(settings.endpoints_file.read_text())
+        endpoints = json.loads(endpoints_file(settings.state_dir).read_text())
     except (OSError, ValueError):
         return None
     return Endpoints(endpoints["bootstrap_servers"], endpoints["redis_url"],
@@ -72,10 +73,10 @@ def _record(settings: Settings, endpoints: Endpoints) -> Endpoints:
 
 
 def up(settings: Settings, secure: bool = False) -> Endpoints:
-    """Start Kafka (``settings.local_brokers`` brokers) and Redis, or return the ones
+    """Start Kafka (``settings.local.brokers`` brokers) and Redis, or return the ones
     already running. With ``secure`` (one broker), authenticated ones: see
     :mod:`rendezvous.local.security`."""
-    if secure and settings.local_brokers > 1:
+    if secure and settings.local.brokers > 1:
         raise LocalStackError("--secure starts one broker: drop --brokers (or set it to 1)")
     running = read(settings)
     if running and running.alive():
@@ -92,14 +93,15 @@ def up(settings: Settings, secure: bool = False) -> Endpoints:
     material = (security.prepare(state / "security", settings.topic_prefix,
                                  security.models_in(settings.models_dir))
                 if secure else None)
-    threads = threads_config(settings.kafka_network_threads, settings.kafka_io_threads)
-    if settings.local_brokers > 1:
-        brokers, bootstrap = start_cluster(state, settings.cache_dir, settings.cluster_heap,
-                                           settings.kafka_gc, settings.local_brokers,
+    threads = threads_config(settings.local.network_threads, settings.local.io_threads)
+    if settings.local.brokers > 1:
+        brokers, bootstrap = start_cluster(state, settings.cache_dir, settings.local.cluster_heap,
+                                           settings.local.kafka_gc, settings.local.brokers,
                                            threads=threads)
     else:
-        kafka_pid, bootstrap = start_kafka(state, settings.cache_dir, settings.kafka_heap,
-                                           settings.kafka_gc, threads=threads, secure=material)
+        kafka_pid, bootstrap = start_kafka(state, settings.cache_dir, settings.local.kafka_heap,
+                                           settings.local.kafka_gc, threads=threads,
+                                           secure=material)
         brokers = [kafka_pid]
     try:
         if material is not None:
@@ -112,9 +114,7 @@ def up(settings: Settings, secure: bool = False) -> Endpoints:
         security.forget(state / "security")
         raise
     endpoints = _record(settings, Endpoints(bootstrap, url, brokers, redis_pid))
-    settings.endpoints_file.write_text(
-        json.dumps({"bootstrap_servers": bootstrap, "redis_url": url}, indent=2)
-    )
+    write_endpoints(settings.state_dir, bootstrap, url)
     return endpoints
 
 
@@ -135,7 +135,7 @@ def down(settings: Settings) -> list[int]:
     if leftover:
         raise LocalStackError(f"processes still running after stop: {leftover}")
     _pids_file(settings).unlink(missing_ok=True)
-    settings.endpoints_file.unlink(missing_ok=True)
+    endpoints_file(settings.state_dir).unlink(missing_ok=True)
     return stopped
 
 
@@ -151,8 +151,8 @@ def restart_broker(settings: Settings, kill: bool = False, node: int = 1) -> End
     clustered = len(brokers) > 1
     pid, _bootstrap = restart_kafka(
         broker_dir(settings.state_dir, node) if clustered else settings.state_dir,
-        settings.cache_dir, settings.cluster_heap if clustered else settings.kafka_heap,
-        settings.kafka_gc, brokers[node - 1], kill=kill)
+        settings.cache_dir, settings.local.cluster_heap if clustered else settings.local.kafka_heap,
+        settings.local.kafka_gc, brokers[node - 1], kill=kill)
     brokers[node - 1] = pid
     return _record(settings, Endpoints(running.bootstrap_servers, running.redis_url, brokers,
                                        running.redis_pid))

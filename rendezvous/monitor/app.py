@@ -22,6 +22,7 @@ import asyncio
 import logging
 import time
 import zlib
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -42,6 +43,7 @@ from rendezvous.process import CpuBudget, yield_cpu
 from rendezvous.readiness import announce_ready
 from rendezvous.settings import Settings
 from rendezvous.transport.bad_records import BadRecords, topic_of, where
+from rendezvous.transport.connect import kafka_config
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,14 @@ SLICE = 256
 PUBLISH_S = 1.0
 """How often ``/windows`` and the window gauges are recomputed (the tick runs more often:
 it closes windows, sends alerts and persists changes)."""
+
+
+def faust_datadir(settings: Settings, app: str) -> Path:
+    """The data directory of faust app ``app``, created: under the state directory
+    (faust's default is the working directory, and it does not create it)."""
+    path = settings.state_dir / app / settings.group(app)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def sampled(request_id: str, ratio: float) -> bool:
@@ -77,7 +87,7 @@ class Monitor:
         self.app = faust.App(
             settings.group("monitor"), broker=f"kafka://{settings.kafka_bootstrap()}",
             store="memory://", web_enabled=False, topic_partitions=self.partitions,
-            datadir=str(settings.faust_datadir("monitor")),  # not the working directory
+            datadir=str(faust_datadir(settings, "monitor")),  # not the working directory
             topic_replication_factor=options.replication_factor,
             broker_credentials=_credentials(settings), consumer_auto_offset_reset="earliest",
             # faust's 60 s default keeps a crashed monitor's partitions that long after a restart
@@ -298,7 +308,7 @@ def _decode(kind: str, value: bytes | None) -> Any:
 
 def _min_partitions(settings: Settings, topics: list[str]) -> int:
     """The smallest partition count among ``topics`` (the changelog gets as many)."""
-    metadata = AdminClient(settings.kafka_config()).list_topics(timeout=15)
+    metadata = AdminClient(kafka_config(settings)).list_topics(timeout=15)
     missing = [t for t in topics if t not in metadata.topics or metadata.topics[t].error]
     if missing:
         raise MonitorError(f"topics missing: {missing}; run `rendezvous topics apply`")
@@ -306,18 +316,19 @@ def _min_partitions(settings: Settings, topics: list[str]) -> int:
 
 
 def _credentials(settings: Settings) -> Any:
-    if settings.security_protocol == "PLAINTEXT":
+    kafka = settings.kafka
+    if kafka.security_protocol == "PLAINTEXT":
         return None
     import ssl
 
-    context = ssl.create_default_context(cafile=settings.ssl_ca_location)
-    if settings.ssl_certificate_location:
-        context.load_cert_chain(settings.ssl_certificate_location, settings.ssl_key_location)
-    if settings.security_protocol.startswith("SASL"):
-        password = settings.sasl_password.get_secret_value() if settings.sasl_password else None
+    context = ssl.create_default_context(cafile=kafka.ssl_ca_location)
+    if kafka.ssl_certificate_location:
+        context.load_cert_chain(kafka.ssl_certificate_location, kafka.ssl_key_location)
+    if kafka.security_protocol.startswith("SASL"):
+        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
         return faust.SASLCredentials(
-            username=settings.sasl_username, password=password, mechanism=settings.sasl_mechanism,
-            ssl_context=context if settings.security_protocol == "SASL_SSL" else None)
+            username=kafka.sasl_username, password=password, mechanism=kafka.sasl_mechanism,
+            ssl_context=context if kafka.security_protocol == "SASL_SSL" else None)
     return faust.SSLCredentials(context)
 
 

@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from rendezvous.registry.control import RegistryWatcher
 from rendezvous.settings import Settings
+from rendezvous.transport.connect import kafka_config
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class PipelineView:
         """Per consumer group of this pipeline (its name starts with the topic prefix): the
         records of its topics not yet committed, in total and per topic."""
         if self._admin is None:
-            self._admin = AdminClient(self.settings.kafka_config())
+            self._admin = AdminClient(kafka_config(self.settings))
         admin = self._admin
         prefix = self.settings.topic_prefix
         listed = admin.list_consumer_groups(request_timeout=ADMIN_TIMEOUT_S)

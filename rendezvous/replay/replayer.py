@@ -26,6 +26,7 @@ from rendezvous.replay.pacing import Mode, Pacer
 from rendezvous.replay.progress import Progress
 from rendezvous.settings import Settings
 from rendezvous.transport.clients import flush_or_raise, make_producer, produce
+from rendezvous.transport.connect import kafka_config
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def replay_order(table: pa.Table) -> np.ndarray:
 
 def ensure_topic(settings: Settings, topic: str, fallback_partitions: int) -> int:
     """Create ``topic`` if missing, with the input topic's partition count; returns its count."""
-    admin = AdminClient(settings.kafka_config())
+    admin = AdminClient(kafka_config(settings))
     topics = admin.list_topics(timeout=10).topics
     if topic in topics:
         return len(topics[topic].partitions)

@@ -38,8 +38,8 @@ Stamped = TypeVar("Stamped", bound=msgspec.Struct)
 
 def principal(settings: Settings) -> str | None:
     """The Kafka principal these settings authenticate as, if any."""
-    if settings.security_protocol.startswith("SASL") and settings.sasl_username:
-        return f"User:{settings.sasl_username}"
+    if settings.kafka.security_protocol.startswith("SASL") and settings.kafka.sasl_username:
+        return f"User:{settings.kafka.sasl_username}"
     return None
 
 

@@ -118,7 +118,7 @@ class ServeLoop:
         # With transactions every result waits for a commit: keep the widest margin.
         self.margin = DeliveryMargin(
             opts.margin_max_ms if opts.exactly_once == "transactions" else opts.margin_min_ms,
-            opts.margin_max_ms, reader_ms=settings.fetch_wait_max_ms)
+            opts.margin_max_ms, reader_ms=settings.kafka.fetch_wait_max_ms)
         self.policy = Policy(deadline_ms=settings.default_deadline_ms)
         self.deadlines = DeadlineBounds(opts.min_deadline_ms, opts.max_deadline_ms)
         self.partitions: dict[int, PartitionState] = {}

@@ -48,6 +48,7 @@ from rendezvous.service.publisher import Publisher
 from rendezvous.service.replies import Replies
 from rendezvous.settings import Settings
 from rendezvous.transport.clients import Stopper, make_producer
+from rendezvous.transport.connect import redis_client
 
 if TYPE_CHECKING:  # the model package loads ONNX Runtime: serve needs only the type
     from rendezvous.model.deployment import Deployment
@@ -67,7 +68,7 @@ def run(settings: Settings, instance_id: str = "0",
     opts = settings.serve
     group = settings.group("rendezvous")
     consumer = serve_consumer(settings, instance_id)
-    replies = Replies(settings.redis_client())
+    replies = Replies(redis_client(settings))
     sink: Sink
     if opts.exactly_once == "transactions":
         producer = make_producer(settings, **{

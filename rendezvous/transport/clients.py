@@ -1,7 +1,7 @@
 """Kafka clients built from settings, with latency knobs chosen on purpose.
 
 Every client is built here, so the hot path's knobs are set once, from settings
-(``linger_ms``, ``fetch_wait_max_ms``, ``fetch_min_bytes``; measured in
+(``[kafka]`` ``linger_ms``, ``fetch_wait_max_ms``, ``fetch_min_bytes``; measured in
 docs/benchmarks.md): librdkafka's ``linger.ms`` defaults to 5 ms, paid at every
 hop (input -> scores -> scored); a ``fetch.min.bytes`` of 1 makes every record
 end a fetch, which on two cores cost more CPU than it saved in latency.
@@ -30,6 +30,7 @@ from confluent_kafka.admin import AclOperation, AdminClient
 
 from rendezvous.settings import Settings
 from rendezvous.transport.bad_records import offset_of, partition_of, topic_of
+from rendezvous.transport.connect import kafka_config
 from rendezvous.transport.errors import TransportError
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,8 @@ READER_DEFAULTS: dict[str, Any] = {
 
 def make_producer(settings: Settings, **overrides: Any) -> Producer:
     """An idempotent producer (acks=all) for this deployment."""
-    conf = settings.kafka_config(**{**PRODUCER_DEFAULTS, "client.id": _client_id(),
-                                    "linger.ms": settings.linger_ms})
+    conf = kafka_config(settings, **{**PRODUCER_DEFAULTS, "client.id": _client_id(),
+                                    "linger.ms": settings.kafka.linger_ms})
     conf.update(overrides)
     return Producer(conf)
 
@@ -72,10 +73,10 @@ class _Consumer(Consumer):
 
 def make_consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
     """A consumer in ``group`` that commits only when told to."""
-    conf = settings.kafka_config(**{**CONSUMER_DEFAULTS, "group.id": group,
+    conf = kafka_config(settings, **{**CONSUMER_DEFAULTS, "group.id": group,
                                     "client.id": _client_id(),
-                                    "fetch.wait.max.ms": settings.fetch_wait_max_ms,
-                                    "fetch.min.bytes": settings.fetch_min_bytes})
+                                    "fetch.wait.max.ms": settings.kafka.fetch_wait_max_ms,
+                                    "fetch.min.bytes": settings.kafka.fetch_min_bytes})
     conf.update(overrides)
     consumer = _Consumer(conf)
     consumer.principal, consumer.group = principal_of(settings), group
@@ -118,9 +119,9 @@ AUTHORIZATION_CODES = frozenset({
 
 def principal_of(settings: Settings) -> str:
     """The Kafka principal these settings log in as, in the broker's words."""
-    if settings.security_protocol.upper().startswith("SASL") and settings.sasl_username:
-        return f"User:{settings.sasl_username}"
-    return f"User:ANONYMOUS ({settings.security_protocol}, no SASL user)"
+    if settings.kafka.security_protocol.upper().startswith("SASL") and settings.kafka.sasl_username:
+        return f"User:{settings.kafka.sasl_username}"
+    return f"User:ANONYMOUS ({settings.kafka.security_protocol}, no SASL user)"
 
 
 def check_access(settings: Settings, *, reads: Iterable[str] = (),
@@ -139,7 +140,7 @@ def check_access(settings: Settings, *, reads: Iterable[str] = (),
         needed.setdefault(topic, set()).add(AclOperation.WRITE)
     if not needed:
         return
-    admin = AdminClient(settings.kafka_config())
+    admin = AdminClient(kafka_config(settings))
     futures = admin.describe_topics(TopicCollection(sorted(needed)),
                                     include_authorized_operations=True,
                                     request_timeout=timeout_s)

@@ -17,6 +17,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 
 from rendezvous.settings import Settings
+from rendezvous.transport.connect import kafka_config
 
 TRANSPORT_CODES = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT,
                    KafkaError._AUTHENTICATION, KafkaError._SSL}
@@ -50,7 +51,7 @@ def why_unreachable(settings: Settings, timeout_s: float = 5.0) -> str | None:
     errors: list[KafkaError] = []
     from confluent_kafka.admin import AdminClient
 
-    config: dict[str, Any] = settings.kafka_config(error_cb=errors.append, logger=logger)
+    config: dict[str, Any] = kafka_config(settings, error_cb=errors.append, logger=logger)
     admin = AdminClient(config)
     give_up = time.monotonic() + timeout_s
     while time.monotonic() < give_up:  # until a cause is heard, or the time is up
@@ -62,19 +63,21 @@ def why_unreachable(settings: Settings, timeout_s: float = 5.0) -> str | None:
         if any(e.code() != KafkaError._ALL_BROKERS_DOWN for e in errors):
             break
     said = "\n".join([*(e.str() for e in errors), *heard.lines])
-    user = settings.sasl_username
+    kafka = settings.kafka
     if "Authentication failed" in said or "invalid credentials" in said:
-        return (f"Kafka refused the login of user {user!r} ({settings.sasl_mechanism}): wrong "
-                "user name or password (RENDEZVOUS_SASL_USERNAME, RENDEZVOUS_SASL_PASSWORD)")
+        return (f"Kafka refused the login of user {kafka.sasl_username!r} "
+                f"({kafka.sasl_mechanism}): wrong user name or password "
+                "(RENDEZVOUS_KAFKA__SASL_USERNAME, RENDEZVOUS_KAFKA__SASL_PASSWORD)")
     if "SSL handshake failed" in said:
         detail = said.split("SSL handshake failed:", 1)[1].split("(after", 1)[0].strip()
-        return (f"the TLS handshake with Kafka failed ({detail}); RENDEZVOUS_SSL_CA_LOCATION "
-                "must name the CA that signed the broker's certificate")
+        return (f"the TLS handshake with Kafka failed ({detail}); "
+                "RENDEZVOUS_KAFKA__SSL_CA_LOCATION must name the CA that signed the broker's "
+                "certificate")
     bootstrap = settings.kafka_bootstrap()
-    if settings.security_protocol in ("PLAINTEXT", "SASL_PLAINTEXT") and _listens(bootstrap):
+    if kafka.security_protocol in ("PLAINTEXT", "SASL_PLAINTEXT") and _listens(bootstrap):
         return (f"a server listens at {bootstrap} but closes the connection at the first "
                 f"request: it probably wants TLS and/or SASL, and this client speaks "
-                f"{settings.security_protocol} (set RENDEZVOUS_SECURITY_PROTOCOL, e.g. "
+                f"{kafka.security_protocol} (set RENDEZVOUS_KAFKA__SECURITY_PROTOCOL, e.g. "
                 "SASL_SSL, and credentials)")
     if not _listens(bootstrap):
         return f"nothing accepts connections at {bootstrap}"

@@ -10,6 +10,7 @@ import yaml
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from rendezvous.settings import Settings
+from rendezvous.transport.connect import kafka_config
 from rendezvous.transport.errors import TopicMismatch, TransportError
 
 
@@ -63,7 +64,7 @@ def apply_topics(settings: Settings, specs: dict[str, TopicSpec] | None = None) 
     cleanup policy differs from its declaration (nothing is changed then).
     """
     specs = specs or load_specs(settings)
-    admin = AdminClient(settings.kafka_config())
+    admin = AdminClient(kafka_config(settings))
     existing = admin.list_topics(timeout=10).topics
     _check_existing(admin, [s for s in specs.values() if s.full_name in existing], existing)
     missing = [s for s in specs.values() if s.full_name not in existing]
@@ -145,7 +146,7 @@ def _wait_visible(admin: AdminClient, specs: list[TopicSpec], timeout_s: float =
 def describe_topics(settings: Settings) -> list[tuple[str, str, int | None, str]]:
     """(logical name, full name, partitions on the cluster or None if absent, policy)."""
     specs = load_specs(settings)
-    existing = AdminClient(settings.kafka_config()).list_topics(timeout=10).topics
+    existing = AdminClient(kafka_config(settings)).list_topics(timeout=10).topics
     return [
         (s.name, s.full_name,
          len(existing[s.full_name].partitions) if s.full_name in existing else None,

@@ -9,6 +9,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from rendezvous.settings import Settings
 from rendezvous.transport.clients import flush_or_raise, make_consumer, make_producer, poll_batch
+from rendezvous.transport.connect import kafka_config, redis_client
 from rendezvous.transport.errors import TopicMismatch
 from rendezvous.transport.topics import apply_topics, describe_topics, load_specs
 
@@ -45,7 +46,7 @@ def test_topics_apply_twice_is_a_noop(settings: Settings) -> None:
 def test_partition_count_mismatch_is_reported(stack: tuple[str, str], prefix: str,
                                               settings: Settings) -> None:
     other = settings.model_copy(update={"topic_prefix": prefix + "x."})
-    admin = AdminClient(other.kafka_config())
+    admin = AdminClient(kafka_config(other))
     wrong = NewTopic(other.topic("scores"), 1, 1)
     admin.create_topics([wrong])[other.topic("scores")].result()
     _wait_until_listed(admin, other.topic("scores"))
@@ -59,7 +60,7 @@ def test_partition_count_mismatch_is_reported(stack: tuple[str, str], prefix: st
 
 def test_cleanup_policy_mismatch_is_reported(settings: Settings) -> None:
     other = settings.model_copy(update={"topic_prefix": settings.topic_prefix + "y."})
-    admin = AdminClient(other.kafka_config())
+    admin = AdminClient(kafka_config(other))
     admin.create_topics([NewTopic(other.topic("control"), 1, 1)])[other.topic("control")].result()
     _wait_until_listed(admin, other.topic("control"))
     with pytest.raises(TopicMismatch, match="cleanup.policy=delete, topics.yaml declares compact"):
@@ -67,7 +68,7 @@ def test_cleanup_policy_mismatch_is_reported(settings: Settings) -> None:
 
 
 def test_redis_set_get_publish(settings: Settings) -> None:
-    client = settings.redis_client()
+    client = redis_client(settings)
     key = f"{settings.topic_prefix}k"
     client.set(key, b"value", ex=10)
     assert client.get(key) == b"value"

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 def test_cold_then_warm_start_and_down_leaves_no_process(tmp_path: Path, monkeypatch) -> None:
     settings = Settings(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache",
-                        kafka_io_threads=3)
+                        local={"io_threads": 3})
     cold = local.up(settings)  # empty cache: fetches the jars through Maven
     try:
         assert "running" in local.status(settings)["kafka"]

@@ -36,6 +36,7 @@ from rendezvous.local.stack import read as read_local
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.model import sample_events
 from rendezvous.settings import Settings
+from rendezvous.transport.connect import redis_client
 from rendezvous.transport.topics import apply_topics
 from tests.model_versions import copy_version
 
@@ -58,7 +59,7 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureStack]:
     """A secure local stack started by `rendezvous local up --secure` (topics created),
     stopped by `rendezvous local down`."""
     state = tmp_path_factory.mktemp("secure-stack")
-    env = {**os.environ, "RENDEZVOUS_STATE_DIR": str(state), "RENDEZVOUS_KAFKA_HEAP": "256m",
+    env = {**os.environ, "RENDEZVOUS_STATE_DIR": str(state), "RENDEZVOUS_LOCAL__KAFKA_HEAP": "256m",
            "RENDEZVOUS_TOPIC_PREFIX": PREFIX}
     base = Settings(state_dir=state, topic_prefix=PREFIX)
     runner = CliRunner()
@@ -69,10 +70,8 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureStack]:
         material = load(state / "security")
         assert endpoints is not None and material is not None
         assert not (state / "format.args").exists()  # the admin's password, used and gone
-        admin = base.model_copy(update={"bootstrap_servers": endpoints.bootstrap_servers,
-                                        "redis_url": endpoints.redis_url,
-                                        **material.kafka_settings("admin"),
-                                        **material.redis_settings("admin")})
+        admin = material.login(base.with_endpoints(endpoints.bootstrap_servers,
+                                                   endpoints.redis_url), "admin")
         apply_topics(admin)
         yield SecureStack(admin, material, started.output)
     finally:
@@ -84,8 +83,7 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureStack]:
 
 
 def as_user(settings: Settings, material: Secure, user: str) -> Settings:
-    return settings.model_copy(update={**material.kafka_settings(user),
-                                       **material.redis_settings(user)})
+    return material.login(settings, user)
 
 
 def secrets_of(material: Secure) -> list[str]:
@@ -103,7 +101,7 @@ def test_pipeline_over_sasl_ssl(secure: SecureStack, tmp_path: Path) -> None:
     try:
         for name, args in commands(spec).items():
             component = supervisor.start(name, args, timeout_s=120)
-            assert component.env["RENDEZVOUS_SASL_USERNAME"] == principal_of(args)
+            assert component.env["RENDEZVOUS_KAFKA__SASL_USERNAME"] == principal_of(args)
         with Client(as_user(admin, material, "client")) as client:
             results = [client.score(event["features"], deadline_ms=2000, timeout_s=10)
                        for event in events[:20]]
@@ -136,17 +134,19 @@ def test_pipeline_over_sasl_ssl(secure: SecureStack, tmp_path: Path) -> None:
 def test_redis_return_address_needs_credentials(secure: SecureStack) -> None:
     admin, material = secure.admin, secure.material
     client = as_user(admin, material, "client")
-    nobody = client.model_copy(update={"redis_username": None, "redis_password": None})
+    nobody = client.model_copy(update={"redis": client.redis.model_copy(
+        update={"username": None, "password": None})})
     with pytest.raises(redis.AuthenticationError):
-        nobody.redis_client().ping()
-    wrong = client.model_copy(update={"redis_password": SecretStr("not-the-password")})
+        redis_client(nobody).ping()
+    wrong = client.model_copy(update={"redis": client.redis.model_copy(
+        update={"password": SecretStr("not-the-password")})})
     with pytest.raises(redis.AuthenticationError) as bad:
-        wrong.redis_client().ping()
+        redis_client(wrong).ping()
     assert not [s for s in secrets_of(material) if s in str(bad.value)]
     # A caller may wait for its results but not publish someone else's.
     with pytest.raises(redis.ResponseError, match="(?i)permission"):
-        client.redis_client().publish(f"{PREFIX}reply.x", b"forged")
-    assert client.redis_client().ping()
+        redis_client(client).publish(f"{PREFIX}reply.x", b"forged")
+    assert redis_client(client).ping()
 
 
 def test_status_and_help_print_no_secret(secure: SecureStack) -> None:
@@ -162,7 +162,7 @@ def test_status_and_help_print_no_secret(secure: SecureStack) -> None:
     again = runner.invoke(main, ["local", "up", "--secure"], env=env)
     assert again.exit_code == 0 and admin.kafka_bootstrap() in again.output
     outputs = [plain.output, again.output]
-    assert "RENDEZVOUS_SECURITY_PROTOCOL=SASL_SSL" in secure.up_output
+    assert "RENDEZVOUS_KAFKA__SECURITY_PROTOCOL=SASL_SSL" in secure.up_output
     assert str(material.users) in secure.up_output  # one credential file per principal
     outputs += [secure.up_output, status.output]
     for command in (["--help"], ["local", "up", "--help"], ["serve", "--help"],
@@ -228,7 +228,7 @@ def test_a_worker_follows_promote_and_rollback_as_its_own_principal(
 
     try:
         worker = supervisor.start("primary", ["worker", "--model", "primary"], timeout_s=120)
-        assert worker.env["RENDEZVOUS_SASL_USERNAME"] == "worker-primary"
+        assert worker.env["RENDEZVOUS_KAFKA__SASL_USERNAME"] == "worker-primary"
         copy_version(models / "primary" / "1", models, "2")  # a new version appears
         model("promote", "primary", "2", "--force")
         _wait_for_log(worker.log, "swapped versions 1 -> 2")

@@ -34,6 +34,7 @@ from rendezvous.messages import Scored, decode_scored, encode
 from rendezvous.model import load_model, resolve_model, sample_events
 from rendezvous.settings import Settings
 from rendezvous.transport.clients import flush_or_raise
+from rendezvous.transport.connect import redis_client
 from tests.streams import producer_for
 
 pytestmark = pytest.mark.integration
@@ -105,12 +106,12 @@ def test_a_reply_to_that_is_no_return_address_is_rejected_with_no_redis_write(
         answer = client.wait(good, timeout_s=30)
         assert answer.status == "timeout"  # no worker runs: what matters is that it came
         found = results_by_id(settings, {rid, good})
-        kept = settings.redis_client().get(f"{client.reply_to}:{good}")
+        kept = redis_client(settings).get(f"{client.reply_to}:{good}")
         assert kept is not None and decode_scored(kept).id == good
     [rejected] = found[rid]
     assert rejected.status == "rejected"
     assert "'victim:1' is not a return address" in (rejected.reason or "")
-    r = settings.redis_client()
+    r = redis_client(settings)
     assert r.exists(f"{target}:{rid}") == 0
     assert not list(r.scan_iter(match=f"victim*{rid}*"))
     [letter] = dead_letters(settings, 1)
@@ -197,7 +198,7 @@ def test_gateway_recovery_reads_kept_results_as_a_get_only_redis_user(
     from rendezvous.replyto import new_return_address, redis_patterns
     from rendezvous.service.replies import result_key
 
-    admin = redis.Redis.from_url(settings.redis())
+    admin = redis.Redis.from_url(settings.redis_url())
     user, password = f"gw-{secrets.token_hex(4)}", secrets.token_urlsafe(24)
     keys, channels = redis_patterns(settings.topic_prefix)
     # A caller's least privilege: GET its kept results, SUBSCRIBE to its channel. No MGET.
@@ -211,7 +212,7 @@ def test_gateway_recovery_reads_kept_results_as_a_get_only_redis_user(
                                                           model="primary")), ex=60)
     try:
         async def scenario() -> list[str]:
-            client = aioredis.Redis.from_url(settings.redis(), username=user,
+            client = aioredis.Redis.from_url(settings.redis_url(), username=user,
                                              password=password)
             with pytest.raises(redis.exceptions.NoPermissionError):
                 await client.mget([result_key(channel, rid) for rid in ids])

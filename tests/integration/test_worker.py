@@ -27,6 +27,7 @@ from rendezvous.model import load_model, resolve_model, sample_events
 from rendezvous.readiness import READY_MARK
 from rendezvous.settings import Settings
 from rendezvous.transport.clients import flush_or_raise, make_consumer, make_producer, poll_batch
+from rendezvous.transport.connect import kafka_config
 
 pytestmark = pytest.mark.integration
 PARTITIONS = 4
@@ -221,7 +222,7 @@ def test_refused_scores_are_not_committed_and_the_worker_says_so(
         settings: Settings, component_env: dict[str, str]) -> None:
     # A scores topic with fewer partitions than the input: partition 3 does not exist there.
     broken = settings.model_copy(update={"topic_prefix": settings.topic_prefix + "b."})
-    admin = AdminClient(broken.kafka_config())
+    admin = AdminClient(kafka_config(broken))
     futures = admin.create_topics([NewTopic(broken.topic("input"), PARTITIONS, 1),
                                    NewTopic(broken.topic("scores"), 1, 1)])
     for future in futures.values():

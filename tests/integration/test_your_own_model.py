@@ -115,7 +115,7 @@ def running_project(family: str, settings: Settings, tmp_path: Path) -> Iterator
     project = Project(root, env, primary, _read_rows(primary.data, primary.features))
     subprocess.run([sys.executable, "-m", "rendezvous", "init", str(root),
                     "--bootstrap-servers", settings.kafka_bootstrap(),
-                    "--redis-url", settings.redis(), "--topic-prefix", settings.topic_prefix],
+                    "--redis-url", settings.redis_url(), "--topic-prefix", settings.topic_prefix],
                    env=env, check=True, capture_output=True, timeout=60)
     for name, made in (("primary", primary), ("canary", canary)):
         project.cli("model", "import", name, str(made.onnx), "--data", str(made.data),

@@ -20,6 +20,7 @@ from rendezvous.local.processes import alive
 from rendezvous.local.stack import read, restart_broker
 from rendezvous.settings import Settings
 from rendezvous.transport.clients import flush_or_raise, make_producer
+from rendezvous.transport.connect import kafka_config
 from rendezvous.transport.reader import OFFSET_STORED, TopicReader
 from tests.stress.chaos.harness import EVERY, run_chaos
 from tests.stress.chaos.report import CLUSTER_BROKER, ChaosConfig, ChaosResult, to_markdown
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.integration
 
 
 def _topic_with_records(settings: Settings, topic: str, n: int) -> None:
-    admin = AdminClient(settings.kafka_config())
+    admin = AdminClient(kafka_config(settings))
     admin.create_topics([NewTopic(topic, 2, 1)])[topic].result()
     producer = make_producer(settings)
     for i in range(n):
@@ -51,7 +52,7 @@ def test_restart_broker_keeps_ports_topics_and_offsets(tmp_path: Path) -> None:
     first = local.up(stack)
     seen = [first.kafka_pid, first.redis_pid]
     try:
-        settings = stack.model_copy(update={"bootstrap_servers": first.bootstrap_servers})
+        settings = stack.with_endpoints(first.bootstrap_servers, first.redis_url)
         topic, group = f"restart-{uuid.uuid4().hex[:6]}", f"g-{uuid.uuid4().hex[:6]}"
         _topic_with_records(settings, topic, 10)
         assert len(_read_all(settings, topic, group, commit=True)) == 10

@@ -41,13 +41,15 @@ def test_refused_without_credentials_wrong_password_or_acl(secure: SecureStack,
     assert "wants TLS and/or SASL" in nobody.output, nobody.output
 
     wrong = runner.invoke(main, ["topics", "list"], env={
-        **base, **material.env("worker-primary"), "RENDEZVOUS_SASL_PASSWORD": "not-the-password"})
+        **base, **material.env("worker-primary"),
+        "RENDEZVOUS_KAFKA__SASL_PASSWORD": "not-the-password"})
     assert wrong.exit_code == 1
     assert "refused the login of user 'worker-primary'" in wrong.output, wrong.output
 
     other_ca = prepare(tmp_path / "other").ca  # a CA that did not sign the broker
     bad_ca = runner.invoke(main, ["topics", "list"], env={
-        **base, **material.env("worker-primary"), "RENDEZVOUS_SSL_CA_LOCATION": str(other_ca)})
+        **base, **material.env("worker-primary"),
+        "RENDEZVOUS_KAFKA__SSL_CA_LOCATION": str(other_ca)})
     assert bad_ca.exit_code == 1
     assert "TLS handshake with Kafka failed" in bad_ca.output, bad_ca.output
     outputs += [nobody.output, wrong.output, bad_ca.output]

@@ -58,6 +58,7 @@ from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import Scored, decode_scored
 from rendezvous.model import sample_events
 from rendezvous.transport.clients import flush_or_raise, make_consumer, make_producer, make_reader
+from rendezvous.transport.connect import redis_client
 from rendezvous.transport.topics import load_specs
 from tests.integration.test_secure import PREFIX, SecureStack, as_user, secrets_of
 from tests.integration.test_secure import secure as secure  # noqa: F401  (the fixture)
@@ -110,7 +111,7 @@ def test_promote_and_rollback_under_load_each_component_its_own_principal(
         start_pipeline(supervisor, spec, timeout_s=180)
         for name, args in commands(spec).items():
             env = supervisor.components[name].env
-            assert env["RENDEZVOUS_SASL_USERNAME"] == principal_of(args), name
+            assert env["RENDEZVOUS_KAFKA__SASL_USERNAME"] == principal_of(args), name
             assert material.passwords[ADMIN] not in env.values(), name
             assert material.redis_passwords[ADMIN] not in env.values(), name
 
@@ -350,7 +351,7 @@ def try_redis(stack: SecureStack, principal: str, command: str, name: str) -> bo
     Redis user (its login is refused)."""
     material = stack.material
     password = material.redis_passwords.get(principal, material.passwords[principal])
-    client = redis.Redis.from_url(stack.admin.redis(), username=principal, password=password,
+    client = redis.Redis.from_url(stack.admin.redis_url(), username=principal, password=password,
                                   socket_timeout=5)
     try:
         client.ping()
@@ -436,6 +437,6 @@ def test_every_principal_topic_group_and_key_allowed_and_refused(secure: SecureS
     assert not wrong, "\n".join(wrong)
     assert checked["allowed"] > 50 and checked["refused"] > 100
     # The local Redis is bounded, evicting reply keys nearest their expiry first.
-    admin_redis = secure.admin.redis_client()
+    admin_redis = redis_client(secure.admin)
     assert admin_redis.config_get("maxmemory-policy") == {"maxmemory-policy": "volatile-ttl"}
     assert int(admin_redis.config_get("maxmemory")["maxmemory"]) == 256 * 1024 * 1024

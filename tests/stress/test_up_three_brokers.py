@@ -27,7 +27,7 @@ from tests.integration.test_demo import Lines
 pytestmark = pytest.mark.integration
 
 OUTSIDE = ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "RENDEZVOUS_TOPIC_PREFIX",
-           "RENDEZVOUS_LOCAL_BROKERS", "RENDEZVOUS_STATE_DIR")
+           "RENDEZVOUS_LOCAL__BROKERS", "RENDEZVOUS_STATE_DIR")
 """Variables of the calling environment that would point the commands elsewhere."""
 
 

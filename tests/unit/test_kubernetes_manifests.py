@@ -20,6 +20,7 @@ import yaml
 
 from rendezvous.cli import main
 from rendezvous.settings import Settings
+from rendezvous.settings.sources import PLAIN_ENV
 from rendezvous.transport.topics import load_specs
 from tests.kustomize import render
 
@@ -159,10 +160,7 @@ def env_names(docs: tuple[dict, ...]) -> set[str]:
 
 def setting_exists(name: str) -> bool:
     """Whether ``name`` is an environment name :class:`Settings` reads."""
-    fields = Settings.model_fields
-    aliases = {a for f in fields.values() if f.validation_alias is not None
-               for a in getattr(f.validation_alias, "choices", [f.validation_alias])}
-    if name in aliases:
+    if name in PLAIN_ENV:  # KAFKA_BOOTSTRAP_SERVERS, REDIS_URL
         return True
     if not name.startswith("RENDEZVOUS_"):
         return False

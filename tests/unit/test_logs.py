@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 from rendezvous.cli.common import settings as cli_settings
+from rendezvous.transport.connect import kafka_config
 
 SCRIPT = """
 import logging
@@ -17,7 +18,7 @@ from rendezvous.settings import Settings
 from rendezvous.transport.clients import make_producer
 
 logs.setup(logging.INFO, {fmt!r})
-producer = make_producer(Settings(bootstrap_servers="127.0.0.1:1"))
+producer = make_producer(Settings(kafka={{"bootstrap_servers": "127.0.0.1:1"}}))
 producer.poll(1.5)  # log lines are served by poll, like delivery reports
 """
 
@@ -44,7 +45,7 @@ def test_text_format_has_no_raw_client_lines() -> None:
 
 
 def test_kafka_config_hands_every_client_the_logger() -> None:
-    conf = cli_settings(bootstrap_servers="127.0.0.1:1").kafka_config()
+    conf = kafka_config(cli_settings(kafka={"bootstrap_servers": "127.0.0.1:1"}))
     assert isinstance(conf["logger"], logging.Logger)
     assert conf["logger"].name == "rendezvous.kafka"
 

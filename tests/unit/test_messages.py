@@ -28,6 +28,7 @@ from rendezvous.messages import (
     feature_row,
 )
 from rendezvous.settings import Settings
+from rendezvous.transport.connect import kafka_config
 
 NAMES = ["a", "b", "c"]
 
@@ -128,11 +129,12 @@ def test_every_contract_round_trips() -> None:
 
 
 def test_secrets_are_never_printed() -> None:
-    settings = Settings(bootstrap_servers="b:9092", sasl_username="u", sasl_password="hunter2",
-                        redis_password="s3cret", security_protocol="SASL_SSL",
-                        sasl_mechanism="PLAIN")
+    settings = Settings(kafka={"bootstrap_servers": "b:9092", "sasl_username": "u",
+                               "sasl_password": "hunter2", "security_protocol": "SASL_SSL",
+                               "sasl_mechanism": "PLAIN"},
+                        redis={"password": "s3cret"})
     shown = repr(settings) + str(settings) + settings.model_dump_json()
     assert "hunter2" not in shown and "s3cret" not in shown
     # ...but they do reach the Kafka client
-    assert settings.kafka_config()["sasl.password"] == "hunter2"
-    assert settings.kafka_config()["security.protocol"] == "SASL_SSL"
+    assert kafka_config(settings)["sasl.password"] == "hunter2"
+    assert kafka_config(settings)["security.protocol"] == "SASL_SSL"

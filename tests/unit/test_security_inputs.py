@@ -157,8 +157,8 @@ def test_the_gateway_listens_on_an_address_of_that_shape() -> None:
     from rendezvous.gateway.service import Gateway
     from rendezvous.replyto import is_return_address
 
-    gateway = Gateway.create(Settings(topic_prefix=PREFIX, redis_url="redis://127.0.0.1:1",
-                                      bootstrap_servers="127.0.0.1:1"))  # never connected
+    gateway = Gateway.create(Settings(topic_prefix=PREFIX, redis={"url": "redis://127.0.0.1:1"},
+                                      kafka={"bootstrap_servers": "127.0.0.1:1"}))  # unused
     assert is_return_address(gateway.reply_to, PREFIX)
     assert gateway.reply_to.startswith(f"{PREFIX}reply.gateway.")
 

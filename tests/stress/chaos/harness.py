@@ -51,8 +51,9 @@ from rendezvous.local.stack import restart_broker
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import Undecodable, decode_scored, is_provisional
 from rendezvous.model import sample_events
-from rendezvous.settings import Settings
+from rendezvous.settings import LocalSettings, Settings
 from rendezvous.transport.clients import flush_or_raise, make_consumer
+from rendezvous.transport.connect import kafka_config
 from rendezvous.transport.reader import TopicReader
 from rendezvous.transport.topics import apply_topics
 from tests.stress.chaos.report import (
@@ -256,7 +257,7 @@ class Chaos:
         input topic's replication)."""
         leads: dict[int, dict[str, list[int]]] = collections.defaultdict(
             lambda: {"input": [], "scored": []})
-        admin = AdminClient(self.settings.kafka_config(logger=QUIET))
+        admin = AdminClient(kafka_config(self.settings, logger=QUIET))
         replicas = set()
         for logical in ("input", "scored"):
             topic = self.settings.topic(logical)
@@ -423,7 +424,8 @@ def run_chaos(work_dir: Path, config: ChaosConfig, own_stack: bool | None = None
     ``KAFKA_BOOTSTRAP_SERVERS`` is set), else on the environment's cluster."""
     if own_stack is None:
         own_stack = config.brokers > 1 or not os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    local_stack = Settings(state_dir=work_dir / "state", local_brokers=config.brokers)
+    local_stack = Settings(state_dir=work_dir / "state",
+                           local=LocalSettings(brokers=config.brokers))
     with lease(local_stack, own=own_stack) as stack:
         chaos = Chaos(chaos_settings(stack.settings(Settings())), work_dir, config, stack.local)
         try:

@@ -458,7 +458,7 @@ def test_the_forget_command_waits_for_the_decoy_and_says_what_kafka_keeps(
     cluster = FakeCluster({"p.input": {0: (0, 11)}, "p.decisions": {0: (0, 0)}},
                           committed={"p.input": {0: 2}}, roll_at=3, on_roll=roll)
     monkeypatch.setattr(topics, "KafkaCluster", lambda *args, **kwargs: cluster)
-    env = {"RENDEZVOUS_BOOTSTRAP_SERVERS": "unused:9092", "RENDEZVOUS_TOPIC_PREFIX": "p."}
+    env = {"RENDEZVOUS_KAFKA__BOOTSTRAP_SERVERS": "unused:9092", "RENDEZVOUS_TOPIC_PREFIX": "p."}
     result = CliRunner().invoke(main, ["archive", "forget", "--archive", str(tmp_path),
                                        "--id", "r1", "--wait-s", "30"], env=env)
     assert result.exit_code == 0, result.output

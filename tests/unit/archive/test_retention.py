@@ -98,7 +98,7 @@ def test_the_decoy_applies_its_retention_setting(tmp_path: Path) -> None:
     now = int(time.time() * 1000)
     write(tmp_path, now - 40 * DAY, ["old"])
     write(tmp_path, now, ["new"], first=10)
-    recorder = Recorder(Settings(bootstrap_servers="127.0.0.1:1"),
+    recorder = Recorder(Settings(kafka={"bootstrap_servers": "127.0.0.1:1"}),
                         DecoySettings(archive=tmp_path, retention_hours=30 * 24))
     try:
         recorder._prune()

@@ -3,6 +3,7 @@ project directory (below the environment), and the refusal of a directory in use
 
 from __future__ import annotations
 
+import logging
 import re
 import tomllib
 from pathlib import Path
@@ -15,11 +16,12 @@ from rendezvous.cli import main
 from rendezvous.cli.common import settings
 from rendezvous.errors import SettingsError
 from rendezvous.project import readme_text
-from rendezvous.settings import PACKAGE_DIR, SETTINGS_FILE, Settings
+from rendezvous.settings import PACKAGE_DIR, SETTINGS_FILE, Settings, sources
 from tests.unit.test_packaging import ROOT, _resolve
 
 ENDPOINT_VARS = ("KAFKA_BOOTSTRAP_SERVERS", "RENDEZVOUS_BOOTSTRAP_SERVERS", "REDIS_URL",
-                 "RENDEZVOUS_REDIS_URL", "RENDEZVOUS_MODELS_DIR", "RENDEZVOUS_TOPICS_FILE",
+                 "RENDEZVOUS_REDIS_URL", "RENDEZVOUS_KAFKA__BOOTSTRAP_SERVERS",
+                 "RENDEZVOUS_REDIS__URL", "RENDEZVOUS_MODELS_DIR", "RENDEZVOUS_TOPICS_FILE",
                  "RENDEZVOUS_TOPIC_PREFIX")
 
 
@@ -45,8 +47,8 @@ def test_init_writes_the_project_files(tmp_path: Path) -> None:
     assert (project / "topics.yaml").read_bytes() == (PACKAGE_DIR / "topics.yaml").read_bytes()
     written = tomllib.loads((project / SETTINGS_FILE).read_text())
     assert written == {"models_dir": "models", "topics_file": "topics.yaml",
-                       "topic_prefix": "fraud.", "bootstrap_servers": "kafka:9092",
-                       "redis_url": "redis://cache:6379/0"}
+                       "topic_prefix": "fraud.", "kafka": {"bootstrap_servers": "kafka:9092"},
+                       "redis": {"url": "redis://cache:6379/0"}}
     readme = (project / "README.md").read_text()
     for command in ("rendezvous model import primary primary.onnx --data data.csv",
                     "rendezvous model import canary canary.onnx --data data.csv",
@@ -73,7 +75,7 @@ def test_commands_run_from_the_project_read_its_settings(
     s = settings()  # what every subcommand builds its settings with
     assert s.models_dir == project / "models" and s.models_dir.is_absolute()
     assert s.topics_file == project / "topics.yaml"
-    assert (s.topic_prefix, s.bootstrap_servers, s.redis_url) == ("p.", "k:1", "redis://r:2/0")
+    assert (s.topic_prefix, s.kafka_bootstrap(), s.redis_url()) == ("p.", "k:1", "redis://r:2/0")
     # a real command: the candidate is looked up in the project's (empty) models directory
     (project / "archive").mkdir()
     result = CliRunner().invoke(main, ["backtest", "--archive", "archive", "--model", "canary",
@@ -98,13 +100,28 @@ def test_the_environment_and_flags_win_over_the_file(
     monkeypatch.setenv("RENDEZVOUS_TOPIC_PREFIX", "env.")
     monkeypatch.setenv("RENDEZVOUS_WORKER__MAX_WAIT_MS", "3")
     s = Settings()
-    assert (s.bootstrap_servers, s.topic_prefix, s.redis_url) == ("env:9", "env.",
+    assert (s.kafka_bootstrap(), s.topic_prefix, s.redis_url()) == ("env:9", "env.",
                                                                   "redis://r:2/0")
     assert (s.worker.max_batch, s.worker.max_wait_ms) == (7, 3.0)  # merged per field
     assert s.decoy.archive == project / "archive"  # a section's relative path, resolved
     monkeypatch.setenv("RENDEZVOUS_MODELS_DIR", str(PACKAGE_DIR / "models"))
     assert Settings().models_dir == PACKAGE_DIR / "models"
     assert settings(metrics_port=9).metrics_port == 9  # and the command line on top
+
+
+def test_a_settings_file_of_the_old_template_still_works(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Before the [kafka] and [redis] sections, `init` wrote the endpoints as flat keys."""
+    monkeypatch.setattr(sources, "_warned", set())
+    (tmp_path / SETTINGS_FILE).write_text('topic_prefix = "p."\nbootstrap_servers = "k:1"\n'
+                                          'redis_url = "redis://r:2/0"\n')
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="rendezvous.settings"):
+        s = settings()
+    assert (s.kafka_bootstrap(), s.redis_url()) == ("k:1", "redis://r:2/0")
+    said = "\n".join(caplog.messages)
+    assert "rendezvous.toml: bootstrap_servers is deprecated" in said
+    assert "[kafka] bootstrap_servers" in said and "[redis] url" in said
 
 
 def test_a_broken_settings_file_is_one_clear_error(

@@ -108,7 +108,7 @@ def test_the_decoy_redacts_input_before_its_files(tmp_path: Path, policy: Path,
     from rendezvous.decoy import recorder as module
     from rendezvous.settings import DecoySettings, Settings
 
-    settings = Settings(bootstrap_servers="127.0.0.1:1", topic_prefix="p.")
+    settings = Settings(kafka={"bootstrap_servers": "127.0.0.1:1"}, topic_prefix="p.")
     decision = b'{"id":"r0","status":"ok","chosen":"primary"}'
     records = [Message(topic="p.input", partition=0, offset=i, key=b"k", value=v,
                        timestamp=(1, T0)) for i, v in enumerate(events())]

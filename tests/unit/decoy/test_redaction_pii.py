@@ -128,7 +128,7 @@ def test_the_decoy_redacts_dead_letters_and_its_files_are_private(
     from rendezvous.decoy import recorder as module
     from rendezvous.settings import DecoySettings, Settings
 
-    settings = Settings(bootstrap_servers="127.0.0.1:1", topic_prefix="p.")
+    settings = Settings(kafka={"bootstrap_servers": "127.0.0.1:1"}, topic_prefix="p.")
     # invalid (no features list an input accepts) but a JSON object: redacted by path
     letter = msgspec.json.encode({"id": "bad-1", "features": "oops", "email": EMAIL,
                                   "customer": CUSTOMER})
@@ -187,7 +187,7 @@ def test_an_archive_root_others_may_read_is_said_at_start(
     root.mkdir(mode=0o755)
     root.chmod(0o755)
     with caplog.at_level(logging.WARNING):
-        recorder = Recorder(Settings(bootstrap_servers="127.0.0.1:1"),
+        recorder = Recorder(Settings(kafka={"bootstrap_servers": "127.0.0.1:1"}),
                             DecoySettings(archive=root))
         recorder.consumer.close()
     assert "chmod 700" in caplog.text and "755" in caplog.text

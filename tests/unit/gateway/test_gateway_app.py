@@ -74,7 +74,7 @@ class FakeListener:
 def make_gateway(manifest: Manifest | None = None,
                  **gateway: object) -> tuple[Gateway, FakeUpstream]:
     gateway.setdefault("allowed_hosts", ["testserver"])  # TestClient's Host
-    settings = Settings(bootstrap_servers="unused:9092", redis_url="redis://unused",
+    settings = Settings(kafka={"bootstrap_servers": "unused:9092"}, redis={"url": "redis://unused"},
                         gateway=GatewaySettings(**gateway))  # type: ignore[arg-type]
     if manifest is None:
         manifest = load_manifest(resolve_model(settings.models_dir, "primary"))
@@ -265,7 +265,8 @@ def test_valid_and_nearly_valid_requests_get_200_or_400(
 def test_upstream_without_a_broker_is_down_and_refuses() -> None:
     from rendezvous.gateway.upstream import Upstream
 
-    upstream = Upstream(Settings(bootstrap_servers="127.0.0.1:1", redis_url="redis://unused"))
+    upstream = Upstream(Settings(kafka={"bootstrap_servers": "127.0.0.1:1"},
+                                 redis={"url": "redis://unused"}))
     upstream.start()
     try:
         time.sleep(0.5)
@@ -416,7 +417,7 @@ def test_the_gateway_reads_the_manifest_its_features_from_names(tmp_path: Path) 
     version_dir = tmp_path / "shop" / "3"
     version_dir.mkdir(parents=True)
     write_manifest(SHOP, version_dir)
-    settings = Settings(bootstrap_servers="127.0.0.1:1", redis_url="redis://unused",
+    settings = Settings(kafka={"bootstrap_servers": "127.0.0.1:1"}, redis={"url": "redis://unused"},
                         models_dir=tmp_path, gateway=GatewaySettings(features_from="shop"))
     gw = Gateway.create(settings)
     try:

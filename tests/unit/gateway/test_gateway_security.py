@@ -80,7 +80,7 @@ class FakeListener:
 
 def make_gateway(manifest: Any = None, **gateway: object) -> tuple[Gateway, FakeUpstream]:
     gateway.setdefault("allowed_hosts", ["testserver"])  # TestClient's Host
-    settings = Settings(bootstrap_servers="unused:9092", redis_url="redis://unused",
+    settings = Settings(kafka={"bootstrap_servers": "unused:9092"}, redis={"url": "redis://unused"},
                         gateway=GatewaySettings(**gateway))  # type: ignore[arg-type]
     if manifest is None:
         manifest = load_manifest(resolve_model(settings.models_dir, "primary"))
@@ -470,7 +470,8 @@ def test_a_short_or_empty_api_key_is_refused(keys: list[str]) -> None:
 
 def test_the_gateway_command_refuses_a_short_key_at_start_in_one_line() -> None:
     env = {**os.environ, "RENDEZVOUS_GATEWAY__API_KEYS": '["tiny-secret"]',
-           "RENDEZVOUS_BOOTSTRAP_SERVERS": "127.0.0.1:1", "RENDEZVOUS_REDIS_URL": "redis://x"}
+           "RENDEZVOUS_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:1",
+           "RENDEZVOUS_REDIS__URL": "redis://x"}
     done = subprocess.run([sys.executable, "-m", "rendezvous", "gateway", "--port", "0"],
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1

@@ -20,6 +20,7 @@ from rendezvous.local.security import (
     load,
     prepare,
 )
+from rendezvous.settings import Settings
 
 
 def test_certificates_and_private_files(tmp_path: Path) -> None:
@@ -45,8 +46,8 @@ def test_passwords_are_random_and_never_in_a_repr(tmp_path: Path) -> None:
     assert set(one.passwords) == {ADMIN, *ROLES}
     assert len(set(one.passwords.values())) == len(one.passwords)
     assert not set(one.passwords.values()) & set(two.passwords.values())
-    text = (repr(one) + str(one.kafka_settings("worker-primary"))
-            + str(one.redis_settings("client")))
+    text = (repr(one) + repr(one.login(Settings(), "worker-primary"))
+            + repr(one.login(Settings(), "client")))
     assert not [p for p in [*one.passwords.values(), *one.redis_passwords.values()] if p in text]
     assert one.passwords["admin"] not in str(one.public_env())
 

@@ -175,20 +175,24 @@ def test_a_supervisor_never_passes_the_operators_credentials(tmp_path: Path) -> 
     material = prepare(tmp_path / "s", "p.")
     operator = {"PATH": "/bin", **material.env(ADMIN),  # a quick setup: admin exported
                 "RENDEZVOUS_GATEWAY__API_KEYS": '["k" ]', "RENDEZVOUS_DECOY__REDACTION_KEY": "r",
+                # and by the old names, which are still read
+                "RENDEZVOUS_SASL_USERNAME": ADMIN,
+                "RENDEZVOUS_SASL_PASSWORD": material.passwords[ADMIN],
+                "RENDEZVOUS_REDIS_PASSWORD": material.redis_passwords[ADMIN],
                 **material.component_env()}
     seen = {}
     for args in (["worker", "--model", "primary"], ["worker", "--model", "canary", "--shadow"],
                  ["serve"], ["gateway"], ["decoy"], ["monitor"]):
         env = component_environment(operator, args)
         principal = principal_of(args)
-        assert env["RENDEZVOUS_SASL_USERNAME"] == principal
-        assert env["RENDEZVOUS_SASL_PASSWORD"] == material.passwords[principal]
-        assert env["PATH"] == "/bin" and env["RENDEZVOUS_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert env["RENDEZVOUS_KAFKA__SASL_USERNAME"] == principal
+        assert env["RENDEZVOUS_KAFKA__SASL_PASSWORD"] == material.passwords[principal]
+        assert env["PATH"] == "/bin" and env["RENDEZVOUS_KAFKA__SECURITY_PROTOCOL"] == "SASL_SSL"
         if principal in material.redis_passwords:
-            assert env["RENDEZVOUS_REDIS_PASSWORD"] == material.redis_passwords[principal]
+            assert env["RENDEZVOUS_REDIS__PASSWORD"] == material.redis_passwords[principal]
         else:  # no Redis user: none at all, not the operator's
-            assert "RENDEZVOUS_REDIS_USERNAME" not in env
-            assert "RENDEZVOUS_REDIS_PASSWORD" not in env
+            assert "RENDEZVOUS_REDIS__USERNAME" not in env
+            assert "RENDEZVOUS_REDIS__PASSWORD" not in env
         assert ("RENDEZVOUS_GATEWAY__API_KEYS" in env) == (principal == "gateway")
         assert ("RENDEZVOUS_DECOY__REDACTION_KEY" in env) == (principal == "decoy")
         leaked = [v for k, v in env.items()
@@ -221,7 +225,7 @@ def test_supervisor_starts_each_component_as_its_own_principal(tmp_path: Path) -
         # `--help` is ready at once and exits: only the environment it got matters here.
         component = supervisor.start("w", ["worker", "--model", "primary", "--help"],
                                      wait=False)
-        assert component.env["RENDEZVOUS_SASL_USERNAME"] == "worker-primary"
+        assert component.env["RENDEZVOUS_KAFKA__SASL_USERNAME"] == "worker-primary"
         assert material.passwords[ADMIN] not in component.env.values()
     finally:
         supervisor.stop_all()
