@@ -1,7 +1,7 @@
 """A synchronous client: send one event, wait for its result through Redis.
 
     from rendezvous.client import Client
-    with Client(with_local_endpoints(Settings())) as client:  # or KAFKA_BOOTSTRAP_SERVERS...
+    with Client() as client:  # KAFKA_BOOTSTRAP_SERVERS/REDIS_URL, else `rendezvous local up`'s
         result = client.score({"mean_radius": 14.1, ...}, deadline_ms=50)
         print(result.status, result.score)
 
@@ -21,6 +21,7 @@ from collections.abc import Generator
 from types import TracebackType
 from typing import cast
 
+from rendezvous.local.endpoints import with_local_endpoints
 from rendezvous.messages import Features, InputEvent, Scored, decode_scored, encode
 from rendezvous.replyto import new_return_address
 from rendezvous.service.replies import result_key
@@ -32,7 +33,9 @@ from rendezvous.transport.connect import redis_client
 class Client:
     """Sends events to the input topic and waits for their results on its own channel."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
+        # Kafka and Redis left unset are the running `rendezvous local up`'s, as for the CLI.
+        settings = with_local_endpoints(settings or Settings())
         self._topic = settings.topic("input")
         self._producer = make_producer(settings, **{"linger.ms": 0})
         self._redis = redis_client(settings)
