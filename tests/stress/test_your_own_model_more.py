@@ -1,5 +1,6 @@
 """The families of tests/integration/test_your_own_model.py that `make test` leaves out (a
-regressor; an onnx.helper graph with its own output name), through the very same test."""
+multiclass LightGBM; a regressor; an onnx.helper graph with its own output name), through
+the very same test."""
 
 from __future__ import annotations
 
