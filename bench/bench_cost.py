@@ -100,7 +100,7 @@ def measure(settings: Settings, tmp: Path, rates: tuple[float, ...], seconds: fl
     try:
         start_pipeline(sup, PipelineSpec(archive=tmp / "archive", gateway=True))
         url = gateway_address(sup.components["gateway"])
-        pids = processes(sup, broker, redis_pid(settings.redis()))
+        pids = processes(sup, broker, redis_pid(settings.redis_url()))
         bodies = bench_gateway.request_bodies(settings)
         model = settings.gateway.model_name
         _log(f"warm-up: {WARM_UP_S:g} s at {min(rates):g}/s")
