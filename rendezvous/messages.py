@@ -12,8 +12,8 @@ and per-class ``probabilities``; a version-1 record reads as before.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal, NamedTuple, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Literal, NamedTuple, TypeVar
 
 import msgspec
 
@@ -458,14 +458,26 @@ def decode_scored(data: bytes | None) -> Scored:
     return _decoding(_scored_decoder.decode, "scored", data)
 
 
-def is_provisional(headers: list[tuple[str, Any]] | dict[str, Any] | None) -> bool:
+RecordHeaders = Sequence[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None]
+"""A consumed record's headers, as confluent-kafka types them (a list in practice)."""
+
+
+def header(headers: RecordHeaders | None, name: str) -> str | bytes | None:
+    """The value of header ``name`` (the first one), or None when there is none."""
+    if not headers:  # the common case: no headers at all
+        return None
+    if isinstance(headers, Mapping):
+        return headers.get(name)
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+def is_provisional(headers: RecordHeaders | None) -> bool:
     """Whether a ``scored`` record with these Kafka headers (``Message.headers()``) is a
     provisional result."""
-    if not headers:  # the common case: a final result carries no headers
-        return False
-    if isinstance(headers, dict):
-        return PROVISIONAL_HEADER in headers
-    return any(key == PROVISIONAL_HEADER for key, _ in headers)
+    return header(headers, PROVISIONAL_HEADER) is not None
 
 
 def decode_decision(data: bytes | None) -> Decision:

@@ -8,8 +8,8 @@ the score names. A canary worker (holding the canary's key only) can then not wr
 score serve takes for the primary's, nor can anything else allowed to write ``scores``.
 
 Keys are 32 random bytes, written as hex (``rendezvous local up --secure`` makes one per
-model and puts it in that model's worker credential file and in serve's). Signing and
-checking cost about 2 µs per score here (``make bench``, section ``serve``).
+model and puts it in that model's worker credential file and in serve's). Signing costs
+about 1.3 µs per score here and checking 2.0 µs (``timeit`` on a 223-byte score).
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+
+from rendezvous.messages import RecordHeaders, header
 
 SIGNATURE_HEADER = "rendezvous.sig"
-Headers = Sequence[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None]
 KEY_BYTES = 32
 DIGEST_BYTES = 16
 
@@ -69,26 +70,17 @@ class ScoreVerifier:
         self._keys = {model: key_bytes(key) for model, key in keys.items()}
 
     def refusal(self, model: str, value: bytes,
-                headers: Headers | None) -> str | None:
+                headers: RecordHeaders | None) -> str | None:
         """Why the score of ``model`` in ``value`` must not be taken, or None."""
         key = self._keys.get(model)
         if key is None:
             return f"no score key for model {model!r}: its scores are not taken"
-        found = _header(headers, SIGNATURE_HEADER)
+        found = header(headers, SIGNATURE_HEADER)
         if not isinstance(found, bytes):
             return f"a score of model {model!r} is not signed"
         if not hmac.compare_digest(found, sign(key, value)):
             return f"a score of model {model!r} is not signed with its key"
         return None
-
-
-def _header(headers: Headers | None, name: str) -> str | bytes | None:
-    if isinstance(headers, Mapping):
-        return headers.get(name)
-    for key, data in headers or ():
-        if key == name:
-            return data
-    return None
 
 
 def verifier(keys: Mapping[str, str]) -> ScoreVerifier | None:

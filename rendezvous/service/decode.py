@@ -106,10 +106,10 @@ class Answer(Arrival):
 class Decoder:
     """Turns records of the ``input`` and ``scores`` topics into requests and answers."""
 
-    def __init__(self, input_topic: str, scores_topic: str, *,
+    def __init__(self, input_topic: str, *,
                  schema: FeatureSchema | None, reply_prefix: str, max_score_bytes: int,
                  score_keys: Mapping[str, str] | None = None) -> None:
-        self.input_topic, self.scores_topic = input_topic, scores_topic
+        self.input_topic = input_topic  # every other record is a score
         self.schema, self.reply_prefix = schema, reply_prefix
         self.max_score_bytes = max_score_bytes
         try:

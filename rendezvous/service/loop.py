@@ -109,7 +109,7 @@ class ServeLoop:
         self.scored_topic, self.decisions_topic = (settings.topic("scored"),
                                                    settings.topic("decisions"))
         self.decode = Decoder(
-            self.input_topic, self.scores_topic,
+            self.input_topic,
             schema=deployment.schema if deployment is not None else None,
             reply_prefix=settings.topic_prefix,
             max_score_bytes=(deployment.max_score_bytes if deployment is not None

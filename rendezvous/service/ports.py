@@ -17,11 +17,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from rendezvous.errors import RendezvousError
-from rendezvous.messages import Policy, Scored
+from rendezvous.messages import Policy, RecordHeaders, Scored
 
 Headers = list[tuple[str, str | bytes | None]]
-RecordHeaders = Sequence[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None]
-"""A consumed record's headers, as confluent-kafka types them (a list in practice)."""
 OutRecord = tuple[str, bytes, bytes, int, Headers | None]
 """A record to write: (topic, value, key, partition, headers)."""
 

@@ -18,7 +18,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from rendezvous.local.supervisor import Supervisor
 from rendezvous.messages import Candidate, Decision, Feedback, encode
 from rendezvous.model import sample_events
-from rendezvous.monitor.drift import DriftReference
 from rendezvous.monitor.windows import window_start
 from rendezvous.settings import Settings
 from rendezvous.transport.clients import flush_or_raise, make_consumer, make_producer
@@ -144,40 +143,6 @@ def test_round_trip_and_documented_metrics(settings: Settings, supervisor: Super
     assert samples[("rendezvous_monitor_decision_rate", (("status", "ok"),))] == 1.0
     assert samples[("rendezvous_monitor_invalid_total", (("topic", "input"),))] == 1
     assert samples[("rendezvous_monitor_processed_total", (("topic", "decisions"),))] == 50
-
-
-def test_stable_inputs_no_alert_shifted_feature_one_alert(settings: Settings,
-                                                          supervisor: Supervisor) -> None:
-    window_s = 5
-    port = start_monitor(supervisor, "--window-s", str(window_s), "--max-psi", "0.25")
-    now = time.time() * 1000
-    stable_ts = window_start(now, window_s * 1000) - window_s * 1000 + 100  # last window
-    stable = sample_events(400, seed=11, prefix="stable")
-    produce(settings, "input", [(e["id"], json.dumps({**e, "ts": stable_ts}).encode())
-                                for e in stable])
-    reference = DriftReference.load(settings.models_dir, "primary")
-    feature = "mean_radius"
-    shift = 2 * (reference.features[feature].std or 0.0)
-    shifted = sample_events(400, seed=12, prefix="shifted")
-    for event in shifted:
-        event["features"][feature] += shift
-    sent_at = time.time()
-    shifted_ts = sent_at * 1000
-    produce(settings, "input", [(e["id"], json.dumps({**e, "ts": shifted_ts}).encode())
-                                for e in shifted])
-
-    found = read_alerts(settings, until=lambda a: any(x["cause"] == "drift" for x in a),
-                        timeout_s=window_s * 3 + 10)
-    waited = time.time() - sent_at
-    assert len(found) == 1, found
-    alert = found[0]
-    assert alert["feature"] == feature
-    assert alert["window_start"] == window_start(shifted_ts, window_s * 1000)
-    assert alert["value"] > alert["threshold"] == 0.25
-    assert waited <= window_s + 0.5 + 3, f"alert came {waited:.1f} s after the shift"
-    stable_window = windows(port)[window_start(stable_ts, window_s * 1000)]
-    assert stable_window["closed"] and stable_window["drift"]["inputs"] == 400
-    assert max(stable_window["drift"]["psi"].values()) < 0.25
 
 
 def test_feedback_accuracy_matches_direct_computation(settings: Settings,

@@ -115,7 +115,7 @@ def through_serve(case: Case) -> Outcome:
     """The decision serve's partition state takes, on a virtual clock."""
     clock = VirtualClock()
     state = PartitionState(0, policy_of(case), clock, scales=SCALES)
-    decode = Decoder("input", "scores", schema=None, reply_prefix="rendezvous.",
+    decode = Decoder("input", schema=None, reply_prefix="rendezvous.",
                      max_score_bytes=MAX_SCORE_BYTES)
     outcomes, dead = state.on_request(decode.request(Record(encode(
         InputEvent("r", ROW, deadline_ms=DEADLINE_MS, ts=T0)))))
